@@ -1,0 +1,203 @@
+"""Read a YAML spec safely, keep where every key came from, apply ``--set`` overrides.
+
+Only ``yaml.SafeLoader`` is used: tags such as ``!!python/object`` are refused.
+Each value's path (``("model", "layers", 0, "Dense")``) maps to its line, so
+later errors can say ``model.layers[0].Dense (line 7): ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kexp.errors import ConfigError
+
+PathT = tuple[Any, ...]
+
+
+def format_path(path: PathT) -> str:
+    """``("model", "layers", 2, "units")`` -> ``model.layers[2].units``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+@dataclass
+class Spec:
+    """A spec as given: its data, where each path came from, and its text."""
+
+    data: dict[str, Any]
+    lines: dict[PathT, int] = field(default_factory=dict)
+    overrides: dict[PathT, str] = field(default_factory=dict)
+    path: Path | None = None
+    text: str = ""
+
+    def locate(self, path: PathT) -> tuple[int | None, str | None]:
+        """The line (or ``--set`` origin) of ``path`` or of its closest parent."""
+        for n in range(len(path), -1, -1):
+            sub = tuple(path[:n])
+            if sub in self.overrides:
+                return None, self.overrides[sub]
+            if sub in self.lines:
+                return self.lines[sub], None
+        return None, None
+
+    def error(self, path: PathT, message: str, hint: str | None = None) -> ConfigError:
+        line, origin = self.locate(path)
+        return ConfigError(format_path(path), message, line=line, hint=hint, origin=origin)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (plain YAML keeps the last silently)."""
+
+
+def _walk(node: yaml.Node, path: PathT, lines: dict[PathT, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag.endswith(":int"):
+                key = int(key)
+            if key in seen:
+                raise ConfigError(
+                    format_path(path + (key,)),
+                    f"key given twice (first on line {seen[key]})",
+                    line=key_node.start_mark.line + 1,
+                    hint="Remove one of them",
+                )
+            seen[key] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), lines)
+
+
+def parse_spec(text: str, path: Path | None = None) -> Spec:
+    """Parse spec text. Raises ConfigError for YAML errors, unsafe tags, empty specs."""
+    where = str(path) if path else "(spec)"
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError("", f"the spec {where} is empty", hint="Start from configs/mnist.yaml")
+        lines: dict[PathT, int] = {}
+        _walk(node, (), lines)
+        data = loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        tag = getattr(exc, "problem", "") or ""
+        raise ConfigError(
+            "",
+            f"unsupported YAML tag ({tag.strip()})",
+            line=mark.line + 1 if mark else None,
+            hint="kexp reads plain YAML only (yaml.safe_load); name custom code as "
+            "'package.module:attribute' instead of a !!python tag",
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        col = f", column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            "",
+            f"invalid YAML{col}: {problem}",
+            line=mark.line + 1 if mark else None,
+            hint="Check the indentation and the ':' after each key",
+        ) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "",
+            f"expected a mapping of keys (name, data, model, ...) at the top of {where}, "
+            f"received {type(data).__name__}",
+            line=1,
+        )
+    return Spec(data=data, lines=lines, path=path, text=text)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and parse a spec file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("", f"spec file not found: {p}", hint="Check the path")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"cannot read spec file {p}: {exc}") from None
+    return parse_spec(text, p)
+
+
+def parse_override(item: str) -> tuple[PathT, Any]:
+    """``"compile.optimizer.SGD.momentum=0.5"`` -> path tuple and YAML-typed value."""
+    if "=" not in item:
+        raise ConfigError(
+            "", f"--set expects KEY=VALUE, received {item!r}", hint="e.g. --set fit.epochs=3"
+        )
+    key, raw = item.split("=", 1)
+    parts: list[Any] = []
+    for part in key.strip().split("."):
+        if not part:
+            raise ConfigError("", f"--set key {key!r} has an empty part", origin=f"--set {item}")
+        parts.append(int(part) if part.lstrip("-").isdigit() else part)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return tuple(parts), value
+
+
+def apply_overrides(spec: Spec, items: list[str]) -> Spec:
+    """Return a new Spec with ``--set`` overrides applied.
+
+    Missing mapping keys are created (the schema then rejects unknown ones with a
+    "did you mean"); a list index must exist.
+    """
+    data = copy.deepcopy(spec.data)
+    overrides = dict(spec.overrides)
+    for item in items:
+        path, value = parse_override(item)
+        origin = f"--set {item}"
+        target: Any = data
+        for i, part in enumerate(path[:-1]):
+            nxt = path[i + 1]
+            if isinstance(target, list):
+                if not isinstance(part, int) or not -len(target) <= part < len(target):
+                    raise ConfigError(
+                        format_path(path[: i + 1]),
+                        f"no list item {part} (the list has {len(target)})",
+                        origin=origin,
+                    )
+            elif isinstance(target, dict):
+                if part not in target or not isinstance(target[part], (dict, list)):
+                    target[part] = [] if isinstance(nxt, int) else {}
+            else:
+                raise ConfigError(
+                    format_path(path[:i]),
+                    f"cannot set a key inside a {type(target).__name__}",
+                    origin=origin,
+                )
+            target = target[part]
+        last = path[-1]
+        if isinstance(target, list):
+            if not isinstance(last, int) or not -len(target) <= last < len(target):
+                raise ConfigError(
+                    format_path(path), f"no list item {last} (the list has {len(target)})",
+                    origin=origin,
+                )
+        elif not isinstance(target, dict):
+            raise ConfigError(
+                format_path(path[:-1]), f"cannot set a key inside a {type(target).__name__}",
+                origin=origin,
+            )
+        target[last] = value
+        overrides[path] = origin
+    return Spec(data=data, lines=spec.lines, overrides=overrides, path=spec.path, text=spec.text)
