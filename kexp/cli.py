@@ -54,3 +54,118 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 def main() -> None:
     cli(prog_name="kexp")
+
+
+# ----------------------------------------------------------------------------- shared
+
+def _spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                      help="Override a spec value (YAML-typed), e.g. --set fit.epochs=3. Repeatable.")(fn)
+    fn = click.option("--name", help="Experiment name (overrides the spec's name).")(fn)
+    fn = click.option("--seed", type=int, help="Random seed (overrides the spec's seed).")(fn)
+    fn = click.option("--epochs", type=click.IntRange(min=1), help="Epochs (overrides fit.epochs).")(fn)
+    return fn
+
+
+def _overrides(overrides: tuple[str, ...], name: str | None, seed: int | None,
+               epochs: int | None) -> list[str]:
+    items = list(overrides)
+    if name is not None:
+        items.append(f"name={name}")
+    if seed is not None:
+        items.append(f"seed={seed}")
+    if epochs is not None:
+        items.append(f"fit.epochs={epochs}")
+    return items
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _load(spec_path: str, verbose: bool) -> Any:
+    from kexp import tf
+    from kexp.spec import load_spec
+
+    tf.set_verbose(verbose)
+    return load_spec(spec_path)
+
+
+def _fmt_metrics(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k}: {v:.4f}" for k, v in metrics.items())
+
+
+# ------------------------------------------------------------------------------- run
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_spec_options
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Where run folders are created.")
+@click.pass_context
+@user_errors
+def run(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | None,
+        seed: int | None, epochs: int | None, runs_dir: str) -> None:
+    """Train and evaluate the experiment in SPEC; write a run folder.
+
+    \b
+    Example:
+      kexp run configs/mnist.yaml --epochs 2 --set compile.optimizer=sgd
+    """
+    from pathlib import Path
+
+    from kexp import experiment
+
+    parsed = _load(spec, ctx.obj["verbose"])
+    items = _overrides(overrides, name, seed, epochs)
+    experiment.configure(parsed, items)  # schema errors before TensorFlow is imported
+    options = experiment.Options(overrides=items, runs_dir=Path(runs_dir))
+    result = experiment.run(parsed, options, log=_log)
+    click.echo(f"{result.evaluated_on} metrics: {_fmt_metrics(result.metrics)}")
+    click.echo(f"Run folder: {result.run_dir}")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_spec_options
+@click.pass_context
+@user_errors
+def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | None,
+             seed: int | None, epochs: int | None) -> None:
+    """Check SPEC, load its data and build the model without training.
+
+    Prints the model summary with parameter counts.
+    """
+    from kexp import experiment
+
+    parsed = _load(spec, ctx.obj["verbose"])
+    items = _overrides(overrides, name, seed, epochs)
+    experiment.configure(parsed, items)
+    prepared, summary = experiment.validate(parsed, experiment.Options(overrides=items), log=_log)
+    click.echo(summary, nl=False)
+    s = prepared.split
+    click.echo(
+        f"Data: {len(s.x_train)} train, {0 if s.x_val is None else len(s.x_val)} validation, "
+        f"{len(s.x_test) if s.test_name == 'test' else 0} test samples; input shape {tuple(s.x_train.shape[1:])}"
+    )
+    click.echo(f"OK: {spec} is valid.")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="Output CSV (default: RUN_DIR/predictions-<DATA>.csv).")
+@click.pass_context
+@user_errors
+def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> None:
+    """Predict DATA (CSV or .npz) with the model and preprocessing of RUN_DIR.
+
+    Writes predicted classes with probabilities (or values, for regression).
+    """
+    from pathlib import Path
+
+    from kexp import experiment, tf
+
+    tf.set_verbose(ctx.obj["verbose"])
+    path, rows = experiment.predict(Path(run_dir), Path(data), Path(out) if out else None, log=_log)
+    click.echo(f"Wrote {rows} predictions to {path}")

@@ -8,6 +8,18 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
+
+
+def format_path(path: tuple[Any, ...]) -> str:
+    """``("model", "layers", 2, "units")`` -> ``model.layers[2].units``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
 
 
 class KexpError(Exception):
@@ -29,13 +41,18 @@ class ConfigError(KexpError):
 
     def __init__(
         self,
-        path: str,
+        path: str | tuple,
         message: str,
         *,
         line: int | None = None,
         hint: str | None = None,
         origin: str | None = None,
     ) -> None:
+        if isinstance(path, tuple):
+            self.loc: tuple | None = path
+            path = format_path(path)
+        else:
+            self.loc = None
         self.path = path
         self.message = message
         self.line = line
@@ -58,7 +75,9 @@ class ConfigError(KexpError):
         """A copy with the line (or origin) filled in, where not already known."""
         if self.line is not None or self.origin is not None:
             return self
-        return ConfigError(self.path, self.message, line=line, hint=self.hint, origin=origin)
+        new = ConfigError(self.path, self.message, line=line, hint=self.hint, origin=origin)
+        new.loc = self.loc
+        return new
 
 
 class ConfigErrors(KexpError):
@@ -86,10 +105,7 @@ def did_you_mean(name: str, choices: Iterable[str], *, quote: str = "'") -> str 
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered and lowered[name.lower()] != name:
         return f"Did you mean {quote}{lowered[name.lower()]}{quote}?"
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    if not close:
-        close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-        close = [lowered[c] for c in close]
+    close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
     if close:
         return f"Did you mean {quote}{close[0]}{quote}?"
     return None

@@ -14,20 +14,9 @@ from typing import Any
 
 import yaml
 
-from kexp.errors import ConfigError
+from kexp.errors import ConfigError, format_path
 
 PathT = tuple[Any, ...]
-
-
-def format_path(path: PathT) -> str:
-    """``("model", "layers", 2, "units")`` -> ``model.layers[2].units``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 @dataclass

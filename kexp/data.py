@@ -1,0 +1,295 @@
+"""Load a spec's data into arrays (or a DataFrame for CSV files).
+
+Sources: a CSV file, an ``.npz`` file, ``keras.datasets`` loaders (which
+download on first use; offline, ``mnist`` falls back to the shipped 10,000-digit
+sample with a visible note), and random data for smoke tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kexp.config import CsvData, KerasData, NpzData, RandomData
+from kexp.errors import ConfigError, DataError, did_you_mean
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: Offline stand-ins for keras.datasets, shipped in datasets/ (see datasets/README.md).
+OFFLINE_SAMPLES = {"mnist": "mnist-sample.npz"}
+
+
+@dataclass
+class RawData:
+    """Data as loaded: test parts are None when the source has no test set."""
+
+    x_train: Any
+    y_train: Any
+    x_test: Any = None
+    y_test: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_file(value: str, key: tuple, base_dirs: list[Path]) -> Path:
+    """Resolve a data path: as given (absolute or from the current folder), then
+    relative to the spec's folder and its parent."""
+    p = Path(value).expanduser()
+    tried = [p] if p.is_absolute() else [p, *(d / p for d in base_dirs)]
+    for cand in tried:
+        if cand.is_file():
+            return cand
+    raise ConfigError(
+        key,
+        f"data file not found: {value} (looked in: {', '.join(str(t) for t in tried)})",
+        hint="Check the path; relative paths are read from the current folder or the spec's folder",
+    )
+
+
+def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
+    """Load the data named by ``cfg`` (a DataConfig)."""
+    if isinstance(cfg, CsvData):
+        raw = _load_csv(cfg, base_dirs)
+    elif isinstance(cfg, NpzData):
+        raw = _load_npz(cfg, base_dirs)
+    elif isinstance(cfg, RandomData):
+        raw = _load_random(cfg, seed)
+    elif isinstance(cfg, KerasData):
+        raw = _load_keras(cfg)
+    else:  # pragma: no cover - the schema admits nothing else
+        raise DataError(f"unsupported data source {cfg!r}")
+    if cfg.limit is not None:
+        raw.x_train, raw.y_train = _head(raw.x_train, cfg.limit), _head(raw.y_train, cfg.limit)
+        if raw.x_test is not None:
+            raw.x_test, raw.y_test = _head(raw.x_test, cfg.limit), _head(raw.y_test, cfg.limit)
+        raw.info["limit"] = cfg.limit
+    return raw
+
+
+def _head(a: Any, n: int) -> Any:
+    if a is None:
+        return None
+    return a.iloc[:n] if isinstance(a, (pd.DataFrame, pd.Series)) else a[:n]
+
+
+# ------------------------------------------------------------------------------- csv
+
+
+def _has_header(path: Path, delimiter: str) -> bool:
+    """A first row with any non-numeric cell is a header."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        row = next(csv.reader(fh, delimiter=delimiter), [])
+    for cell in row:
+        try:
+            float(cell)
+        except ValueError:
+            return True
+    return False
+
+
+def read_csv(path: Path, cfg: CsvData, key: tuple) -> pd.DataFrame:
+    header = _has_header(path, cfg.delimiter) if cfg.header == "auto" else cfg.header
+    try:
+        df = pd.read_csv(path, header=0 if header else None, sep=cfg.delimiter)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    if df.empty:
+        raise DataError(f"{path}: the CSV file has no data rows")
+    if not header:
+        df.columns = list(range(df.shape[1]))
+    return df
+
+
+def _column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
+    cols = list(df.columns)
+    if isinstance(col, int) and not isinstance(col, bool):
+        if col in cols and not isinstance(cols[0], str):
+            return col
+        if -len(cols) <= col < len(cols):
+            return cols[col]
+        raise ConfigError(
+            key, f"column index {col} is out of range: the file has {len(cols)} columns (0..{len(cols) - 1})"
+        )
+    if col in cols:
+        return col
+    names = [str(c) for c in cols]
+    hint = did_you_mean(str(col), names)
+    if not isinstance(cols[0], str):
+        hint = "The file has no header row: name columns by index (0, 1, ...)"
+    raise ConfigError(key, f"no column '{col}' in the data (columns: {', '.join(names[:20])})", hint=hint)
+
+
+def select_columns(df: pd.DataFrame, cfg: CsvData, *, need_target: bool = True) -> tuple[pd.DataFrame, Any]:
+    """Split a frame into feature columns and target column(s) as the spec says."""
+    targets = cfg.target if isinstance(cfg.target, list) else [cfg.target]
+    try:
+        target_cols = [_column(df, t, ("data", "target")) for t in targets]
+    except ConfigError:
+        if need_target:
+            raise
+        target_cols = []
+    if cfg.features is None:
+        feature_cols = [c for c in df.columns if c not in target_cols]
+    elif isinstance(cfg.features, str):
+        feature_cols = _slice_columns(df, cfg.features)
+    else:
+        feature_cols = [_column(df, f, ("data", "features", i)) for i, f in enumerate(cfg.features)]
+    overlap = set(feature_cols) & set(target_cols)
+    if overlap:
+        raise ConfigError(
+            ("data", "features"), f"column(s) {sorted(map(str, overlap))} are both features and target"
+        )
+    x = df[feature_cols]
+    if not target_cols:
+        return x, None
+    y = df[target_cols[0]] if not isinstance(cfg.target, list) else df[target_cols]
+    return x, y
+
+
+def _slice_columns(df: pd.DataFrame, text: str) -> list[Any]:
+    key = ("data", "features")
+    if ":" in text and all(p.strip().lstrip("-").isdigit() or not p.strip() for p in text.split(":")):
+        start, _, stop = text.partition(":")
+        sl = slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None)
+        cols = list(df.columns)[sl]
+        if not cols:
+            raise ConfigError(key, f"the column range '{text}' selects no columns (the file has {df.shape[1]})")
+        return cols
+    return [_column(df, text, key)]
+
+
+def _load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
+    path = find_file(cfg.path, ("data", "path"), base_dirs)
+    df = read_csv(path, cfg, ("data", "path"))
+    x, y = select_columns(df, cfg)
+    raw = RawData(x, y, info={"source": "csv", "path": str(path), "sha256": sha256_of(path), "rows": len(df)})
+    if cfg.test_path:
+        tpath = find_file(cfg.test_path, ("data", "test_path"), base_dirs)
+        tdf = read_csv(tpath, cfg, ("data", "test_path"))
+        raw.x_test, raw.y_test = select_columns(tdf, cfg)
+        raw.info.update(test_path=str(tpath), test_sha256=sha256_of(tpath))
+    return raw
+
+
+# ------------------------------------------------------------------------------- npz
+
+
+def _npz_arrays(path: Path, names: dict[str, str | None]) -> dict[str, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = list(npz.files)
+            out: dict[str, np.ndarray | None] = {}
+            for field_name, key in names.items():
+                if key is None:
+                    out[field_name] = None
+                elif key in keys:
+                    out[field_name] = npz[key]
+                elif field_name in ("x_test", "y_test"):
+                    out[field_name] = None
+                else:
+                    raise ConfigError(
+                        ("data", field_name),
+                        f"no array '{key}' in {path.name} (arrays: {', '.join(keys)})",
+                        hint=did_you_mean(key, keys),
+                    )
+            return out
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+
+
+def _load_npz(cfg: NpzData, base_dirs: list[Path]) -> RawData:
+    path = find_file(cfg.path, ("data", "path"), base_dirs)
+    a = _npz_arrays(path, {"x_train": cfg.x_train, "y_train": cfg.y_train, "x_test": cfg.x_test, "y_test": cfg.y_test})
+    if (a["x_test"] is None) != (a["y_test"] is None):
+        raise ConfigError(("data",), f"{path.name} has only one of x_test / y_test")
+    return RawData(
+        a["x_train"], a["y_train"], a["x_test"], a["y_test"],
+        info={"source": "npz", "path": str(path), "sha256": sha256_of(path)},
+    )
+
+
+# ---------------------------------------------------------------------------- random
+
+
+def _load_random(cfg: RandomData, seed: int) -> RawData:
+    rng = np.random.default_rng(seed)
+    x = rng.random((cfg.samples, *cfg.shape), dtype=np.float32)
+    y = rng.integers(0, cfg.classes, size=(cfg.samples, 1))
+    return RawData(x, y, info={"source": "random", "samples": cfg.samples, "shape": cfg.shape, "classes": cfg.classes, "seed": seed})
+
+
+# ----------------------------------------------------------------------------- keras
+
+
+def offline_sample(name: str) -> Path | None:
+    fname = OFFLINE_SAMPLES.get(name)
+    if fname is None:
+        return None
+    for base in (Path.cwd() / "datasets", PACKAGE_ROOT / "datasets"):
+        if (base / fname).is_file():
+            return base / fname
+    return None
+
+
+def _load_keras(cfg: KerasData) -> RawData:
+    import keras
+
+    name = cfg.source
+    loader = getattr(keras.datasets, name)
+    cache = Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else Path.home() / ".keras") / "datasets"
+    try:
+        with _quiet_download():
+            (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as exc:  # no network, no cache: urllib/HTTP errors of many kinds
+        sample = offline_sample(name) if cfg.offline_fallback else None
+        if sample is None:
+            raise DataError(
+                f"data.source: keras.datasets.{name} could not be loaded ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It downloads on first use; "
+                f"connect to the internet once, or put the file in {cache}"
+            ) from None
+        with np.load(sample, allow_pickle=False) as npz:
+            x_train, y_train, x_test, y_test = (npz[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        note = (
+            f"keras.datasets.{name} is not reachable offline and not cached; used the shipped "
+            f"sample {sample} ({len(x_train)} train / {len(x_test)} test) instead of the full data set"
+        )
+        return RawData(
+            x_train, y_train, x_test, y_test,
+            info={"source": name, "path": str(sample), "sha256": sha256_of(sample), "fallback": True},
+            notes=[note],
+        )
+    info: dict[str, Any] = {"source": name, "loader": f"keras.datasets.{name}.load_data"}
+    cached = [p for p in cache.glob(f"{name}*") if p.is_file()] if cache.is_dir() else []
+    if len(cached) == 1:
+        info.update(path=str(cached[0]), sha256=sha256_of(cached[0]))
+    return RawData(x_train, y_train, x_test, y_test, info=info)
+
+
+class _quiet_download:
+    """Keras prints download progress to stdout; keep it off the run's output."""
+
+    def __enter__(self) -> None:
+        import contextlib
+        import sys
+
+        self._buf = io.StringIO()
+        self._cm = contextlib.redirect_stdout(self._buf if not sys.stdout.isatty() else sys.stdout)
+        self._cm.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cm.__exit__(*exc)

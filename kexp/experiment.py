@@ -1,0 +1,358 @@
+"""One experiment end to end: spec -> config -> data -> preprocessing -> model ->
+training -> run folder -> plots. Also ``validate`` (no training) and ``predict``.
+
+The CLI calls these functions; they return results and report progress through
+a ``log`` callable instead of printing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kexp import data as data_mod
+from kexp import model as model_mod
+from kexp import registry, splits, tf
+from kexp import train as train_mod
+from kexp.config import Config, CsvData, load_config, resolved
+from kexp.errors import ConfigError, DataError, KexpError, RunError
+from kexp.preprocess import Preprocessor
+from kexp.runs import RunFolder
+from kexp.spec import Spec, apply_overrides
+
+Log = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+@dataclass
+class Options:
+    """Command-line choices that are not part of the spec."""
+
+    overrides: list[str] = field(default_factory=list)
+    runs_dir: Path = Path("runs")
+    verbose: int | str = "auto"
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class Prepared:
+    """Everything ready to train: config, data split, fitted preprocessing, compiled model."""
+
+    spec: Spec
+    cfg: Config
+    seed: int
+    raw: data_mod.RawData
+    split: train_mod.Split
+    pre: Preprocessor
+    model: Any
+    notes: list[str]
+
+
+def configure(spec: Spec, overrides: list[str]) -> Config:
+    """Validate the spec with ``--set`` overrides applied (no TensorFlow)."""
+    return load_config(apply_overrides(spec, overrides))
+
+
+def _located(spec: Spec, exc: ConfigError) -> ConfigError:
+    if exc.loc is None:
+        return exc
+    return exc.located(*spec.locate(exc.loc))
+
+
+def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None = None) -> Prepared:
+    """Load, split and preprocess the data and build + compile the model.
+
+    Raises KexpError (with YAML path and line) before anything is written.
+    """
+    full = apply_overrides(spec, options.overrides)
+    try:
+        cfg = cfg or load_config(full)
+        seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+        cfg = cfg.model_copy(update={"seed": seed})
+        notes: list[str] = []
+        base_dirs = _base_dirs(spec)
+        for d in base_dirs:
+            registry.add_search_path(d)
+        tf.seed_everything(seed, cfg.deterministic)
+        raw = data_mod.load(cfg.data, seed, base_dirs)
+        for note in raw.notes:
+            log(f"Warning: {note}")
+        notes += raw.notes
+        split, pre = make_split(cfg, raw, seed)
+        model = model_mod.build(cfg.model, tuple(split.x_train.shape[1:]), notes)
+        model_mod.check_targets(
+            model, split.y_train, cfg.preprocess.y, pre.classes, _last_layer_loc(cfg)
+        )
+        train_mod.compile_model(model, cfg.compile, notes)
+    except ConfigError as exc:
+        raise _located(full, exc) from None
+    for note in notes[len(raw.notes):]:
+        log(f"Note: {note}")
+    return Prepared(full, cfg, seed, raw, split, pre, model, notes)
+
+
+def _base_dirs(spec: Spec) -> list[Path]:
+    if spec.path is None:
+        return [Path.cwd()]
+    here = spec.path.resolve().parent
+    return [Path.cwd(), here, here.parent]
+
+
+def _last_layer_loc(cfg: Config) -> tuple:
+    layers = getattr(cfg.model, "layers", None)
+    if layers:
+        name = layers[-1] if isinstance(layers[-1], str) else next(iter(layers[-1]))
+        return ("model", "layers", len(layers) - 1, name)
+    return ("model",)
+
+
+def make_split(cfg: Config, raw: data_mod.RawData, seed: int) -> tuple[train_mod.Split, Preprocessor]:
+    """Hold out test/validation parts as the spec says, fit preprocessing on the
+    training part only, and transform every part."""
+    x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
+    if x_test is None and cfg.data.test is not None:
+        x_train, x_test, y_train, y_test = splits.holdout(x_train, y_train, cfg.data.test, seed, ("data", "test"))
+    x_val = y_val = None
+    if cfg.data.validation is not None:
+        x_train, x_val, y_train, y_val = splits.holdout(
+            x_train, y_train, cfg.data.validation, seed + 1, ("data", "validation")
+        )
+    pre = Preprocessor(cfg.preprocess).fit(x_train, y_train)
+    split = train_mod.Split(
+        x_train=pre.transform_x(x_train, "x_train"),
+        y_train=pre.transform_y(y_train, "y_train"),
+    )
+    if x_val is not None:
+        split.x_val, split.y_val = pre.transform_x(x_val, "x_val"), pre.transform_y(y_val, "y_val")
+    if x_test is not None:
+        split.x_test, split.y_test = pre.transform_x(x_test, "x_test"), pre.transform_y(y_test, "y_test")
+        split.y_test_raw = y_test
+    else:  # no test set: evaluate on the training data, and say so
+        split.x_test, split.y_test, split.y_test_raw = split.x_train, split.y_train, y_train
+        split.test_name = "train"
+    if cfg.fit.validation_data == "test":
+        split.x_val, split.y_val = split.x_test, split.y_test
+    for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        check_finite(getattr(split, part), part)
+    return split, pre
+
+
+def check_finite(arr: Any, part: str) -> None:
+    if arr is None or arr.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0])
+        raise DataError(
+            f"{part}: {int(bad.sum())} missing or infinite value(s) (NaN/inf) in {len(rows)} row(s), "
+            f"first rows: {rows[:5].tolist()}. Remove those rows or fill them before training"
+        )
+
+
+# ------------------------------------------------------------------------------- env
+
+
+def environment(cfg: Config, seed: int, raw: data_mod.RawData, argv: list[str]) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        **tf.versions(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        **tf.devices(),
+        "command": argv,
+        "cwd": str(Path.cwd()),
+        "seed": seed,
+        "deterministic": cfg.deterministic,
+        "git_commit": _git_commit(),
+        "data": raw.info,
+    }
+    return env
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+# ------------------------------------------------------------------------------- run
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, float]
+    evaluated_on: str
+    notes: list[str]
+
+
+def _verbosity(value: int | str) -> int | str:
+    if value == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return value
+
+
+def summary_text(model: Any) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+    return "\n".join(lines) + "\n"
+
+
+def run(spec: Spec, options: Options, log: Log = _silent) -> RunResult:
+    """Train, evaluate and record one experiment in a new run folder."""
+    prepared = prepare(spec, options, log)
+    return train_in_folder(prepared, RunFolder.create(options.runs_dir, prepared.cfg.name), options, log)
+
+
+def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _silent) -> RunResult:
+    """Train a prepared experiment, writing everything into ``rf``."""
+    keras = tf.keras()
+    cfg = p.cfg
+    rf.set_status("running", name=cfg.name, notes=p.notes)
+    log(f"Run folder: {rf.path}")
+    with rf.guard():
+        rf.write_text("spec.yaml", p.spec.text if p.spec.text else "")
+        rf.write_yaml("config.yaml", resolved(cfg))
+        rf.write_json("env.json", environment(cfg, p.seed, p.raw, options.argv))
+        rf.write_text("summary.txt", summary_text(p.model))
+        rf.write_json("preprocess.json", p.pre.state())
+        callbacks = [
+            keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
+            _EpochStatus(rf),
+            *(
+                registry.callback(c, ("fit", "callbacks", i), rf.path)
+                for i, c in enumerate(cfg.fit.callbacks)
+            ),
+        ]
+        weights = train_mod.class_weights(cfg.fit, p.split.y_train, p.pre.classes)
+        verbose = _verbosity(cfg.fit.verbose if options.verbose == "auto" else options.verbose)
+        history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, weights)
+        epochs = len(history.epoch)
+        metrics = train_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
+        rf.write_json(
+            "metrics.json",
+            {"evaluated_on": p.split.test_name, "samples": int(len(p.split.x_test)), "metrics": metrics},
+        )
+        preds = train_mod.predictions_frame(
+            p.model, p.split.x_test, p.split.y_test_raw, p.pre.classes,
+            p.pre.classes is None and train_mod.is_binary(cfg.compile.loss), cfg.fit.batch_size,
+        )
+        rf.write_text("predictions.csv", preds.to_csv(index=False))
+        tmp = rf.file(".model.tmp.keras")
+        p.model.save(tmp)
+        os.replace(tmp, rf.file("model.keras"))
+        _plots(rf, p.notes, log)
+        if not train_mod.finite(metrics):
+            rf.set_status("failed", epochs=epochs, error="loss or a metric is NaN/inf", notes=p.notes)
+            raise RunError(
+                f"training diverged: a final metric is NaN or infinite ({metrics}); "
+                f"see {rf.file('history.csv')}. Lower the learning rate or scale the inputs"
+            )
+        rf.set_status("completed", epochs=epochs, notes=p.notes)
+    return RunResult(rf.path, metrics, p.split.test_name, p.notes)
+
+
+def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
+    from kexp import plots
+
+    for fn in (plots.plot_history, plots.plot_predictions):
+        try:
+            fn(rf.path)
+        except KexpError as exc:
+            notes.append(f"plot: {exc}")
+            log(f"Note: {exc}")
+
+
+class _EpochStatus:
+    """Keeps status.json's epoch count current (for ``kexp ls`` on running runs)."""
+
+    def __new__(cls, rf: RunFolder) -> Any:
+        keras = tf.keras()
+
+        class EpochStatus(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                rf.set_status(epochs=epoch + 1)
+
+        return EpochStatus()
+
+
+# -------------------------------------------------------------------------- validate
+
+
+def validate(spec: Spec, options: Options, log: Log = _silent) -> tuple[Prepared, str]:
+    """Check the spec, load the data and build the model; no training."""
+    p = prepare(spec, options, log)
+    return p, summary_text(p.model)
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def predict(run_dir: Path, data_path: Path, out: Path | None, log: Log = _silent) -> tuple[Path, int]:
+    """Apply a finished run's preprocessing and model to new data; write a CSV."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "preprocess.json", "model.keras"):
+        if not (run_dir / name).is_file():
+            raise RunError(f"{run_dir}: no {name}; is this a completed kexp run folder?")
+    cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = Config.model_validate(cfg_data)
+    pre = Preprocessor.from_state(json.loads((run_dir / "preprocess.json").read_text()))
+    keras = tf.keras()
+    registry.add_search_path(Path.cwd())
+    custom = registry.custom_objects_in(cfg_data)
+    model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
+    x, y = _read_new_data(cfg, Path(data_path))
+    arr = pre.transform_x(x, "x")
+    check_finite(arr, "x")
+    expected = tuple(model.input_shape[1:])
+    if tuple(arr.shape[1:]) != expected:
+        raise DataError(
+            f"{data_path}: samples have shape {arr.shape[1:]} after preprocessing, the model expects {expected}"
+        )
+    frame = train_mod.predictions_frame(
+        model, arr, y, pre.classes,
+        pre.classes is None and train_mod.is_binary(cfg.compile.loss), cfg.fit.batch_size,
+    )
+    out = Path(out) if out else run_dir / f"predictions-{Path(data_path).stem}.csv"
+    from kexp.runs import atomic_write
+
+    atomic_write(out, frame.to_csv(index=False))
+    return out, len(frame)
+
+
+def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as npz:
+            keys = npz.files
+            xkey = next((k for k in ("x", "x_test", "x_train") if k in keys), None)
+            if xkey is None:
+                raise DataError(f"{path}: expected an array named x, x_test or x_train (arrays: {keys})")
+            ykey = {"x": "y", "x_test": "y_test", "x_train": "y_train"}[xkey]
+            return npz[xkey], (npz[ykey] if ykey in keys else None)
+    if isinstance(cfg.data, CsvData):
+        df = data_mod.read_csv(path, cfg.data, ("data",))
+        return data_mod.select_columns(df, cfg.data, need_target=False)
+    raise DataError(f"{path}: expected a .npz file for a model trained on {cfg.data.source} data")

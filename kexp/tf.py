@@ -1,0 +1,92 @@
+"""Import TensorFlow/Keras lazily and quietly, and set seeds.
+
+TensorFlow prints start-up lines (CUDA probing, oneDNN notices) to the process's
+stderr from C++ before Python's logging exists; unless the user asked for
+``-v`` they are hidden by pointing fd 2 at /dev/null while it imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+_verbose = False
+
+
+def set_verbose(flag: bool) -> None:
+    global _verbose
+    _verbose = flag
+    if not flag:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    if _verbose or "tensorflow" in sys.modules:
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def keras() -> Any:
+    """Import and return keras (TensorFlow backend)."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if not _verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_silenced():
+        import tensorflow  # noqa: F401
+        import keras as _keras
+    if not _verbose:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+    return _keras
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Python, NumPy and TensorFlow seeds; op determinism when asked."""
+    k = keras()
+    k.utils.set_random_seed(seed)
+    import tensorflow as tf
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def versions() -> dict[str, str]:
+    import numpy
+
+    k = keras()
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "keras": k.__version__, "numpy": numpy.__version__}
+
+
+def devices() -> dict[str, Any]:
+    import tensorflow as tf
+
+    return {
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "cpus": len(tf.config.list_physical_devices("CPU")),
+    }
