@@ -92,16 +92,20 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
             log(f"Warning: {note}")
         notes += raw.notes
         split, pre = make_split(cfg, raw, seed)
-        model = model_mod.build(cfg.model, tuple(split.x_train.shape[1:]), notes)
-        model_mod.check_targets(
-            model, split.y_train, cfg.preprocess.y, pre.classes, _last_layer_loc(cfg)
-        )
-        train_mod.compile_model(model, cfg.compile, notes)
+        model = build_model(cfg, split, pre, notes)
     except ConfigError as exc:
         raise _located(full, exc) from None
     for note in notes[len(raw.notes):]:
         log(f"Note: {note}")
     return Prepared(full, cfg, seed, raw, split, pre, model, notes)
+
+
+def build_model(cfg: Config, split: train_mod.Split, pre: Preprocessor, notes: list[str]) -> Any:
+    """A fresh, compiled model for the split's shapes, checked against its labels."""
+    model = model_mod.build(cfg.model, tuple(split.x_train.shape[1:]), notes)
+    model_mod.check_targets(model, split.y_train, cfg.preprocess.y, pre.classes, _last_layer_loc(cfg))
+    train_mod.compile_model(model, cfg.compile, notes)
+    return model
 
 
 def _base_dirs(spec: Spec) -> list[Path]:
@@ -120,11 +124,19 @@ def _last_layer_loc(cfg: Config) -> tuple:
 
 
 def make_split(cfg: Config, raw: data_mod.RawData, seed: int) -> tuple[train_mod.Split, Preprocessor]:
-    """Hold out test/validation parts as the spec says, fit preprocessing on the
-    training part only, and transform every part."""
+    """Hold out the test part as the spec says (when the source has none), then
+    :func:`fit_transform`."""
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
     if x_test is None and cfg.data.test is not None:
         x_train, x_test, y_train, y_test = splits.holdout(x_train, y_train, cfg.data.test, seed, ("data", "test"))
+    return fit_transform(cfg, x_train, y_train, x_test, y_test, seed)
+
+
+def fit_transform(
+    cfg: Config, x_train: Any, y_train: Any, x_test: Any, y_test: Any, seed: int
+) -> tuple[train_mod.Split, Preprocessor]:
+    """Hold out the validation part, fit preprocessing on what is left of the
+    training part, and transform every part (``x_test`` may be None)."""
     x_val = y_val = None
     if cfg.data.validation is not None:
         x_train, x_val, y_train, y_val = splits.holdout(
