@@ -1,0 +1,337 @@
+"""Read run folders robustly: status, config, metrics, history, CV folds.
+
+Shared by :mod:`kexp.plots` and :mod:`kexp.report`. Only small plain files are
+read (JSON, YAML, CSV); nothing here imports TensorFlow or matplotlib.
+
+A file that is missing or unreadable gives ``None`` (or an empty frame) plus,
+where it matters, a :class:`~kexp.errors.RunError` naming the file and what is
+wrong with it, so that callers can plot or list what exists.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from kexp.errors import RunError
+
+__all__ = [
+    "Run",
+    "flatten",
+    "higher_is_better",
+    "pid_alive",
+    "read_history",
+    "resolve_runs",
+    "differing_keys",
+]
+
+# Substrings of metric names where a larger value is better; everything else
+# (loss, mae, mse, ..._error, crossentropy, hinge, ...) is minimised.
+_HIGHER_IS_BETTER = (
+    "accuracy",
+    "acc",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "fbeta",
+    "iou",
+    "r2",
+    "cosine_similarity",
+    "true_positives",
+    "true_negatives",
+)
+_LOWER_OVERRIDES = ("loss", "error", "crossentropy", "hinge", "mae", "mse", "mape", "msle")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (accuracy, auc) or not (loss, mae).
+
+    Prefixes such as ``val_`` and output names (``out1_accuracy``) are allowed.
+
+    >>> higher_is_better("val_accuracy"), higher_is_better("out1_loss")
+    (True, False)
+    """
+    name = metric.lower()
+    if any(word in name for word in _LOWER_OVERRIDES):
+        return False
+    return any(word in name for word in _HIGHER_IS_BETTER)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys; lists are kept whole as values.
+
+    >>> flatten({"fit": {"epochs": 3}, "compile": {"optimizer": {"SGD": {"lr": 0.1}}}})
+    {'fit.epochs': 3, 'compile.optimizer.SGD.lr': 0.1}
+    """
+    if not isinstance(data, Mapping):
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, dotted))
+        else:
+            out[dotted] = value
+    return out
+
+
+def differing_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The dotted keys whose values are not the same in all ``configs`` (flattened)."""
+    keys: dict[str, None] = {}
+    for config in configs:
+        keys.update(dict.fromkeys(config))
+    missing = object()
+    return [
+        key
+        for key in keys
+        if len({_hashable(c.get(key, missing)) for c in configs}) > 1
+    ]
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"{path.name} cannot be read ({exc.__class__.__name__}: {exc})"
+
+
+def _read_yaml(path: Path) -> tuple[Any, str | None]:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        return None, f"{path.name} cannot be read ({first})"
+
+
+def read_history(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read a CSVLogger ``history.csv`` into numeric columns indexed by epoch (from 1).
+
+    A partial last line (a run still writing) and malformed lines are skipped
+    with a note. Returns ``(frame, notes)``.
+
+    Raises:
+        RunError: the file is missing, empty, has no epochs or no numeric column.
+    """
+    where = f"{path.parent.name}/{path.name}"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise RunError(
+            f"{where}: not found (the run may have failed before its first epoch)"
+        ) from None
+    except OSError as exc:
+        raise RunError(f"{where}: cannot be read ({exc})") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise RunError(f"{where}: empty (no epoch was logged)")
+    try:
+        frame = pd.read_csv(io.StringIO("\n".join(lines)), on_bad_lines="skip")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise RunError(f"{where}: malformed CSV ({exc})") from None
+    notes = []
+    skipped = len(lines) - 1 - len(frame)
+    frame = frame.apply(pd.to_numeric, errors="coerce")
+    metrics = [c for c in frame.columns if c != "epoch"]
+    frame = frame.dropna(axis=1, how="all")
+    complete = frame[[c for c in metrics if c in frame.columns]].notna().any(axis=1)
+    skipped += int((~complete).sum())
+    frame = frame[complete]
+    if skipped:
+        notes.append(f"{where}: skipped {skipped} malformed or partial line(s)")
+    if frame.empty or len(frame.columns.drop("epoch", errors="ignore")) == 0:
+        raise RunError(f"{where}: no epochs with numeric metrics (header: {lines[0][:80]!r})")
+    if "epoch" in frame.columns and frame["epoch"].notna().all():
+        epochs = frame["epoch"].astype(int) + 1  # CSVLogger counts from 0, Keras prints from 1
+    else:
+        epochs = pd.Series(range(1, len(frame) + 1), index=frame.index)
+    frame = frame.drop(columns="epoch", errors="ignore")
+    frame.index = pd.Index(epochs.to_numpy(), name="epoch")
+    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    return frame, notes
+
+
+@dataclass
+class Run:
+    """One run folder or CV folder; each file is read once, when first needed."""
+
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def status(self) -> dict[str, Any]:
+        data, problem = _read_json(self.path / "status.json")
+        if problem:
+            self.notes.append(f"{self.id}: {problem}")
+        return data if isinstance(data, dict) else {}
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        data, problem = _read_yaml(self.path / "config.yaml")
+        if problem:
+            self.notes.append(f"{self.id}: {problem}")
+        return data if isinstance(data, dict) else {}
+
+    @cached_property
+    def flat_config(self) -> dict[str, Any]:
+        return flatten(self.config)
+
+    @property
+    def kind(self) -> str:
+        kind = self.status.get("kind")
+        if kind in ("run", "cv"):
+            return str(kind)
+        return "cv" if (self.path / "folds.csv").exists() else "run"
+
+    @property
+    def is_cv(self) -> bool:
+        return self.kind == "cv"
+
+    @property
+    def name(self) -> str:
+        return str(self.status.get("name") or self.config.get("name") or self.id)
+
+    @property
+    def state(self) -> str:
+        """``status.json``'s status; ``died`` for a running run whose process is gone."""
+        status = self.status.get("status")
+        if not status:
+            return "unknown"
+        if status == "running":
+            pid, host = self.status.get("pid"), self.status.get("host")
+            if isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid):
+                return "died"
+        return str(status)
+
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        """Test metrics (``metrics.json``), or for a CV folder the fold means."""
+        if self.is_cv:
+            data, problem = _read_json(self.path / "summary.json")
+            values = (data or {}).get("metrics", {}) if isinstance(data, dict) else {}
+            out = {k: v.get("mean") for k, v in values.items() if isinstance(v, dict)}
+        else:
+            data, problem = _read_json(self.path / "metrics.json")
+            values = (data or {}).get("metrics", {}) if isinstance(data, dict) else {}
+            out = dict(values) if isinstance(values, dict) else {}
+        if problem:
+            self.notes.append(f"{self.id}: {problem}")
+        return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        data, problem = _read_json(self.path / "summary.json")
+        if problem:
+            self.notes.append(f"{self.id}: {problem}")
+        return data if isinstance(data, dict) else {}
+
+    def epochs(self) -> int | None:
+        """Completed epochs: ``status.json``'s count, else the lines of history.csv."""
+        value = self.status.get("epochs")
+        if isinstance(value, int):
+            return value
+        if self.is_cv:
+            return None
+        try:
+            with open(self.path / "history.csv", "rb") as fh:
+                count = sum(1 for line in fh if line.strip())
+        except OSError:
+            return None
+        return max(count - 1, 0)
+
+    def history(self) -> pd.DataFrame:
+        """The run's history (see :func:`read_history`); notes go to ``self.notes``."""
+        frame, notes = read_history(self.path / "history.csv")
+        self.notes.extend(notes)
+        return frame
+
+    def fold_dirs(self) -> list[Path]:
+        return sorted(p for p in self.path.glob("fold-*") if p.is_dir())
+
+    def folds_table(self) -> pd.DataFrame:
+        """``folds.csv`` of a CV folder.
+
+        Raises:
+            RunError: missing, empty or malformed.
+        """
+        path = self.path / "folds.csv"
+        try:
+            frame = pd.read_csv(path)
+        except FileNotFoundError:
+            raise RunError(f"{self.id}/folds.csv: not found") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+            raise RunError(f"{self.id}/folds.csv: cannot be read ({exc})") from None
+        if frame.empty:
+            raise RunError(f"{self.id}/folds.csv: no folds")
+        return frame
+
+
+def looks_like_run(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).exists() for name in ("status.json", "config.yaml", "history.csv")
+    )
+
+
+def resolve_runs(patterns: Iterable[str | Path]) -> list[Path]:
+    """Run folders from paths or glob patterns, in order, without duplicates.
+
+    Raises:
+        RunError: a pattern matches nothing, or a path is not a run folder.
+    """
+    out: dict[Path, None] = {}
+    for pattern in patterns:
+        text = str(pattern)
+        path = Path(text)
+        if path.exists():
+            matches = [path]
+        else:
+            matches = [Path(p) for p in sorted(glob.glob(text))]
+            if not matches:
+                raise RunError(f"{text}: no such run folder")
+        runs = [p for p in matches if looks_like_run(p)]
+        if not runs:
+            raise RunError(
+                f"{text}: not a run folder (expected status.json, config.yaml or history.csv in it)"
+            )
+        out.update(dict.fromkeys(runs))
+    return list(out)
