@@ -23,6 +23,7 @@ Examples:
   kexp run configs/mnist.yaml
   kexp run configs/pima.yaml --set fit.epochs=20 --set compile.optimizer=sgd
   kexp validate configs/mnist.yaml
+  kexp cv configs/pima.yaml --folds 10 --jobs 2
   kexp predict runs/<id> new.csv --out predictions.csv
   kexp ls --sort accuracy --filter status=completed
   kexp plot runs/<id> runs/<other-id> --out plots/
@@ -253,3 +254,110 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
     tf.set_verbose(ctx.obj["verbose"])
     path, rows = experiment.predict(Path(run_dir), Path(data), Path(out) if out else None, log=_log)
     click.echo(f"Wrote {rows} predictions to {path}")
+
+
+# -------------------------------------------------------------------------------- cv
+
+@cli.command("cv")
+@click.argument("spec", type=click.Path(dir_okay=False), required=False)
+@_spec_options
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Where the CV folder is created.")
+@click.option("--folds", type=int, help="Number of folds K (overrides cv.folds; default 10).")
+@click.option("--repeats", type=int, help="Repeat K-fold R times with reshuffling (overrides cv.repeats).")
+@click.option("--shuffle/--no-shuffle", default=None, help="Shuffle before splitting (overrides cv.shuffle).")
+@click.option("--stratify", type=click.Choice(["auto", "true", "false"]),
+              help="Stratify by class (overrides cv.stratify; auto: for class labels).")
+@click.option("--group", metavar="COLUMN", help="CSV column of group labels for GroupKFold (overrides cv.group).")
+@click.option("--cv-seed", type=int, help="Seed of the fold shuffling (overrides cv.seed; default: --seed).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Folds trained at once, each in its own process (1: in this process).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="TensorFlow threads per fold process (default: cores // jobs; Ray: 1).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local processes, or one Ray task per fold (pip install 'kexp[ray]').")
+@click.option("--address", help="Ray cluster address (default: start a local Ray instance).")
+@click.option("--save-models", is_flag=True, help="Also save each fold's model.keras.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Draw PNG plots per fold and for the CV.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
+              help="Train only the folds of this CV folder that did not complete, then summarize.")
+@click.pass_context
+@user_errors
+def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: str | None,
+       seed: int | None, epochs: int | None, runs_dir: str, folds: int | None, repeats: int | None,
+       shuffle: bool | None, stratify: str | None, group: str | None, cv_seed: int | None, jobs: int,
+       threads: int | None, executor: str, address: str | None, save_models: bool, plots: bool,
+       resume_dir: str | None) -> None:
+    """K-fold cross-validate the experiment in SPEC; keep every fold's run folder.
+
+    The whole data set is split into folds (data.test is not applied: each
+    fold's held-out part is its test set; a data.validation split is taken
+    from the fold's training part). StratifiedKFold for class labels, KFold
+    for regression. Writes runs/<id>/ with folds.csv, summary.json and
+    fold-01/ ... fold-K/ (each a run folder with indices.json).
+
+    The last line is the mean ± population std (numpy.std, ddof=0) over the
+    folds, e.g. "accuracy: 76.1% ± 4.7% (10 folds)"; summary.json also has a
+    95% t-interval of the mean.
+
+    \b
+    Exit codes: 0 all folds completed; 1 some fold failed (the others finished;
+    see folds.csv); 2 bad input (nothing trained); 130 interrupted (Ctrl-C,
+    SIGTERM or a lost worker): finished folds are kept, continue with --resume.
+
+    \b
+    Examples:
+      kexp cv configs/pima.yaml --folds 10
+      kexp cv configs/pima.yaml --folds 5 --repeats 3 --jobs 2
+      kexp cv configs/pima.yaml --executor ray --address auto
+      kexp cv --resume runs/<id>
+    """
+    from kexp import cv as cv_mod
+    from kexp import experiment
+
+    opts = cv_mod.CVOptions(jobs=jobs, executor=executor, address=address, threads=threads,
+                            save_models=save_models, plots=plots)
+    options = experiment.Options(runs_dir=Path(runs_dir))
+    try:
+        if resume_dir is not None:
+            given = [o for o, v in (("SPEC", spec), ("--set", overrides), ("--name", name), ("--seed", seed),
+                                    ("--epochs", epochs), ("--folds", folds), ("--repeats", repeats),
+                                    ("--shuffle", shuffle), ("--stratify", stratify), ("--group", group),
+                                    ("--cv-seed", cv_seed)) if v]
+            if given:
+                raise click.UsageError(f"--resume takes the spec and settings from the CV folder; "
+                                       f"remove {', '.join(given)}")
+            from kexp import tf
+
+            tf.set_verbose(ctx.obj["verbose"])
+            result = cv_mod.resume(Path(resume_dir), options, opts, log=_log)
+        else:
+            if spec is None:
+                raise click.UsageError("give a SPEC file, or --resume runs/<id>")
+            parsed = _load(spec, ctx.obj["verbose"])
+            items = _overrides(overrides, name, seed, epochs)
+            for key, value in (("folds", folds), ("repeats", repeats), ("group", group), ("seed", cv_seed),
+                               ("stratify", stratify)):
+                if value is not None:
+                    items.append(f"cv.{key}={value}")
+            if shuffle is not None:
+                items.append(f"cv.shuffle={str(shuffle).lower()}")
+            experiment.configure(parsed, items)  # schema errors before TensorFlow is imported
+            options.overrides = items
+            result = cv_mod.cross_validate(parsed, options, opts, log=_log)
+    except cv_mod.CVInterrupted as exc:
+        click.secho(f"Interrupted: {exc.reason}. {exc.done} of {exc.total} folds completed and kept in "
+                    f"{exc.path}.\nContinue with: kexp cv --resume {exc.path}", err=True, fg="yellow")
+        sys.exit(cv_mod.EXIT_INTERRUPTED)
+    click.echo(result.folds.drop(columns=["indices", "error", "duration_s"], errors="ignore")
+               .to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    click.echo(f"CV folder: {result.path}")
+    stats = result.summary["metrics"]
+    n = result.summary["completed"]
+    names = sorted(stats, key=lambda m: (m != "loss", cv_mod.percent_like(m)))
+    for metric in names:
+        click.echo(cv_mod.headline(metric, stats[metric], n))
+    if result.failed:
+        click.secho(f"Error: fold(s) {', '.join(map(str, result.failed))} failed (see folds.csv; "
+                    f"rerun them with kexp cv --resume {result.path})", err=True, fg="red")
+        sys.exit(cv_mod.EXIT_FOLDS_FAILED)

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -327,6 +328,45 @@ class FitConfig(Base):
         return self
 
 
+# ------------------------------------------------------------------------------- cv
+
+
+class CVConfig(Base):
+    """k-fold cross-validation (``kexp cv``), with scikit-learn's splitters.
+
+    The whole data set is split into folds; ``data.test`` is not applied under
+    cv (each fold's held-out part is its test set). ``stratify: auto`` uses
+    StratifiedKFold for class labels and KFold otherwise; ``repeats > 1`` uses
+    the Repeated* splitters; ``group`` names a CSV column for GroupKFold.
+    ``seed: null`` shuffles with the experiment's seed.
+    """
+
+    folds: int = 10
+    repeats: Annotated[int, Field(gt=0)] = 1
+    shuffle: bool = True
+    stratify: bool | Literal["auto"] = "auto"
+    group: Column | None = None
+    seed: int | None = None
+
+    @field_validator("folds")
+    @classmethod
+    def _two_folds(cls, folds: int) -> int:
+        if folds < 2:
+            raise ValueError(
+                f"expected at least 2 folds (each fold tests on 1/K of the data and trains on "
+                f"the rest), received {folds}. For a single train/test split use `kexp run`"
+            )
+        return folds
+
+    @model_validator(mode="after")
+    def _check(self) -> CVConfig:
+        if self.repeats > 1 and not self.shuffle:
+            raise ValueError(
+                f"repeats: {self.repeats} needs shuffle: true (each repeat reshuffles the data)"
+            )
+        return self
+
+
 # --------------------------------------------------------------------------- config
 
 
@@ -341,6 +381,7 @@ class Config(Base):
     model: ModelConfig
     compile: CompileConfig
     fit: FitConfig = Field(default_factory=FitConfig)
+    cv: CVConfig = Field(default_factory=CVConfig)
 
     @model_validator(mode="after")
     def _validation_sources(self) -> Config:

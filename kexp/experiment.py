@@ -45,6 +45,8 @@ class Options:
     runs_dir: Path = Path("runs")
     verbose: int | str = "auto"
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
+    save_model: bool = True  # write model.keras (kexp cv: only with --save-models)
+    plots: bool = True  # draw the run's PNG plots after training
 
 
 @dataclass
@@ -269,10 +271,12 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
             p.pre.classes is None and train_mod.is_binary(cfg.compile.loss), cfg.fit.batch_size,
         )
         rf.write_text("predictions.csv", preds.to_csv(index=False))
-        tmp = rf.file(".model.tmp.keras")
-        p.model.save(tmp)
-        os.replace(tmp, rf.file("model.keras"))
-        _plots(rf, p.notes, log)
+        if options.save_model:
+            tmp = rf.file(".model.tmp.keras")
+            p.model.save(tmp)
+            os.replace(tmp, rf.file("model.keras"))
+        if options.plots:
+            _plots(rf, p.notes, log)
         if not train_mod.finite(metrics):
             rf.set_status("failed", epochs=epochs, error="loss or a metric is NaN/inf", notes=p.notes)
             raise RunError(

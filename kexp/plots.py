@@ -51,7 +51,7 @@ __all__ = [
 FORMATS = ("png", "svg", "pdf")
 # Columns of history.csv that are not metrics (schedules, not results).
 _NOT_METRICS = {"learning_rate", "lr"}
-_FOLD_COLUMNS = {"fold", "status", "train_size", "test_size"}
+_FOLD_COLUMNS = {"fold", "status", "train_size", "test_size", "repeat", "epochs", "duration_s"}
 
 _pyplot = False
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from kexp.config import Holdout
+from kexp.config import CVConfig, Holdout
 from kexp.errors import ConfigError
 
 
@@ -59,3 +59,84 @@ def holdout(x: Any, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, A
             f"cannot split the data: {exc}",
             hint="Use a larger size, or stratify: false" if stratify else None,
         ) from None
+
+
+# ---------------------------------------------------------------------------- k-fold
+
+
+def class_labels(y: Any) -> np.ndarray | None:
+    """The 1-D class labels of ``y``, or None when ``y`` looks like a regression target.
+
+    Several float columns are class labels only when they are one-hot rows.
+    """
+    arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        one_hot = np.isin(arr, (0, 1)).all() and np.all(arr.sum(axis=1) == 1)
+        return arr.argmax(axis=1) if one_hot else None
+    return labels_of(arr) if looks_categorical(arr) else None
+
+
+def kfold(y: Any, cv: CVConfig, seed: int, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train indices, test indices) of every fold, from scikit-learn's splitters.
+
+    StratifiedKFold for class labels (``stratify: auto``), KFold otherwise,
+    RepeatedStratifiedKFold / RepeatedKFold for ``repeats > 1``, GroupKFold (or
+    StratifiedGroupKFold with ``stratify: true``) when ``groups`` are given.
+    Every impossible request raises ConfigError before anything is trained.
+    """
+    from sklearn import model_selection as ms
+
+    k, n = cv.folds, len(y)
+    state = (cv.seed if cv.seed is not None else seed) if cv.shuffle else None
+    labels = class_labels(y)
+    stratify = cv.stratify
+    if stratify is True and labels is None:
+        raw = labels_of(y)
+        raise ConfigError(
+            ("cv", "stratify"),
+            f"stratify: true needs class labels, but the target looks continuous "
+            f"({raw.dtype} values, {len(np.unique(raw))} distinct)",
+            hint="Set cv.stratify: auto or false (KFold is used for regression)",
+        )
+    if stratify == "auto":
+        stratify = labels is not None and groups is None
+    if k > n:
+        raise ConfigError(("cv", "folds"), f"{k} folds need at least {k} samples, the data has {n}",
+                          hint=f"Use --folds {n} or fewer")
+    if stratify:
+        values, counts = np.unique(labels, return_counts=True)
+        if counts.min() < k:
+            smallest = values[counts.argmin()]
+            raise ConfigError(
+                ("cv", "folds"),
+                f"{k} stratified folds need at least {k} samples of every class; class "
+                f"{smallest!r} has {counts.min()} (of {n} samples)",
+                hint=f"Use --folds {counts.min()} or fewer, or set cv.stratify: false",
+            )
+    if groups is not None:
+        if cv.repeats > 1:
+            raise ConfigError(("cv", "repeats"), "repeated k-fold is not available with cv.group",
+                              hint="Set cv.repeats: 1, or remove cv.group")
+        distinct = len(pd.unique(np.asarray(groups)))
+        if distinct < k:
+            raise ConfigError(("cv", "group"), f"{k} folds need at least {k} distinct groups; "
+                              f"the column has {distinct}", hint=f"Use --folds {distinct} or fewer")
+        splitter: Any = (ms.StratifiedGroupKFold if stratify else ms.GroupKFold)(
+            n_splits=k, shuffle=cv.shuffle, random_state=state)
+    elif cv.repeats > 1:
+        cls = ms.RepeatedStratifiedKFold if stratify else ms.RepeatedKFold
+        splitter = cls(n_splits=k, n_repeats=cv.repeats, random_state=state)
+    else:
+        cls = ms.StratifiedKFold if stratify else ms.KFold
+        splitter = cls(n_splits=k, shuffle=cv.shuffle, random_state=state)
+    target = labels if stratify else np.zeros(n)
+    return [(tr, te) for tr, te in splitter.split(np.zeros((n, 1)), target, groups)]
+
+
+def splitter_name(y: Any, cv: CVConfig, grouped: bool) -> str:
+    """The scikit-learn splitter :func:`kfold` uses (for the record)."""
+    stratify = cv.stratify if cv.stratify != "auto" else (class_labels(y) is not None and not grouped)
+    if grouped:
+        return "StratifiedGroupKFold" if stratify else "GroupKFold"
+    base = "StratifiedKFold" if stratify else "KFold"
+    return f"Repeated{base}" if cv.repeats > 1 else base
