@@ -84,6 +84,14 @@ class Job:
     save_model: bool = False
     plots: bool = True
 
+    # The schema has generated classes (preprocess step items) that pickle cannot
+    # find by name; workers get the config as plain data and validate it again.
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "cfg": self.cfg.model_dump(mode="json")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({**state, "cfg": Config.model_validate(state["cfg"])})
+
 
 @dataclass
 class FoldTask:
@@ -326,24 +334,26 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[Fol
         initargs=(job, opts.fold_threads(), tf._verbose),
     )
     pending = {pool.submit(_worker_fold, t): t for t in tasks}
+    finished = False
     try:
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
+            for fut in sorted(done, key=lambda f: pending[f].fold):
                 task = pending.pop(fut)
                 try:
                     yield fut.result()
                 except BrokenProcessPool:
                     raise _Lost(f"a worker process died while training fold {task.fold}") from None
-                except KeyboardInterrupt:
-                    raise
+        finished = True
     finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values() or []):
-            if proc.is_alive():
-                proc.terminate()
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, SIGTERM or a lost worker: stop the other workers now
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
 
 
 class _Lost(Exception):
@@ -429,7 +439,7 @@ def folds_frame(outcomes: Iterable[FoldOutcome], repeats: bool = False) -> pd.Da
                                "test_size": o.test_size}
         if repeats:
             row["repeat"] = o.repeat
-        row.update(o.metrics)
+        row.update(sorted(o.metrics.items(), key=lambda kv: kv[0] != "loss"))
         row.update(epochs=o.epochs, duration_s=o.duration_s,
                    indices=f"fold-{o.fold:02d}/indices.json", error=o.error or "")
         rows.append(row)

@@ -110,7 +110,7 @@ def kfold(y: Any, cv: CVConfig, seed: int, groups: Any = None) -> list[tuple[np.
             raise ConfigError(
                 ("cv", "folds"),
                 f"{k} stratified folds need at least {k} samples of every class; class "
-                f"{smallest!r} has {counts.min()} (of {n} samples)",
+                f"{_label(smallest)} has {counts.min()} (of {n} samples)",
                 hint=f"Use --folds {counts.min()} or fewer, or set cv.stratify: false",
             )
     if groups is not None:
@@ -140,3 +140,8 @@ def splitter_name(y: Any, cv: CVConfig, grouped: bool) -> str:
         return "StratifiedGroupKFold" if stratify else "GroupKFold"
     base = "StratifiedKFold" if stratify else "KFold"
     return f"Repeated{base}" if cv.repeats > 1 else base
+
+
+def _label(value: Any) -> str:
+    value = value.item() if isinstance(value, np.generic) else value
+    return repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,321 @@
+"""kexp cv: splitters, bad input, no leakage, executors agree, interruption and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from kexp import splits
+from kexp.cli import cli
+from kexp.config import CVConfig
+from kexp.errors import ConfigError
+
+SPEC = """\
+name: tiny
+seed: 3
+data:
+  source: csv
+  path: tiny.csv
+  target: label
+  features: [a, b, c]
+  validation: {size: 0.25}
+preprocess:
+  x: [standardize]
+model:
+  layers:
+    - Dense: {units: 4, activation: relu, input_dim: 3}
+    - Dense: {units: 1, activation: sigmoid}
+compile:
+  loss: binary_crossentropy
+  metrics: [accuracy]
+fit:
+  epochs: 2
+  batch_size: 8
+  verbose: 0
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cvproj")
+    rng = np.random.default_rng(0)
+    n = 36
+    frame = pd.DataFrame({
+        "a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n), "c": rng.uniform(0, 100, n),
+        "site": np.arange(n) % 6, "label": (np.arange(n) % 3 == 0).astype(int),
+        "price": rng.normal(0, 1, n),
+    })
+    frame.to_csv(root / "tiny.csv", index=False)
+    (root / "tiny.yaml").write_text(SPEC)
+    (root / "reg.yaml").write_text(
+        SPEC.replace("target: label", "target: price").replace("binary_crossentropy", "mse")
+        .replace("metrics: [accuracy]", "metrics: [mae]").replace("activation: sigmoid", "activation: linear"))
+    return root
+
+
+def invoke(args: list[str]) -> object:
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def folder(runs: Path) -> Path:
+    (path,) = [p for p in runs.iterdir() if p.is_dir()]
+    return path
+
+
+def metrics_of(cv_dir: Path) -> pd.DataFrame:
+    frame = pd.read_csv(cv_dir / "folds.csv")
+    return frame[["fold", "status", "train_size", "test_size", "loss", "accuracy"]]
+
+
+# --------------------------------------------------------------------- splitters
+
+
+@pytest.mark.parametrize("cv, n_folds", [
+    (CVConfig(folds=4), 4),
+    (CVConfig(folds=3, repeats=2), 6),
+    (CVConfig(folds=5, shuffle=False), 5),
+])
+def test_folds_are_disjoint_covering_and_stratified(cv: CVConfig, n_folds: int) -> None:
+    y = np.array([0] * 24 + [1] * 12)
+    folds = splits.kfold(y, cv, seed=7)
+    assert len(folds) == n_folds
+    for r in range(cv.repeats):
+        tests = [te for _, te in folds[r * cv.folds:(r + 1) * cv.folds]]
+        assert sorted(np.concatenate(tests).tolist()) == list(range(len(y)))  # covering, disjoint
+    for tr, te in folds:
+        assert not set(tr) & set(te)
+        assert abs(y[te].mean() - y.mean()) < 0.1  # stratified
+
+
+def test_regression_uses_kfold_and_groups_stay_together() -> None:
+    y = np.linspace(0, 1, 30)
+    assert splits.splitter_name(y, CVConfig(), grouped=False) == "KFold"
+    assert len(splits.kfold(y, CVConfig(folds=3), seed=1)) == 3
+    groups = np.arange(30) % 5
+    for _, te in splits.kfold(np.arange(30) % 2, CVConfig(folds=5), 1, groups=groups):
+        assert len(set(groups[te])) == 1
+
+
+def test_same_seed_same_folds_and_fold_seeds_differ() -> None:
+    from kexp.cv import fold_seed
+
+    y = np.arange(40) % 2
+    a, b = splits.kfold(y, CVConfig(folds=4), 7), splits.kfold(y, CVConfig(folds=4), 7)
+    assert all((x[1] == z[1]).all() for x, z in zip(a, b, strict=True))
+    assert len({fold_seed(7, k) for k in range(1, 11)}) == 10
+    assert fold_seed(7, 3) == fold_seed(7, 3) != fold_seed(8, 3)
+
+
+def test_headline_matches_seed_002_format() -> None:
+    from kexp.cv import FoldOutcome, headline, summarize
+
+    acc = [0.7792, 0.7403, 0.7143, 0.7792, 0.7403, 0.7922, 0.8052, 0.7662, 0.6711, 0.8158]
+    outs = [FoldOutcome(i + 1, "completed", 691, 77, {"accuracy": a}) for i, a in enumerate(acc)]
+    s = summarize(outs, 10, "StratifiedKFold")
+    m = s["metrics"]["accuracy"]
+    assert m["std"] == pytest.approx(np.std(acc))  # population std, as the seed prints
+    assert m["ci95_low"] < m["mean"] < m["ci95_high"]
+    assert headline("accuracy", m, 10) == (
+        f"accuracy: {np.mean(acc) * 100:.1f}% ± {np.std(acc) * 100:.1f}% (10 folds)")
+
+
+# -------------------------------------------------------------------- bad input
+
+BAD = [
+    (["--folds", "1"], "cv.folds (from --set cv.folds=1): expected at least 2 folds"),
+    (["--folds", "13"], "13 stratified folds need at least 13 samples of every class; class 1 has 12"),
+    (["--folds", "40", "--stratify", "false"], "40 folds need at least 40 samples, the data has 36"),
+    (["--group", "nope"], "cv.group"),
+    (["--repeats", "2", "--no-shuffle"], "repeats: 2 needs shuffle: true"),
+    (["--group", "site", "--folds", "8"], "8 folds need at least 8 distinct groups; the column has 6"),
+    (["--set", "cv.stratify=maybe"], "cv.stratify"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD)
+def test_bad_input_exits_2_before_training(project: Path, tmp_path: Path, args: list[str], message: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--runs-dir", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())  # nothing written, nothing trained
+
+
+def test_bad_group_names_the_columns(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--runs-dir", str(tmp_path), "--group", "sit"])
+    assert result.exit_code == 2
+    assert "no column 'sit' in the data" in result.output and "Did you mean 'site'?" in result.output
+
+
+def test_regression_with_stratify_is_refused(project: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["cv", "reg.yaml", "--runs-dir", str(tmp_path), "--stratify", "true"])
+    assert result.exit_code == 2
+    assert "cv.stratify (from --set cv.stratify=true): stratify: true needs class labels" in result.output
+    assert "Set cv.stratify: auto or false" in result.output
+
+
+def test_resume_refuses_a_spec(project: Path) -> None:
+    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--resume", str(project)])
+    assert result.exit_code == 2 and "--resume takes the spec and settings from the CV folder" in result.output
+
+
+def test_kfold_library_errors() -> None:
+    with pytest.raises(ConfigError, match=r"cv\.folds: 5 stratified folds .* class 1 has 2"):
+        splits.kfold(np.array([0] * 10 + [1] * 2), CVConfig(folds=5), 0)
+
+
+# ------------------------------------------------------------------ end to end
+
+
+@pytest.fixture(scope="module")
+def in_process(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("runs1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(runs), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("accuracy: ")
+    assert result.output.strip().splitlines()[-1].endswith("(3 folds)")
+    return folder(runs)
+
+
+def test_layout(in_process: Path) -> None:
+    status = json.loads((in_process / "status.json").read_text())
+    assert status["kind"] == "cv" and status["status"] == "completed"
+    for name in ("config.yaml", "env.json", "spec.yaml", "folds.csv", "summary.json"):
+        assert (in_process / name).is_file(), name
+    summary = json.loads((in_process / "summary.json").read_text())
+    assert summary["folds"] == 3 and summary["completed"] == 3 and summary["splitter"] == "StratifiedKFold"
+    assert set(summary["metrics"]["accuracy"]) == {"mean", "std", "min", "max", "ci95_low", "ci95_high"}
+    folds = pd.read_csv(in_process / "folds.csv")
+    assert list(folds.columns[:6]) == ["fold", "status", "train_size", "test_size", "loss", "accuracy"]
+    assert (folds["train_size"] + folds["test_size"] == 36).all()
+    seen: list[int] = []
+    for k in (1, 2, 3):
+        fold = in_process / f"fold-0{k}"
+        for name in ("history.csv", "metrics.json", "predictions.csv", "status.json", "config.yaml"):
+            assert (fold / name).is_file(), (k, name)
+        assert not (fold / "model.keras").exists()  # only with --save-models
+        idx = json.loads((fold / "indices.json").read_text())
+        assert len(pd.read_csv(fold / "predictions.csv")) == len(idx["test"])
+        assert json.loads((fold / "metrics.json").read_text())["samples"] == len(idx["test"])
+        assert "val_loss" in pd.read_csv(fold / "history.csv").columns  # validation from the training part
+        seen += idx["test"]
+    assert sorted(seen) == list(range(36))
+
+
+def test_no_statistic_leaks_from_the_held_out_fold(in_process: Path, project: Path) -> None:
+    data = pd.read_csv(project / "tiny.csv")[["a", "b", "c"]].to_numpy(dtype=np.float32)
+    for k in (1, 2, 3):
+        fold = in_process / f"fold-0{k}"
+        idx = json.loads((fold / "indices.json").read_text())
+        state = json.loads((fold / "preprocess.json").read_text())
+        (mean,) = [s["state"]["mean_"] for s in state["steps"] if "mean_" in s.get("state", {})]
+        train = data[idx["train"]]
+        # the scaler saw the fold's training part minus its validation part: never a test row
+        assert not np.allclose(mean, data.mean(axis=0), atol=1e-4)
+        assert not np.allclose(mean, train.mean(axis=0), atol=1e-4)  # validation rows held out too
+        seed = json.loads((fold / "env.json").read_text())["seed"]
+        fitted = _training_rows(train, np.asarray(pd.read_csv(project / "tiny.csv")["label"])[idx["train"]], seed)
+        np.testing.assert_allclose(mean, fitted.mean(axis=0), rtol=1e-5)
+
+
+def _training_rows(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """The rows fit_transform keeps for training after holding out data.validation."""
+    from kexp.config import Holdout
+
+    keep, _, _, _ = splits.holdout(x, y, Holdout(size=0.25), seed + 1, ("data", "validation"))
+    return keep
+
+
+@pytest.mark.slow  # spawns 2 processes that each import TensorFlow (~20-40 s on 2 shared cores)
+def test_jobs_2_gives_the_same_fold_metrics(in_process: Path, project: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(metrics_of(folder(tmp_path)), metrics_of(in_process))
+
+
+@pytest.mark.slow  # starts a local Ray instance with 2 CPUs
+def test_ray_executor_on_a_local_instance(in_process: Path, project: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'kexp[ray]')")
+    monkeypatch.chdir(project)
+    result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots",
+                     "--executor", "ray", "--jobs", "2", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    cv_dir = folder(tmp_path)
+    pd.testing.assert_frame_equal(metrics_of(cv_dir), metrics_of(in_process))
+    assert (cv_dir / "fold-02" / "history.csv").is_file()
+
+
+def test_interrupt_keeps_finished_folds_and_resume_completes(project: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from kexp import experiment
+
+    real = experiment.train_in_folder
+
+    def ctrl_c_on_fold_2(p, rf, options, log=None):  # noqa: ANN001, ANN202
+        if rf.path.name == "fold-02":
+            raise KeyboardInterrupt
+        return real(p, rf, options)
+
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(experiment, "train_in_folder", ctrl_c_on_fold_2)
+    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path),
+                                      "--no-plots", "--epochs", "1"])
+    assert result.exit_code == 130, result.output
+    cv_dir = folder(tmp_path)
+    assert f"kexp cv --resume {cv_dir}" in result.output
+    assert json.loads((cv_dir / "status.json").read_text())["status"] == "interrupted"
+    assert pd.read_csv(cv_dir / "folds.csv")["fold"].tolist() == [1]
+    assert not (cv_dir / "summary.json").exists()
+    first = (cv_dir / "fold-01" / "history.csv").stat().st_mtime_ns
+
+    monkeypatch.setattr(experiment, "train_in_folder", real)
+    result = CliRunner().invoke(cli, ["cv", "--resume", str(cv_dir), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 3 folds completed, training 2" in result.output
+    assert (cv_dir / "fold-01" / "history.csv").stat().st_mtime_ns == first  # not retrained
+    assert json.loads((cv_dir / "status.json").read_text())["status"] == "completed"
+    assert json.loads((cv_dir / "summary.json").read_text())["completed"] == 3
+
+
+def test_a_failed_fold_is_recorded_and_the_others_finish(project: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from kexp import experiment
+    from kexp.errors import RunError
+
+    real = experiment.train_in_folder
+
+    def nan_on_fold_2(p, rf, options, log=None):  # noqa: ANN001, ANN202
+        if rf.path.name == "fold-02":
+            rf.set_status("failed", error="loss or a metric is NaN/inf")
+            raise RunError("training diverged: a final metric is NaN or infinite")
+        return real(p, rf, options)
+
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(experiment, "train_in_folder", nan_on_fold_2)
+    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path),
+                                      "--no-plots", "--epochs", "1"])
+    assert result.exit_code == 1, result.output
+    assert "fold(s) 2 failed" in result.output
+    cv_dir = folder(tmp_path)
+    folds = pd.read_csv(cv_dir / "folds.csv")
+    assert folds["status"].tolist() == ["completed", "failed", "completed"]
+    assert "training diverged" in folds.loc[1, "error"]
+    summary = json.loads((cv_dir / "summary.json").read_text())
+    assert summary["completed"] == 2 and summary["failed"] == [2]
+    assert json.loads((cv_dir / "status.json").read_text())["status"] == "failed"
+    assert json.loads((cv_dir / "fold-02" / "status.json").read_text())["status"] == "failed"
