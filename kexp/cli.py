@@ -278,6 +278,9 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
               help="local processes, or one Ray task per fold (pip install 'kexp[ray]').")
 @click.option("--address", help="Ray cluster address (default: start a local Ray instance).")
 @click.option("--save-models", is_flag=True, help="Also save each fold's model.keras.")
+@click.option("--stack", is_flag=True,
+              help="Train the folds together as one model of K disjoint sub-networks (faster for "
+                   "small models; Sequential, no validation/callbacks/class_weight).")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw PNG plots per fold and for the CV.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
               help="Train only the folds of this CV folder that did not complete, then summarize.")
@@ -286,8 +289,8 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
 def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: str | None,
        seed: int | None, epochs: int | None, runs_dir: str, folds: int | None, repeats: int | None,
        shuffle: bool | None, stratify: str | None, group: str | None, cv_seed: int | None, jobs: int,
-       threads: int | None, executor: str, address: str | None, save_models: bool, plots: bool,
-       resume_dir: str | None) -> None:
+       threads: int | None, executor: str, address: str | None, save_models: bool, stack: bool,
+       plots: bool, resume_dir: str | None) -> None:
     """K-fold cross-validate the experiment in SPEC; keep every fold's run folder.
 
     The whole data set is split into folds (data.test is not applied: each
@@ -316,7 +319,7 @@ def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: s
     from kexp import experiment
 
     opts = cv_mod.CVOptions(jobs=jobs, executor=executor, address=address, threads=threads,
-                            save_models=save_models, plots=plots)
+                            save_models=save_models, plots=plots, stack=stack)
     options = experiment.Options(runs_dir=Path(runs_dir))
     try:
         if resume_dir is not None:

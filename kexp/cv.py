@@ -63,6 +63,7 @@ class CVOptions:
     threads: int | None = None  # TensorFlow threads per fold process (default cores // jobs)
     save_models: bool = False
     plots: bool = True
+    stack: bool = False  # train the folds together as one model (kexp.stack)
 
     def fold_threads(self) -> int:
         if self.threads:
@@ -418,6 +419,10 @@ EXECUTORS = {"local": None, "ray": _ray}
 def _outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
     if not tasks:
         return iter(())
+    if opts.stack:
+        from kexp import stack
+
+        return stack.train(job, tasks, _silent)
     if opts.executor == "ray":
         return _ray(job, tasks, opts)
     if opts.jobs > 1 and len(tasks) > 1:
@@ -502,6 +507,13 @@ def _progress(o: FoldOutcome, total: int, done: list[FoldOutcome]) -> str:
 def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions, log: Log = _silent) -> CVResult:
     """Cross-validate the experiment in ``spec``; write a CV folder in ``options.runs_dir``."""
     full, cfg, job, folds, splitter = _prepare(spec, options.overrides, log)
+    if cv_opts.stack:
+        from kexp import stack
+
+        try:
+            stack.check(cfg, [len(tr) for tr, _ in folds])
+        except ConfigError as exc:
+            raise experiment._located(full, exc) from None
     job.argv, job.save_model, job.plots = options.argv, cv_opts.save_models, cv_opts.plots
     rf = RunFolder.create(options.runs_dir, cfg.name, kind="cv")
     total = len(folds)

@@ -47,6 +47,8 @@ class Options:
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
     save_model: bool = True  # write model.keras (kexp cv: only with --save-models)
     plots: bool = True  # draw the run's PNG plots after training
+    #: the model was trained already (``kexp cv --stack``): record this history, do not fit
+    history: Any = None
 
 
 @dataclass
@@ -249,18 +251,22 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
         rf.write_json("env.json", environment(cfg, p.seed, p.raw, options.argv))
         rf.write_text("summary.txt", summary_text(p.model))
         rf.write_json("preprocess.json", p.pre.state())
-        callbacks = [
-            keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
-            _EpochStatus(rf),
-            *(
-                registry.callback(c, ("fit", "callbacks", i), rf.path)
-                for i, c in enumerate(cfg.fit.callbacks)
-            ),
-        ]
-        weights = train_mod.class_weights(cfg.fit, p.split.y_train, p.pre.classes)
-        verbose = _verbosity(cfg.fit.verbose if options.verbose == "auto" else options.verbose)
-        history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, weights)
-        epochs = len(history.epoch)
+        if options.history is not None:
+            rf.write_text("history.csv", options.history.to_csv(index=False))
+            epochs = len(options.history)
+        else:
+            callbacks = [
+                keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
+                _EpochStatus(rf),
+                *(
+                    registry.callback(c, ("fit", "callbacks", i), rf.path)
+                    for i, c in enumerate(cfg.fit.callbacks)
+                ),
+            ]
+            weights = train_mod.class_weights(cfg.fit, p.split.y_train, p.pre.classes)
+            verbose = _verbosity(cfg.fit.verbose if options.verbose == "auto" else options.verbose)
+            history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, weights)
+            epochs = len(history.epoch)
         metrics = train_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
         rf.write_json(
             "metrics.json",

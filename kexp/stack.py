@@ -1,0 +1,131 @@
+"""Train the K folds of a CV together as one model of K disjoint sub-networks.
+
+Opt-in (``kexp cv --stack``). Each fold keeps its own preprocessing (fitted on
+its training part), its own freshly seeded sub-network, its own shuffled
+batches and its own loss; the total loss is the sum of the folds' losses, so
+every weight's gradient is its own fold's gradient, and Adam-like optimizers
+keep per-weight state: each sub-network trains as it would alone. What is
+shared is the dispatch: one training step advances all K folds, so small
+models (where the per-step overhead dominates) train close to K times faster.
+
+Limits (checked before training): a Sequential model, no validation
+(``data.validation``, ``fit.validation_split`` / ``validation_data``), no
+``fit.callbacks``, no ``fit.class_weight``, and every fold with the same number
+of batches per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+
+from kexp import data as data_mod
+from kexp import experiment, registry
+from kexp.config import Config
+from kexp.errors import ConfigError
+from kexp.runs import RunFolder
+
+
+def check(cfg: Config, train_sizes: list[int]) -> None:
+    """Raise ConfigError when the spec asks for something --stack cannot do."""
+    bad = [
+        (cfg.data.validation is not None, ("data", "validation")),
+        (bool(cfg.fit.validation_split), ("fit", "validation_split")),
+        (cfg.fit.validation_data is not None, ("fit", "validation_data")),
+        (bool(cfg.fit.callbacks), ("fit", "callbacks")),
+        (cfg.fit.class_weight is not None, ("fit", "class_weight")),
+    ]
+    for flag, loc in bad:
+        if flag:
+            raise ConfigError(loc, "not supported with --stack (the folds train as one model)",
+                              hint="Remove it, or run the folds separately (without --stack)")
+    bs = cfg.fit.batch_size
+    steps = {math.ceil(n / bs) for n in train_sizes}
+    if len(steps) > 1:
+        raise ConfigError(("fit", "batch_size"),
+                          f"with --stack every fold needs the same number of batches per epoch; training "
+                          f"parts of {sorted(set(train_sizes))} samples give {sorted(steps)} batches of {bs}",
+                          hint="Choose a batch size for which they agree, or run without --stack")
+
+
+def train(job: Any, tasks: list[Any], log: Any) -> Iterator[Any]:
+    """Train every task's fold in one stacked model; yield a FoldOutcome per fold."""
+    import time
+
+    import tensorflow as tfm
+
+    from kexp import cv, tf
+
+    keras = tf.keras()
+    t0 = time.monotonic()
+    cfg = job.cfg
+    check(cfg, [len(t.train) for t in tasks])
+    keras.backend.clear_session()
+    parts = []
+    for task in tasks:
+        fcfg = cfg.model_copy(update={
+            "seed": task.seed,
+            "model": cfg.model.model_copy(update={"name": f"fold_{task.fold:02d}"}),
+        })
+        tf.seed_everything(task.seed, cfg.deterministic)  # the same init as a fold trained alone
+        x_tr, y_tr, x_te, y_te = (cv.take(job.x, task.train), cv.take(job.y, task.train),
+                                  cv.take(job.x, task.test), cv.take(job.y, task.test))
+        split, pre = experiment.fit_transform(fcfg, x_tr, y_tr, x_te, y_te, task.seed)
+        notes = list(job.notes) + ["trained with --stack: one model of disjoint per-fold sub-networks"]
+        model = experiment.build_model(fcfg, split, pre, notes)
+        raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
+        parts.append(experiment.Prepared(job.spec, fcfg, task.seed, raw, split, pre, model, notes))
+
+    inputs = [keras.Input(tuple(p.split.x_train.shape[1:]), name=f"x_{p.cfg.model.name}") for p in parts]
+    outputs = [p.model(i) for p, i in zip(parts, inputs, strict=True)]
+    stacked = keras.Model(inputs, outputs, name="stacked_folds")
+    notes: list[str] = []
+    cc = cfg.compile
+    stacked.compile(
+        loss=[registry.loss(cc.loss, ("compile", "loss"), notes) for _ in parts],
+        optimizer=registry.optimizer(cc.optimizer, ("compile", "optimizer"), notes),
+        metrics=[[registry.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cc.metrics)]
+                 for _ in parts],
+        steps_per_execution=cc.steps_per_execution,
+        jit_compile=cc.jit_compile,
+    )
+    bs = cfg.fit.batch_size
+    streams = []
+    for p in parts:
+        ds = tfm.data.Dataset.from_tensor_slices((p.split.x_train, p.split.y_train))
+        if cfg.fit.shuffle:
+            ds = ds.shuffle(len(p.split.x_train), seed=p.seed, reshuffle_each_iteration=True)
+        streams.append(ds.batch(bs))
+    data = tfm.data.Dataset.zip(tuple(streams)).map(
+        lambda *xy: (tuple(a for a, _ in xy), tuple(b for _, b in xy))).prefetch(2)
+    log(f"training {len(parts)} folds as one stacked model ({stacked.count_params()} weights)")
+    history = stacked.fit(data, epochs=cfg.fit.epochs, verbose=0, shuffle=False).history
+    per_fold_s = (time.monotonic() - t0) / len(parts)
+    for task, p in zip(tasks, parts, strict=True):
+        t1 = time.monotonic()
+        frame = _fold_history(history, str(p.cfg.model.name))
+        options = experiment.Options(verbose=0, argv=job.argv, save_model=job.save_model, plots=job.plots,
+                                     history=frame)
+        out = cv.FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat)
+        rf = RunFolder(cv.Path(task.path))
+        cv._clear_fold(rf.path)
+        try:
+            result = experiment.train_in_folder(p, rf, options)
+            out.status, out.metrics = "completed", result.metrics
+        except Exception as exc:  # noqa: BLE001 - recorded per fold, like the unstacked path
+            out.error = str(exc)
+        out.epochs = len(frame)
+        out.duration_s = round(per_fold_s + time.monotonic() - t1, 3)
+        yield out
+
+
+def _fold_history(history: dict[str, list[float]], name: str) -> pd.DataFrame:
+    """This fold's columns of the stacked history, named as a lone fold's (CSVLogger layout)."""
+    cols: dict[str, list[float]] = {}
+    for key, values in history.items():
+        if key.startswith(f"{name}_"):
+            cols[key[len(name) + 1:]] = values
+    return pd.DataFrame({"epoch": range(len(next(iter(history.values())))), **dict(sorted(cols.items()))})
