@@ -319,3 +319,29 @@ def test_a_failed_fold_is_recorded_and_the_others_finish(project: Path, tmp_path
     assert summary["completed"] == 2 and summary["failed"] == [2]
     assert json.loads((cv_dir / "status.json").read_text())["status"] == "failed"
     assert json.loads((cv_dir / "fold-02" / "status.json").read_text())["status"] == "failed"
+
+
+def test_stack_trains_every_fold_as_its_own_sub_network(project: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots", "--stack",
+                     "--set", "data.validation=null", "--save-models"])
+    assert result.exit_code == 0, result.output
+    cv_dir = folder(tmp_path)
+    folds = pd.read_csv(cv_dir / "folds.csv")
+    assert folds["status"].tolist() == ["completed"] * 3
+    for k in (1, 2, 3):
+        fold = cv_dir / f"fold-0{k}"
+        hist = pd.read_csv(fold / "history.csv")
+        assert list(hist.columns) == ["epoch", "accuracy", "loss"] and len(hist) == 2
+        assert (fold / "model.keras").is_file()
+        state = json.loads((fold / "status.json").read_text())
+        assert any("--stack" in note for note in state["notes"])
+
+
+def test_stack_refuses_validation(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--runs-dir", str(tmp_path), "--folds", "3", "--stack"])
+    assert result.exit_code == 2
+    assert "data.validation (line 8): not supported with --stack" in result.output
+    assert not any(tmp_path.iterdir())
