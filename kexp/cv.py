@@ -25,7 +25,9 @@ import json
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from kexp import data as data_mod
 from kexp import experiment, registry, splits
 from kexp.config import Config, CsvData, load_config, resolved
 from kexp.errors import ConfigError, DataError, KexpError, RunError
-from kexp.runs import RunFolder, write_json
+from kexp.runs import Interrupted, RunFolder, write_json
 from kexp.spec import Spec, apply_overrides, parse_spec
 
 Log = Callable[[str], None]
@@ -611,6 +613,7 @@ def _execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutc
         rf.write_text("folds.csv", frame.to_csv(index=False))
         return frame
 
+    previous = _raise_on_sigterm()
     try:
         for o in _outcomes(job, tasks, cv_opts):
             if o.files is not None:
@@ -618,7 +621,7 @@ def _execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutc
                 o.files = None
             outcomes.append(o)
             record()
-            rf.set_status(epochs=len(outcomes))
+            rf.set_status(folds_done=len(outcomes))
             log(_progress(o, total, outcomes))
             if o.status == "interrupted":
                 raise KeyboardInterrupt
@@ -629,6 +632,9 @@ def _execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutc
         n = sum(o.status == "completed" for o in outcomes)
         rf.set_status("interrupted", error=f"{reason}; {n} of {total} folds completed")
         raise CVInterrupted(rf.path, n, total, reason) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     frame = record()
     summary = summarize(outcomes, total, splitter)
     rf.write_json("summary.json", summary)
@@ -640,6 +646,17 @@ def _execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutc
     if cv_opts.plots:
         _cv_plots(rf, log)
     return CVResult(rf.path, sorted(outcomes, key=lambda o: o.fold), summary, frame)
+
+
+def _raise_on_sigterm() -> Any:
+    """SIGTERM stops the CV like Ctrl-C (finished folds kept, status interrupted)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise Interrupted()
+
+    return signal.signal(signal.SIGTERM, on_term)
 
 
 def _write_files(folder: Path, files: dict[str, bytes]) -> None:
