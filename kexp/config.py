@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -98,6 +99,11 @@ class CsvData(_DataBase):
     features: Union[list[Column], str, None] = None
     target: Union[Column, list[Column]]
     test_path: str | None = None
+    #: values that mean "missing" (Pima's impossible zeros): a list for every
+    #: column, or {column: [values]}; they become NaN when the file is read
+    missing_values: Union[list[Any], dict[Column, list[Any]], None] = None
+    #: drop rows with a missing value (in every column, or in the listed ones)
+    dropna: Union[bool, list[Column]] = False
 
 
 class NpzData(_DataBase):
@@ -128,6 +134,19 @@ class KerasData(_DataBase):
     offline_fallback: bool = True
 
 
+SEQUENCE_DATASETS = ("imdb", "reuters")
+
+
+class SequenceData(_DataBase):
+    """``keras.datasets.imdb`` / ``reuters``: word-index sequences of different lengths
+    (pad them with the ``pad`` step). Downloads on first use; no offline fallback."""
+
+    source: Literal[SEQUENCE_DATASETS]  # type: ignore[valid-type]
+    num_words: Annotated[int, Field(gt=0)] | None = None
+    skip_top: Annotated[int, Field(ge=0)] = 0
+    maxlen: Annotated[int, Field(gt=0)] | None = None
+
+
 class RandomData(_DataBase):
     """Random inputs and labels (seed 003's smoke test): uniform [0, 1) x, integer y."""
 
@@ -144,7 +163,7 @@ def _data_tag(value: Any) -> str | None:
     return getattr(value, "source", None)
 
 
-DATA_SOURCES = ("csv", "npz", "random", *KERAS_DATASETS)
+DATA_SOURCES = ("csv", "npz", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
 
 DataConfig = Annotated[
     Union[
@@ -152,6 +171,7 @@ DataConfig = Annotated[
         Annotated[NpzData, Tag("npz")],
         Annotated[RandomData, Tag("random")],
         *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
+        *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),
     ],
     Discriminator(_data_tag),
 ]
@@ -183,16 +203,89 @@ class ScaleStep(Base):
 
 
 class StandardizeStep(Base):
-    """sklearn StandardScaler, fitted on the training part only."""
+    """sklearn StandardScaler, fitted on the training part only.
+
+    With ``columns`` it scales only those columns of a table (the others pass
+    through); without, every feature.
+    """
 
     with_mean: bool = True
     with_std: bool = True
+    columns: list[Column] | None = None
 
 
 class MinMaxStep(Base):
-    """sklearn MinMaxScaler, fitted on the training part only."""
+    """sklearn MinMaxScaler, fitted on the training part only (``columns``: as standardize)."""
 
     feature_range: tuple[float, float] = (0.0, 1.0)
+    columns: list[Column] | None = None
+
+
+#: Indices TextVectorization reserves: 0 padding, 1 out-of-vocabulary.
+RESERVED_TOKENS = 2
+
+
+class TokenizeStep(Base):
+    """Text -> integer sequences with ``keras.layers.TextVectorization``; the
+    vocabulary (most frequent words of the training part) is saved in preprocess.json."""
+
+    column: Column | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = 10000
+    oov_token: str | None = "[UNK]"
+    lower: bool = True
+    strip_punctuation: bool = True
+    split: Literal["whitespace", "character"] = "whitespace"
+
+    @model_validator(mode="after")
+    def _room_for_words(self) -> TokenizeStep:
+        if self.max_tokens is not None and self.max_tokens <= RESERVED_TOKENS:
+            raise ValueError(
+                f"max_tokens must be greater than {RESERVED_TOKENS}: indices 0 (padding) and 1 "
+                f"(out-of-vocabulary) are reserved, received {self.max_tokens}"
+            )
+        return self
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number (the fill value of padding), received {value!r}")
+    return value
+
+
+class PadStep(Base):
+    """``keras.utils.pad_sequences``: integer sequences to one length (maxlen;
+    without it, the longest training sequence)."""
+
+    maxlen: Annotated[int, Field(gt=0)] | None = None
+    padding: Literal["pre", "post"] = "pre"
+    truncating: Literal["pre", "post"] = "pre"
+    value: Annotated[float, BeforeValidator(_number)] = 0
+    dtype: Literal["int32", "int64", "float32"] = "int32"
+
+
+class GetDummiesStep(Base):
+    """One-hot columns with ``pandas.get_dummies`` semantics; categories learned on
+    the training part (unseen ones become all-zero rows). ``separator`` splits
+    multi-valued cells like ``str.get_dummies('/')``."""
+
+    columns: Annotated[list[Column], Field(min_length=1)]
+    separator: str | None = None
+    prefix_sep: str = "_"
+
+
+class ImputeStep(Base):
+    """Fill missing values (NaN, or ``data.missing_values``) with a statistic of the
+    training part; ``columns`` default: every column with a missing value in training."""
+
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = "mean"
+    fill_value: Union[float, str, None] = None
+    columns: list[Column] | None = None
+
+    @model_validator(mode="after")
+    def _constant_needs_value(self) -> ImputeStep:
+        if self.strategy == "constant" and self.fill_value is None:
+            raise ValueError("strategy: constant needs a fill_value")
+        return self
 
 
 #: step name -> (arguments model, field a scalar shorthand fills: {scale: 255})
@@ -202,6 +295,10 @@ X_STEPS: dict[str, tuple[type[Base], str | None]] = {
     "scale": (ScaleStep, "factor"),
     "standardize": (StandardizeStep, None),
     "minmax": (MinMaxStep, None),
+    "tokenize": (TokenizeStep, "column"),
+    "pad": (PadStep, "maxlen"),
+    "get_dummies": (GetDummiesStep, "columns"),
+    "impute": (ImputeStep, "strategy"),
 }
 
 
@@ -358,7 +455,7 @@ class Config(Base):
 
 def _has_test(cfg: Config) -> bool:
     d = cfg.data
-    return isinstance(d, KerasData) or (isinstance(d, NpzData) and d.x_test is not None) or (
+    return isinstance(d, (KerasData, SequenceData)) or (isinstance(d, NpzData) and d.x_test is not None) or (
         isinstance(d, CsvData) and d.test_path is not None
     )
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import CsvData, KerasData, NpzData, RandomData
+from kexp.config import CsvData, KerasData, NpzData, RandomData, SequenceData
 from kexp.errors import ConfigError, DataError, did_you_mean
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +70,8 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
         raw = _load_random(cfg, seed)
     elif isinstance(cfg, KerasData):
         raw = _load_keras(cfg)
+    elif isinstance(cfg, SequenceData):
+        raw = _load_sequences(cfg)
     else:  # pragma: no cover - the schema admits nothing else
         raise DataError(f"unsupported data source {cfg!r}")
     if cfg.limit is not None:
@@ -111,7 +113,42 @@ def read_csv(path: Path, cfg: CsvData, key: tuple) -> pd.DataFrame:
         raise DataError(f"{path}: the CSV file has no data rows")
     if not header:
         df.columns = list(range(df.shape[1]))
+    if cfg.missing_values is not None:
+        df = mark_missing(df, cfg.missing_values)
     return df
+
+
+def mark_missing(df: pd.DataFrame, spec: list[Any] | dict[Any, list[Any]]) -> pd.DataFrame:
+    """Turn the values that mean "missing" into NaN (``data.missing_values``)."""
+    if isinstance(spec, list):
+        targets = {c: spec for c in df.columns}
+    else:
+        targets = {
+            _column(df, col, ("data", "missing_values", col)): values for col, values in spec.items()
+        }
+    df = df.copy()
+    for col, values in targets.items():
+        df[col] = df[col].mask(df[col].isin(values))
+    return df
+
+
+def drop_missing(x: pd.DataFrame, y: Any, cfg: CsvData) -> tuple[pd.DataFrame, Any, int]:
+    """Drop rows with a missing feature (``data.dropna``); returns x, y, rows dropped."""
+    if cfg.dropna is False:
+        return x, y, 0
+    if cfg.dropna is True:
+        cols = list(x.columns)
+    else:
+        cols = [_column(x, c, ("data", "dropna", i)) for i, c in enumerate(cfg.dropna)]
+    keep = ~x[cols].isna().any(axis=1)
+    if y is not None:
+        keep &= ~(y.isna().any(axis=1) if isinstance(y, pd.DataFrame) else y.isna())
+    if not keep.any():
+        raise DataError(
+            f"data.dropna: every row has a missing value in {', '.join(map(str, cols[:10]))}; "
+            "nothing is left to train on. Drop fewer columns or use an impute step"
+        )
+    return x[keep], (y[keep] if y is not None else None), int((~keep).sum())
 
 
 def _column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
@@ -176,11 +213,17 @@ def _load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
     path = find_file(cfg.path, ("data", "path"), base_dirs)
     df = read_csv(path, cfg, ("data", "path"))
     x, y = select_columns(df, cfg)
+    x, y, dropped = drop_missing(x, y, cfg)
     raw = RawData(x, y, info={"source": "csv", "path": str(path), "sha256": sha256_of(path), "rows": len(df)})
+    if dropped:
+        raw.info["dropped_rows"] = dropped
+        raw.notes.append(f"data.dropna: dropped {dropped} of {len(df)} rows with missing values")
     if cfg.test_path:
         tpath = find_file(cfg.test_path, ("data", "test_path"), base_dirs)
         tdf = read_csv(tpath, cfg, ("data", "test_path"))
-        raw.x_test, raw.y_test = select_columns(tdf, cfg)
+        raw.x_test, raw.y_test, tdropped = drop_missing(*select_columns(tdf, cfg), cfg)
+        if tdropped:
+            raw.notes.append(f"data.dropna: dropped {tdropped} rows of {tpath.name} with missing values")
         raw.info.update(test_path=str(tpath), test_sha256=sha256_of(tpath))
     return raw
 
@@ -278,6 +321,34 @@ def _load_keras(cfg: KerasData) -> RawData:
     if len(cached) == 1:
         info.update(path=str(cached[0]), sha256=sha256_of(cached[0]))
     return RawData(x_train, y_train, x_test, y_test, info=info)
+
+
+def _load_sequences(cfg: SequenceData) -> RawData:
+    """imdb / reuters: object arrays of integer lists (different lengths)."""
+    import keras
+
+    name = cfg.source
+    loader = getattr(keras.datasets, name)
+    args = {"num_words": cfg.num_words, "skip_top": cfg.skip_top, "maxlen": cfg.maxlen}
+    try:
+        with _quiet_download():
+            (x_train, y_train), (x_test, y_test) = loader.load_data(**args)
+    except Exception as exc:  # no network and no cache
+        cache = Path.home() / ".keras" / "datasets"
+        raise DataError(
+            f"data.source: keras.datasets.{name} could not be loaded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It downloads on first use "
+            f"and kexp ships no offline copy of it; connect to the internet once, or put "
+            f"{name}.npz in {cache}"
+        ) from None
+    info: dict[str, Any] = {"source": name, "loader": f"keras.datasets.{name}.load_data", **args}
+    notes = []
+    if cfg.maxlen is not None:
+        notes.append(
+            f"data.maxlen: keras.datasets.{name} drops sequences longer than {cfg.maxlen} "
+            "(use the pad step's maxlen to truncate instead)"
+        )
+    return RawData(x_train, y_train, x_test, y_test, info=info, notes=notes)
 
 
 class _quiet_download:
