@@ -49,7 +49,7 @@ def _single_key(value: Any) -> Any:
 #: A Keras object by name (``adam``), with arguments (``{SGD: {momentum: 0.9}}``),
 #: with a single positional argument (``{l2: 0.001}``), or custom code
 #: (``mypkg.losses:asymmetric``).
-NamedObject = Annotated[Union[str, dict[str, Any]], AfterValidator(_single_key)]
+NamedObject = Annotated[str | dict[str, Any], AfterValidator(_single_key)]
 
 
 def named(obj: Any) -> tuple[str, Any]:
@@ -67,7 +67,7 @@ class Holdout(Base):
     """A part held out with ``sklearn.model_selection.train_test_split``."""
 
     size: Annotated[float, Field(gt=0)] = 0.2
-    stratify: Union[bool, Literal["auto"]] = "auto"
+    stratify: bool | Literal["auto"] = "auto"
     shuffle: bool = True
     random_state: int | None = None
 
@@ -94,10 +94,10 @@ class CsvData(_DataBase):
 
     source: Literal["csv"]
     path: str
-    header: Union[bool, Literal["auto"]] = "auto"
+    header: bool | Literal["auto"] = "auto"
     delimiter: str = ","
-    features: Union[list[Column], str, None] = None
-    target: Union[Column, list[Column]]
+    features: list[Column] | str | None = None
+    target: Column | list[Column]
     test_path: str | None = None
     #: values that mean "missing" (Pima's impossible zeros): a list for every
     #: column, or {column: [values]}; they become NaN when the file is read
@@ -165,16 +165,14 @@ def _data_tag(value: Any) -> str | None:
 
 DATA_SOURCES = ("csv", "npz", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
 
-DataConfig = Annotated[
-    Union[
-        Annotated[CsvData, Tag("csv")],
-        Annotated[NpzData, Tag("npz")],
-        Annotated[RandomData, Tag("random")],
-        *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
-        *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),
-    ],
-    Discriminator(_data_tag),
-]
+_DATA_ALTERNATIVES = (
+    Annotated[CsvData, Tag("csv")],
+    Annotated[NpzData, Tag("npz")],
+    Annotated[RandomData, Tag("random")],
+    *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
+    *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),
+)
+DataConfig = Annotated[Union[_DATA_ALTERNATIVES], Discriminator(_data_tag)]  # type: ignore[valid-type]
 
 
 # ----------------------------------------------------------------------- preprocess
@@ -384,7 +382,7 @@ def _model_tag(value: Any) -> str | None:
 
 
 ModelConfig = Annotated[
-    Union[Annotated[SequentialModel, Tag("sequential")]],
+    Annotated[SequentialModel, Tag("sequential")],
     Discriminator(_model_tag),
 ]
 
@@ -397,7 +395,7 @@ class CompileConfig(Base):
     optimizer: NamedObject = "adam"
     metrics: list[NamedObject] = Field(default_factory=list)
     steps_per_execution: Annotated[int, Field(gt=0)] = 1
-    jit_compile: Union[bool, Literal["auto"]] = "auto"
+    jit_compile: bool | Literal["auto"] = "auto"
 
 
 # ------------------------------------------------------------------------------ fit
@@ -409,7 +407,7 @@ class FitConfig(Base):
     validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
     validation_data: Literal["test"] | None = None
     shuffle: bool = True
-    class_weight: Union[dict[Union[int, str], float], Literal["balanced"], None] = None
+    class_weight: dict[int | str, float] | Literal["balanced"] | None = None
     verbose: Literal["auto", 0, 1, 2] = "auto"
     callbacks: list[NamedObject] = Field(default_factory=list)
 

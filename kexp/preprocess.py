@@ -305,7 +305,7 @@ class Preprocessor:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Preprocessor:
         pre = cls(PreprocessConfig.model_validate(state["config"]))
-        for step, saved in zip(pre.steps, state["steps"]):
+        for step, saved in zip(pre.steps, state["steps"], strict=True):
             step.load(saved["state"])
         pre.classes = state.get("classes")
         pre.fitted = True

@@ -60,7 +60,7 @@ def class_weights(cfg: FitConfig, y_train: np.ndarray, classes: list | None) -> 
 
         present = np.unique(labels)
         weights = compute_class_weight("balanced", classes=present, y=labels)
-        return {int(c): float(w) for c, w in zip(present, weights)}
+        return {int(c): float(w) for c, w in zip(present, weights, strict=True)}
     out = {}
     lookup = {str(c): i for i, c in enumerate(classes)} if classes else None
     for key, weight in cfg.class_weight.items():

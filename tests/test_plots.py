@@ -350,3 +350,19 @@ def test_cli_plot_cv_folder_warns_about_a_fold_without_history(tmp_path):
     assert f"Warning: {cv.name}/fold-02/history.csv: not found" in result.stderr
     assert [Path(p).name for p in result.stdout.split()] == ["loss.png", "accuracy.png",
                                                              "folds.png"]
+
+
+def test_cli_plot_show_with_a_display_builds_pyplot_figures_and_shows_them(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    plt.switch_backend("Agg")  # a "display" that needs no window
+    shown = []
+    monkeypatch.setattr(plots, "has_display", lambda: True)
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.get_fignums()))
+    try:
+        result = invoke("plot", str(make_run(tmp_path)), "--show")
+        assert result.exit_code == 0, result.output
+        assert len(shown) == 1 and len(shown[0]) == 2  # loss, accuracy
+        assert "Note:" not in result.output
+    finally:
+        plt.close("all")
