@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from kexp import baseline as baseline_mod
 from kexp import data as data_mod
 from kexp import model as model_mod
 from kexp import registry, splits, tf
@@ -102,6 +103,7 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
 
 def build_model(cfg: Config, split: train_mod.Split, pre: Preprocessor, notes: list[str]) -> Any:
     """A fresh, compiled model for the split's shapes, checked against its labels."""
+    model_mod.check_embedding(cfg.model, split.x_train, pre.vocabulary_size)
     model = model_mod.build(cfg.model, tuple(split.x_train.shape[1:]), notes)
     model_mod.check_targets(model, split.y_train, cfg.preprocess.y, pre.classes, _last_layer_loc(cfg))
     train_mod.compile_model(model, cfg.compile, notes)
@@ -260,10 +262,20 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
         history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, weights)
         epochs = len(history.epoch)
         metrics = train_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
+        base = baseline_mod.baseline(
+            p.split.y_train, p.split.y_test, p.pre.classes, train_mod.is_binary(cfg.compile.loss)
+        )
         rf.write_json(
             "metrics.json",
-            {"evaluated_on": p.split.test_name, "samples": int(len(p.split.x_test)), "metrics": metrics},
+            {
+                "evaluated_on": p.split.test_name,
+                "samples": int(len(p.split.x_test)),
+                "metrics": metrics,
+                **({"baseline": base} if base else {}),
+            },
         )
+        if base:
+            log(f"{p.split.test_name} {baseline_mod.describe(base)}")
         preds = train_mod.predictions_frame(
             p.model, p.split.x_test, p.split.y_test_raw, p.pre.classes,
             p.pre.classes is None and train_mod.is_binary(cfg.compile.loss), cfg.fit.batch_size,
