@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -234,14 +235,15 @@ class TokenizeStep(Base):
     strip_punctuation: bool = True
     split: Literal["whitespace", "character"] = "whitespace"
 
-    @model_validator(mode="after")
-    def _room_for_words(self) -> TokenizeStep:
-        if self.max_tokens is not None and self.max_tokens <= RESERVED_TOKENS:
+    @field_validator("max_tokens")
+    @classmethod
+    def _room_for_words(cls, value: int | None) -> int | None:
+        if value is not None and value <= RESERVED_TOKENS:
             raise ValueError(
-                f"max_tokens must be greater than {RESERVED_TOKENS}: indices 0 (padding) and 1 "
-                f"(out-of-vocabulary) are reserved, received {self.max_tokens}"
+                f"expected more than {RESERVED_TOKENS}: indices 0 (padding) and 1 "
+                f"(out-of-vocabulary) are reserved, received {value}"
             )
-        return self
+        return value
 
 
 def _number(value: Any) -> Any:
