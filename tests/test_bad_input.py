@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from kexp.cli import cli
-
 from tests.conftest import DIGITS_SPEC, PIMA_SPEC
 
 
