@@ -267,3 +267,31 @@ def test_cli_exit_code_2_and_no_traceback_in_a_real_process(tmp_path):
 
 def test_run_error_class_exit_code():
     assert RunError("x").exit_code == 2
+
+
+def test_sigterm_leaves_status_interrupted(workdir):
+    import signal
+    import time
+
+    spec = workdir / "long.yaml"
+    spec.write_text(PIMA_SPEC.replace("epochs: 2", "epochs: 500").replace("batch_size: 16", "batch_size: 1"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kexp", "run", str(spec), "--runs-dir", "runs"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 120
+    status_file = None
+    while time.monotonic() < deadline:
+        found = list((workdir / "runs").glob("*/status.json")) if (workdir / "runs").exists() else []
+        if found and json.loads(found[0].read_text()).get("epochs", 0) >= 1:
+            status_file = found[0]
+            break
+        time.sleep(0.2)
+    assert status_file is not None, "training did not start"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Interrupted." in err and "Traceback" not in err
+    status = json.loads(status_file.read_text())
+    assert status["status"] == "interrupted" and status["finished"]
