@@ -40,6 +40,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KexpError as exc:
             click.secho(f"Error: {exc}", err=True, fg="red")
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run folder says "interrupted"
+            click.secho("Interrupted.", err=True, fg="yellow")
+            sys.exit(130)
 
     return wrapper
 

@@ -60,6 +60,7 @@ class Prepared:
     pre: Preprocessor
     model: Any
     notes: list[str]
+    class_weight: dict[int, float] | None = None
 
 
 def configure(spec: Spec, overrides: list[str]) -> Config:
@@ -94,11 +95,14 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
         notes += raw.notes
         split, pre = make_split(cfg, raw, seed)
         model = build_model(cfg, split, pre, notes)
+        weights = train_mod.class_weights(cfg.fit, split.y_train, pre.classes)
+        for i, c in enumerate(cfg.fit.callbacks):  # checked now; made again in the run folder
+            registry.callback(c, ("fit", "callbacks", i), None)
     except ConfigError as exc:
         raise _located(full, exc) from None
     for note in notes[len(raw.notes):]:
         log(f"Note: {note}")
-    return Prepared(full, cfg, seed, raw, split, pre, model, notes)
+    return Prepared(full, cfg, seed, raw, split, pre, model, notes, weights)
 
 
 def build_model(cfg: Config, split: train_mod.Split, pre: Preprocessor, notes: list[str]) -> Any:
@@ -257,9 +261,8 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
                 for i, c in enumerate(cfg.fit.callbacks)
             ),
         ]
-        weights = train_mod.class_weights(cfg.fit, p.split.y_train, p.pre.classes)
         verbose = _verbosity(cfg.fit.verbose if options.verbose == "auto" else options.verbose)
-        history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, weights)
+        history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, p.class_weight)
         epochs = len(history.epoch)
         metrics = train_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
         base = baseline_mod.baseline(

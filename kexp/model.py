@@ -159,8 +159,11 @@ def _size(shape: Any) -> int:
 
 
 def _shape_hint(name: str, shape: Any) -> str | None:
-    if name.startswith(("Conv2D", "MaxPooling2D", "AveragePooling2D")) and len(shape) == 3:
-        return "2-D convolution needs (height, width, channels) samples: add {reshape: [28, 28, 1]} (your sizes) to preprocess.x"
+    if name.endswith("2D") and len(shape) != 4:
+        return ("2-D layers need (height, width, channels) samples: add e.g. "
+                "{reshape: [28, 28, 1]} (your sizes) to preprocess.x, or start with a Reshape layer")
+    if name.endswith("1D") and len(shape) != 3:
+        return "1-D layers need (steps, channels) samples: add a Reshape or Embedding layer before it"
     if name == "Dense" and len(shape) > 2:
         return "Dense works on the last axis; add a Flatten layer before it if you meant one vector per sample"
     return None
