@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,14 +246,14 @@ def offline_sample(name: str) -> Path | None:
 
 
 def _load_keras(cfg: KerasData) -> RawData:
-    import keras
+    from kexp.tf import keras as import_keras
 
+    keras = import_keras()
     name = cfg.source
     loader = getattr(keras.datasets, name)
-    cache = Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else Path.home() / ".keras") / "datasets"
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
     try:
-        with _quiet_download():
-            (x_train, y_train), (x_test, y_test) = loader.load_data()
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # no network, no cache: urllib/HTTP errors of many kinds
         sample = offline_sample(name) if cfg.offline_fallback else None
         if sample is None:
@@ -278,18 +278,3 @@ def _load_keras(cfg: KerasData) -> RawData:
     if len(cached) == 1:
         info.update(path=str(cached[0]), sha256=sha256_of(cached[0]))
     return RawData(x_train, y_train, x_test, y_test, info=info)
-
-
-class _quiet_download:
-    """Keras prints download progress to stdout; keep it off the run's output."""
-
-    def __enter__(self) -> None:
-        import contextlib
-        import sys
-
-        self._buf = io.StringIO()
-        self._cm = contextlib.redirect_stdout(self._buf if not sys.stdout.isatty() else sys.stdout)
-        self._cm.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._cm.__exit__(*exc)
