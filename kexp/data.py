@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,14 +289,14 @@ def offline_sample(name: str) -> Path | None:
 
 
 def _load_keras(cfg: KerasData) -> RawData:
-    import keras
+    from kexp.tf import keras as import_keras
 
+    keras = import_keras()
     name = cfg.source
     loader = getattr(keras.datasets, name)
-    cache = Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else Path.home() / ".keras") / "datasets"
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
     try:
-        with _quiet_download():
-            (x_train, y_train), (x_test, y_test) = loader.load_data()
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # no network, no cache: urllib/HTTP errors of many kinds
         sample = offline_sample(name) if cfg.offline_fallback else None
         if sample is None:
@@ -325,16 +325,16 @@ def _load_keras(cfg: KerasData) -> RawData:
 
 def _load_sequences(cfg: SequenceData) -> RawData:
     """imdb / reuters: object arrays of integer lists (different lengths)."""
-    import keras
+    from kexp.tf import keras as import_keras
 
+    keras = import_keras()
     name = cfg.source
     loader = getattr(keras.datasets, name)
     args = {"num_words": cfg.num_words, "skip_top": cfg.skip_top, "maxlen": cfg.maxlen}
     try:
-        with _quiet_download():
-            (x_train, y_train), (x_test, y_test) = loader.load_data(**args)
+        (x_train, y_train), (x_test, y_test) = loader.load_data(**args)
     except Exception as exc:  # no network and no cache
-        cache = Path.home() / ".keras" / "datasets"
+        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
         raise DataError(
             f"data.source: keras.datasets.{name} could not be loaded ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It downloads on first use "
@@ -349,18 +349,3 @@ def _load_sequences(cfg: SequenceData) -> RawData:
             "(use the pad step's maxlen to truncate instead)"
         )
     return RawData(x_train, y_train, x_test, y_test, info=info, notes=notes)
-
-
-class _quiet_download:
-    """Keras prints download progress to stdout; keep it off the run's output."""
-
-    def __enter__(self) -> None:
-        import contextlib
-        import sys
-
-        self._buf = io.StringIO()
-        self._cm = contextlib.redirect_stdout(self._buf if not sys.stdout.isatty() else sys.stdout)
-        self._cm.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._cm.__exit__(*exc)

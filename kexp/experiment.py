@@ -255,7 +255,7 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
         rf.write_json("preprocess.json", p.pre.state())
         callbacks = [
             keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
-            _EpochStatus(rf),
+            _epoch_status(rf),
             *(
                 registry.callback(c, ("fit", "callbacks", i), rf.path)
                 for i, c in enumerate(cfg.fit.callbacks)
@@ -309,17 +309,15 @@ def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
             log(f"Note: {exc}")
 
 
-class _EpochStatus:
-    """Keeps status.json's epoch count current (for ``kexp ls`` on running runs)."""
+def _epoch_status(rf: RunFolder) -> Any:
+    """A callback keeping status.json's epoch count current (for ``kexp ls`` on running runs)."""
+    keras = tf.keras()
 
-    def __new__(cls, rf: RunFolder) -> Any:
-        keras = tf.keras()
+    class EpochStatus(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            rf.set_status(epochs=epoch + 1)
 
-        class EpochStatus(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                rf.set_status(epochs=epoch + 1)
-
-        return EpochStatus()
+    return EpochStatus()
 
 
 # -------------------------------------------------------------------------- validate

@@ -40,9 +40,9 @@ _search_paths: list[str] = []
 
 
 def keras() -> Any:
-    import keras as _keras
+    from kexp.tf import keras as import_keras
 
-    return _keras
+    return import_keras()
 
 
 def add_search_path(path: str | Path) -> None:

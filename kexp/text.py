@@ -18,6 +18,7 @@ import pandas as pd
 from kexp.config import RESERVED_TOKENS, PadStep, TokenizeStep
 from kexp.errors import ConfigError
 from kexp.tabular import RawStep, column_of
+from kexp.tf import keras as import_keras
 
 #: The out-of-vocabulary entry TextVectorization itself uses.
 KERAS_OOV = "[UNK]"
@@ -81,7 +82,7 @@ class Tokenize(RawStep):
         return "lower" if lower else "strip_punctuation" if strip else None
 
     def _make_layer(self, vocabulary: list[str] | None = None) -> Any:
-        import keras
+        keras = import_keras()
 
         kwargs: dict[str, Any] = {
             "standardize": self._standardize(),
@@ -164,7 +165,7 @@ class Pad(RawStep):
         return self
 
     def transform(self, x: Any) -> np.ndarray:
-        import keras
+        keras = import_keras()
 
         seqs = self._sequences(x)
         if not seqs:
