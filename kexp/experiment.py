@@ -123,6 +123,13 @@ def _build_functional(cfg: Config, split: train_mod.Split, pre: Any, notes: list
         named_outputs=named_y,
     )
     outs = cfg.model.outputs
+    if named_y and len(outs) > 1 and cfg.fit.class_weight is not None:
+        raise ConfigError(
+            ("fit", "class_weight"),
+            f"Keras applies class_weight to single-output models only; this model has "
+            f"outputs {', '.join(outs)}",
+            hint="Remove it, or weigh the outputs with compile.loss_weights",
+        )
     if named_y:
         modes = {o: pre.outputs[o].cfg.y for o in outs}
         classes = {o: pre.outputs[o].classes for o in outs}
@@ -329,15 +336,8 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
 def _class_weights(cfg: Config, p: Prepared) -> dict[int, float] | None:
     y = p.split.y_train
     if isinstance(y, dict):
-        if cfg.fit.class_weight is None:
+        if cfg.fit.class_weight is None or len(y) > 1:  # several: refused in build_model
             return None
-        if len(y) > 1:
-            raise ConfigError(
-                ("fit", "class_weight"),
-                f"Keras applies class_weight to single-output models only; this model has "
-                f"outputs {', '.join(y)}",
-                hint="Remove it, or weigh the outputs with compile.loss_weights",
-            )
         out = next(iter(y))
         return train_mod.class_weights(cfg.fit, y[out], p.pre.classes[out])
     return train_mod.class_weights(cfg.fit, y, p.pre.classes)

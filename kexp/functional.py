@@ -169,6 +169,12 @@ def _apply(cfg: FunctionalModel, name: str, layer: Any, tensors: dict[str, Any],
         ) from None
 
 
+def node_layers(model: Any, cfg: FunctionalModel) -> dict[str, Any]:
+    """``{node: the Keras layer it applies}``; nodes sharing a layer map to one object."""
+    g = graph_mod.analyze(cfg)
+    return {n: model.get_layer(g.owner[n]) for n in g.order}
+
+
 def check_outputs(
     model: Any,
     out_shapes: dict[str, Shape],
