@@ -20,9 +20,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -51,6 +53,18 @@ def _single_key(value: Any) -> Any:
 #: with a single positional argument (``{l2: 0.001}``), or custom code
 #: (``mypkg.losses:asymmetric``).
 NamedObject = Annotated[str | dict[str, Any], AfterValidator(_single_key)]
+
+
+def per_name(one: Any, is_per_name: Any) -> Any:
+    """``one`` value for everything, or a mapping ``{input or output name: one}``.
+
+    ``is_per_name(value)`` tells the two apart (a mapping can be a single value too,
+    e.g. ``{SGD: {momentum: 0.9}}``).
+    """
+    return Annotated[
+        Union[Annotated[one, Tag("one")], Annotated[dict[str, one], Tag("per_name")]],
+        Discriminator(lambda v: "per_name" if is_per_name(v) else "one"),
+    ]
 
 
 def named(obj: Any) -> tuple[str, Any]:
@@ -97,8 +111,10 @@ class CsvData(_DataBase):
     path: str
     header: bool | Literal["auto"] = "auto"
     delimiter: str = ","
-    features: list[Column] | str | None = None
-    target: Column | list[Column]
+    #: columns as a list, a range ``"0:8"``, or per model input: ``{main: "0:5", aux: [5, 6]}``
+    features: list[Column] | str | None | dict[str, list[Column] | str] = None
+    #: a column, several columns, or per model output: ``{diabetes: 8, bmi: 5}``
+    target: Column | list[Column] | dict[str, Column | list[Column]]
     test_path: str | None = None
     #: values that mean "missing" (Pima's impossible zeros): a list for every
     #: column, or {column: [values]}; they become NaN when the file is read
@@ -112,10 +128,11 @@ class NpzData(_DataBase):
 
     source: Literal["npz"]
     path: str
-    x_train: str = "x_train"
-    y_train: str = "y_train"
-    x_test: str | None = "x_test"
-    y_test: str | None = "y_test"
+    #: an array name, or per model input/output: ``x_train: {image: x_train, aux: a_train}``
+    x_train: str | dict[str, str] = "x_train"
+    y_train: str | dict[str, str] = "y_train"
+    x_test: str | dict[str, str] | None = "x_test"
+    y_test: str | dict[str, str] | None = "y_test"
 
 
 KERAS_DATASETS = (
@@ -316,6 +333,13 @@ def _normalize_step(value: Any) -> Any:
     return value
 
 
+def _normalize_steps(value: Any) -> Any:
+    if isinstance(value, (list, str, dict)):
+        steps = value if isinstance(value, list) else [value]
+        return [_normalize_step(s) for s in steps]
+    return value
+
+
 def _step_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         return next(iter(value)) if len(value) == 1 else None
@@ -342,20 +366,77 @@ XStep = Annotated[
 ]
 
 
-class PreprocessConfig(Base):
-    """What is done to x and y before training; fitted on the training part only."""
+Label = Union[bool, int, float, str]
 
-    x: list[Annotated[XStep, Field()]] = Field(default_factory=list)
-    y: Literal["one_hot", "sparse", "none"] = "none"
-    num_classes: Annotated[int, Field(gt=1)] | None = None
+
+class BinaryLabels(Base):
+    """Labels listed in ``positive`` become 1, every other label 0."""
+
+    positive: Annotated[list[Label], Field(min_length=1)]
+
+
+class LabelMap(Base):
+    """A map of the raw labels, applied before y is encoded (and to predict's labels).
+
+    ``{binary: {positive: [0, 2, 4, 6, 8]}}`` ("is the digit even") or
+    ``{map: {0: zero, 1: one}}`` (every label must be in the map).
+    """
+
+    binary: BinaryLabels | None = None
+    map: dict[Label, Label] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LabelMap:
+        given = [k for k in ("binary", "map") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "expected exactly one of binary: {positive: [...]} or map: {label: new label}, "
+                f"received {len(given)}" + (f" ({', '.join(given)})" if given else "")
+            )
+        return self
+
+
+def _is_label_map(value: Any) -> bool:
+    return isinstance(value, LabelMap) or (
+        isinstance(value, dict) and bool(value) and set(value) <= {"binary", "map"}
+    )
+
+
+YMode = Literal["one_hot", "sparse", "none"]
+XSteps = per_name(list[Annotated[XStep, Field()]], lambda v: isinstance(v, dict))
+YModes = per_name(YMode, lambda v: isinstance(v, dict))
+LabelMaps = per_name(LabelMap, lambda v: not _is_label_map(v))
+
+
+class PreprocessConfig(Base):
+    """What is done to x and y before training; fitted on the training part only.
+
+    For models with several inputs or outputs, ``x``, ``y``, ``labels`` and
+    ``num_classes`` can be given per input/output name: ``x: {image: [...], aux: [...]}``.
+    """
+
+    x: XSteps = Field(default_factory=list)  # type: ignore[valid-type]
+    y: YModes = "none"  # type: ignore[valid-type]
+    labels: LabelMaps | None = None  # type: ignore[valid-type]
+    num_classes: Annotated[int, Field(gt=1)] | dict[str, Annotated[int, Field(gt=1)]] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _normalize(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("x"), (list, str, dict)):
-            steps = data["x"] if isinstance(data["x"], list) else [data["x"]]
-            data = {**data, "x": [_normalize_step(s) for s in steps]}
+            x = data["x"]
+            if isinstance(x, dict) and not (len(x) == 1 and next(iter(x)) in X_STEPS):
+                # per input: {image: [...], aux: [...]}
+                data = {**data, "x": {k: _normalize_steps(v) for k, v in x.items()}}
+            else:
+                data = {**data, "x": _normalize_steps(x)}
         return data
+
+    def is_per_name(self) -> bool:
+        """True when x, y, labels or num_classes is given per input/output name."""
+        return any(
+            isinstance(v, dict) for v in (self.x, self.y, self.num_classes)
+        ) or (self.labels is not None and not isinstance(self.labels, LabelMap))
 
     def x_steps(self) -> list[tuple[str, Base]]:
         """The x steps as (name, arguments) pairs."""
@@ -383,8 +464,103 @@ def _model_tag(value: Any) -> str | None:
     return getattr(value, "type", None)
 
 
+class GraphInput(Base):
+    """A named model input; ``shape`` (per sample) defaults to the data's shape."""
+
+    shape: list[Annotated[int, Field(gt=0)] | None] | None = None
+    dtype: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, list):  # image: [28, 28, 1]
+            return {"shape": data}
+        if data is None:
+            return {}
+        return data
+
+
+#: keys of a node besides its layer ``{Class: {arguments}}``
+NODE_KEYS = ("inputs", "layer", "call")
+
+
+class GraphNode(Base):
+    """One node of a functional model: a layer applied to other nodes or inputs.
+
+    ``conv1: {Conv2D: {filters: 32, kernel_size: 4}, inputs: image}``. ``inputs`` is a
+    name, a list of names (passed as one list: merge layers, Attention) or a mapping of
+    call arguments to names (``{query: a, value: b}``: MultiHeadAttention). ``layer:
+    <node>`` applies that node's layer again (shared weights); ``call`` holds further
+    constant call arguments.
+    """
+
+    op: NamedObject | None = None
+    inputs: str | Annotated[list[str], Field(min_length=1)] | dict[str, str | list[str]]
+    layer: str | None = None
+    call: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_layer(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(
+                "expected a mapping {LayerClass: {arguments}, inputs: <node or input>}, "
+                f"received {data!r}"[:200]
+            )
+        if "op" in data and set(data) <= {"op", *NODE_KEYS}:
+            return data  # already split (a resolved config read back)
+        layer_keys = [k for k in data if k not in NODE_KEYS]
+        for key in layer_keys:
+            if isinstance(key, str) and key[:1].islower() and ":" not in key:
+                hint = did_you_mean(key, NODE_KEYS)
+                raise ValueError(
+                    f"unknown key '{key}'; expected a layer class (e.g. Dense: {{units: 8}}) "
+                    f"and {', '.join(NODE_KEYS)}" + (f". {hint}" if hint else "")
+                )
+        if len(layer_keys) > 1:
+            raise ValueError(
+                f"expected one layer {{Class: {{arguments}}}}, received {len(layer_keys)}: "
+                f"{', '.join(map(str, layer_keys))}. Make each layer its own node"
+            )
+        rest = {k: v for k, v in data.items() if k in NODE_KEYS}
+        if layer_keys:
+            name = layer_keys[0]
+            rest["op"] = name if data[name] is None else {name: data[name]}
+        return rest
+
+    @model_serializer(mode="wrap")
+    def _join_layer(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        op = out.pop("op", None)
+        if op is None:
+            return out
+        head = {op: None} if isinstance(op, str) else dict(op)
+        return {**head, **out}
+
+
+class FunctionalModel(Base):
+    """A graph of named nodes (Keras's Functional API): branches, merges, shared
+    layers, several inputs and outputs."""
+
+    type: Literal["functional"]
+    name: str | None = None
+    inputs: Annotated[dict[str, GraphInput], Field(min_length=1)]
+    nodes: Annotated[dict[str, GraphNode], Field(min_length=1)]
+    outputs: Annotated[list[str], Field(min_length=1)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_output(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("outputs"), str):
+            return {**data, "outputs": [data["outputs"]]}
+        return data
+
+
 ModelConfig = Annotated[
-    Annotated[SequentialModel, Tag("sequential")],
+    Union[
+        Annotated[SequentialModel, Tag("sequential")],
+        Annotated[FunctionalModel, Tag("functional")],
+    ],
     Discriminator(_model_tag),
 ]
 
@@ -392,10 +568,18 @@ ModelConfig = Annotated[
 # -------------------------------------------------------------------------- compile
 
 
+Losses = per_name(NamedObject, lambda v: isinstance(v, dict) and len(v) != 1)
+Metrics = per_name(list[NamedObject], lambda v: isinstance(v, dict))
+
+
 class CompileConfig(Base):
-    loss: NamedObject
+    """``loss``, ``loss_weights`` and ``metrics`` may be given per output name:
+    ``loss: {out1: binary_crossentropy, out2: mse}``."""
+
+    loss: Losses  # type: ignore[valid-type]
     optimizer: NamedObject = "adam"
-    metrics: list[NamedObject] = Field(default_factory=list)
+    metrics: Metrics = Field(default_factory=list)  # type: ignore[valid-type]
+    loss_weights: list[float] | dict[str, float] | None = None
     steps_per_execution: Annotated[int, Field(gt=0)] = 1
     jit_compile: bool | Literal["auto"] = "auto"
 
@@ -615,7 +799,7 @@ def load_config(spec: Spec) -> Config:
         stem = "".join(c if c.isalnum() or c in "_.+-" else "-" for c in spec.path.stem)
         data["name"] = stem or "experiment"
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         errors = [_convert(e, spec) for e in exc.errors(include_url=False)]
         # pydantic reports each union alternative; keep one message per path+text
@@ -626,6 +810,14 @@ def load_config(spec: Spec) -> Config:
         if len(errs) == 1:
             raise errs[0] from None
         raise ConfigErrors(errs) from None
+    if isinstance(cfg.model, FunctionalModel):
+        from kexp import graph  # the graph's references and order; no TensorFlow
+
+        try:
+            graph.analyze(cfg.model)
+        except ConfigError as exc:
+            raise exc.located(*spec.locate(exc.loc or ())) from None
+    return cfg
 
 
 def resolved(cfg: Config) -> dict[str, Any]:

@@ -85,6 +85,8 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
 def _head(a: Any, n: int) -> Any:
     if a is None:
         return None
+    if isinstance(a, dict):  # per model input/output
+        return {k: _head(v, n) for k, v in a.items()}
     return a.iloc[:n] if isinstance(a, (pd.DataFrame, pd.Series)) else a[:n]
 
 
@@ -170,35 +172,63 @@ def _column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
     raise ConfigError(key, f"no column '{col}' in the data (columns: {', '.join(names[:20])})", hint=hint)
 
 
-def select_columns(df: pd.DataFrame, cfg: CsvData, *, need_target: bool = True) -> tuple[pd.DataFrame, Any]:
-    """Split a frame into feature columns and target column(s) as the spec says."""
-    targets = cfg.target if isinstance(cfg.target, list) else [cfg.target]
+def select_columns(df: pd.DataFrame, cfg: CsvData, *, need_target: bool = True) -> tuple[Any, Any]:
+    """Split a frame into feature columns and target column(s) as the spec says.
+
+    ``features`` / ``target`` given per model input / output name give dicts
+    ``{name: frame or series}``.
+    """
+    if isinstance(cfg.target, dict):
+        y_named: dict[str, Any] = {}
+        for name, spec in cfg.target.items():
+            cols = _target_columns(df, spec, ("data", "target", name), need_target)
+            if cols:
+                y_named[name] = df[cols] if isinstance(spec, list) else df[cols[0]]
+        target_cols = [c for v in y_named.values() for c in (v.columns if isinstance(v, pd.DataFrame) else [v.name])]
+        y: Any = y_named or None
+    else:
+        target_cols = _target_columns(df, cfg.target, ("data", "target"), need_target)
+        y = None
+        if target_cols:
+            y = df[target_cols] if isinstance(cfg.target, list) else df[target_cols[0]]
+    if cfg.features is None:
+        feature_cols = [c for c in df.columns if c not in target_cols]
+        return df[feature_cols], y
+    if isinstance(cfg.features, dict):
+        x_named = {}
+        for name, spec in cfg.features.items():
+            cols = _feature_columns(df, spec, ("data", "features", name))
+            _no_overlap(cols, target_cols, ("data", "features", name))
+            x_named[name] = df[cols]
+        return x_named, y
+    feature_cols = _feature_columns(df, cfg.features, ("data", "features"))
+    _no_overlap(feature_cols, target_cols, ("data", "features"))
+    return df[feature_cols], y
+
+
+def _target_columns(df: pd.DataFrame, spec: Any, key: tuple, need_target: bool) -> list[Any]:
+    targets = spec if isinstance(spec, list) else [spec]
     try:
-        target_cols = [_column(df, t, ("data", "target")) for t in targets]
+        return [_column(df, t, key + ((i,) if isinstance(spec, list) else ())) for i, t in enumerate(targets)]
     except ConfigError:
         if need_target:
             raise
-        target_cols = []
-    if cfg.features is None:
-        feature_cols = [c for c in df.columns if c not in target_cols]
-    elif isinstance(cfg.features, str):
-        feature_cols = _slice_columns(df, cfg.features)
-    else:
-        feature_cols = [_column(df, f, ("data", "features", i)) for i, f in enumerate(cfg.features)]
+        return []
+
+
+def _feature_columns(df: pd.DataFrame, spec: Any, key: tuple) -> list[Any]:
+    if isinstance(spec, str):
+        return _slice_columns(df, spec, key)
+    return [_column(df, f, key + (i,)) for i, f in enumerate(spec)]
+
+
+def _no_overlap(feature_cols: list[Any], target_cols: list[Any], key: tuple) -> None:
     overlap = set(feature_cols) & set(target_cols)
     if overlap:
-        raise ConfigError(
-            ("data", "features"), f"column(s) {sorted(map(str, overlap))} are both features and target"
-        )
-    x = df[feature_cols]
-    if not target_cols:
-        return x, None
-    y = df[target_cols[0]] if not isinstance(cfg.target, list) else df[target_cols]
-    return x, y
+        raise ConfigError(key, f"column(s) {sorted(map(str, overlap))} are both features and target")
 
 
-def _slice_columns(df: pd.DataFrame, text: str) -> list[Any]:
-    key = ("data", "features")
+def _slice_columns(df: pd.DataFrame, text: str, key: tuple = ("data", "features")) -> list[Any]:
     if ":" in text and all(p.strip().lstrip("-").isdigit() or not p.strip() for p in text.split(":")):
         start, _, stop = text.partition(":")
         sl = slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None)
@@ -231,27 +261,35 @@ def _load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
 # ------------------------------------------------------------------------------- npz
 
 
-def _npz_arrays(path: Path, names: dict[str, str | None]) -> dict[str, np.ndarray | None]:
+def _npz_arrays(path: Path, names: dict[str, Any]) -> dict[str, Any]:
+    """Arrays by field; a field given per input/output name gives ``{name: array}``."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
-            out: dict[str, np.ndarray | None] = {}
+            out: dict[str, Any] = {}
             for field_name, key in names.items():
-                if key is None:
-                    out[field_name] = None
-                elif key in keys:
-                    out[field_name] = npz[key]
-                elif field_name in ("x_test", "y_test"):
-                    out[field_name] = None
+                if isinstance(key, dict):
+                    parts = {n: _npz_array(npz, keys, path, field_name, k, (n,)) for n, k in key.items()}
+                    out[field_name] = None if any(v is None for v in parts.values()) else parts
                 else:
-                    raise ConfigError(
-                        ("data", field_name),
-                        f"no array '{key}' in {path.name} (arrays: {', '.join(keys)})",
-                        hint=did_you_mean(key, keys),
-                    )
+                    out[field_name] = _npz_array(npz, keys, path, field_name, key, ())
             return out
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+
+
+def _npz_array(npz: Any, keys: list[str], path: Path, field_name: str, key: str | None, sub: tuple) -> Any:
+    if key is None:
+        return None
+    if key in keys:
+        return npz[key]
+    if field_name in ("x_test", "y_test"):
+        return None
+    raise ConfigError(
+        ("data", field_name, *sub),
+        f"no array '{key}' in {path.name} (arrays: {', '.join(keys)})",
+        hint=did_you_mean(key, keys),
+    )
 
 
 def _load_npz(cfg: NpzData, base_dirs: list[Path]) -> RawData:

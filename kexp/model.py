@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kexp import registry
-from kexp.config import SequentialModel, named
+from kexp.config import FunctionalModel, SequentialModel, named
 from kexp.errors import ConfigError
 
 Shape = tuple[int, ...]
@@ -15,6 +15,10 @@ def build(cfg: Any, input_shape: Shape, notes: list[str]) -> Any:
     """Build the model for samples of ``input_shape`` (after preprocessing)."""
     if isinstance(cfg, SequentialModel):
         return build_sequential(cfg, input_shape, notes)
+    if isinstance(cfg, FunctionalModel):
+        from kexp import functional
+
+        return functional.build(cfg, input_shape, notes)[0]
     raise ConfigError(("model", "type"), f"unsupported model type {cfg.type!r}")  # pragma: no cover
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from kexp.config import (
     FlattenStep,
+    LabelMap,
     MinMaxStep,
     PreprocessConfig,
     ReshapeStep,
@@ -220,7 +221,7 @@ class Preprocessor:
     def fit(self, x: Any, y: Any) -> Preprocessor:
         apply_steps(self.steps, x, "x_train", fit=True)
         if self.cfg.y != "none":
-            self.classes = self._fit_classes(y)
+            self.classes = self._fit_classes(self.map_labels(y, "y_train"))
         self.fitted = True
         return self
 
@@ -258,7 +259,15 @@ class Preprocessor:
             )
         return classes
 
+    def map_labels(self, y: Any, part: str = "y") -> Any:
+        """``y`` with ``preprocess.labels`` applied (unchanged when there is none)."""
+        from kexp import labels
+
+        spec = self.cfg.labels
+        return labels.apply(spec, y, part) if isinstance(spec, LabelMap) else y
+
     def transform_y(self, y: Any, part: str = "y") -> np.ndarray:
+        y = self.map_labels(y, part)
         if self.cfg.y == "none":
             arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
             try:
