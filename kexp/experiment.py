@@ -394,17 +394,9 @@ def _model_png(model: Any, rf: RunFolder, notes: list[str], log: Log) -> None:
 
 
 def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
-    from kexp import outputs as outputs_mod
     from kexp import plots
 
-    per_output = False
-    try:
-        with open(rf.file("predictions.csv"), encoding="utf-8") as fh:
-            per_output = "." in fh.readline().split(",")[0]
-    except OSError:
-        pass
-    predictions_plot = outputs_mod.plot_predictions if per_output else plots.plot_predictions
-    for fn in (plots.plot_history, predictions_plot):
+    for fn in (plots.plot_history, plots.plot_predictions):
         try:
             fn(rf.path)
         except KexpError as exc:

@@ -148,31 +148,3 @@ def predictions_frame(
         frame = frame_of(np.asarray(p), None if y_raw is None else y_raw.get(out), classes.get(out), binary[out])
         parts.append(frame.add_prefix(f"{out}."))
     return pd.concat(parts, axis=1)
-
-
-def split_columns(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """``{output: its columns without the prefix}`` of a per-output predictions frame."""
-    parts: dict[str, dict[str, Any]] = {}
-    for col in frame.columns:
-        out, sep, rest = str(col).partition(".")
-        if sep:
-            parts.setdefault(out, {})[rest] = frame[col]
-    return {out: pd.DataFrame(cols) for out, cols in parts.items()}
-
-
-def plot_predictions(run_dir: Any) -> list[Any]:
-    """Confusion matrix / ROC / PR (or a scatter) per output: ``<output>-<figure>.png``.
-
-    Drawn from the run folder's ``predictions.csv`` only, like :mod:`kexp.plots`.
-    """
-    from pathlib import Path
-
-    from kexp import plots
-
-    run_dir = Path(run_dir)
-    frame = pd.read_csv(run_dir / "predictions.csv")
-    paths: list[Any] = []
-    for out, sub in split_columns(frame).items():
-        figures = plots.prediction_figures(sub, f"{run_dir.name}: {out}")
-        paths += plots.save_figures(figures, run_dir, "png", prefix=f"{out}-")
-    return paths
