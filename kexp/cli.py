@@ -41,6 +41,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KexpError as exc:
             click.secho(f"Error: {exc}", err=True, fg="red")
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run folder says "interrupted"
+            click.secho("Interrupted.", err=True, fg="yellow")
+            sys.exit(130)
 
     return wrapper
 
@@ -213,15 +216,21 @@ def run(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | N
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @_spec_options
+@click.option("--graph", "graph", type=click.Path(dir_okay=False), metavar="PNG",
+              help="Also draw the model's graph to this file (needs pydot and Graphviz).")
 @click.pass_context
 @user_errors
 def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | None,
-             seed: int | None, epochs: int | None) -> None:
+             seed: int | None, epochs: int | None, graph: str | None) -> None:
     """Check SPEC, load its data and build the model without training.
 
     Prints the model summary with parameter counts.
+
+    \b
+    Example:
+      kexp validate configs/shared_input.yaml --graph model.png
     """
-    from kexp import experiment
+    from kexp import experiment, multiio
 
     parsed = _load(spec, ctx.obj["verbose"])
     items = _overrides(overrides, name, seed, epochs)
@@ -229,10 +238,23 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
     prepared, summary = experiment.validate(parsed, experiment.Options(overrides=items), log=_log)
     click.echo(summary, nl=False)
     s = prepared.split
-    click.echo(
-        f"Data: {len(s.x_train)} train, {0 if s.x_val is None else len(s.x_val)} validation, "
-        f"{len(s.x_test) if s.test_name == 'test' else 0} test samples; input shape {tuple(s.x_train.shape[1:])}"
+    shape = multiio.sample_shape(s.x_train)
+    shapes = (
+        "input shapes " + ", ".join(f"{k} {v}" for k, v in shape.items())
+        if isinstance(shape, dict) else f"input shape {shape}"
     )
+    click.echo(
+        f"Data: {multiio.n_rows(s.x_train)} train, {0 if s.x_val is None else multiio.n_rows(s.x_val)} "
+        f"validation, {multiio.n_rows(s.x_test) if s.test_name == 'test' else 0} test samples; {shapes}"
+    )
+    if graph:
+        from kexp import modelplot
+
+        notice = modelplot.save(prepared.model, Path(graph))
+        if notice:
+            click.echo(f"Note: {notice}", err=True)
+        else:
+            click.echo(f"Model graph: {graph}")
     click.echo(f"OK: {spec} is valid.")
 
 

@@ -16,12 +16,15 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -49,7 +52,19 @@ def _single_key(value: Any) -> Any:
 #: A Keras object by name (``adam``), with arguments (``{SGD: {momentum: 0.9}}``),
 #: with a single positional argument (``{l2: 0.001}``), or custom code
 #: (``mypkg.losses:asymmetric``).
-NamedObject = Annotated[Union[str, dict[str, Any]], AfterValidator(_single_key)]
+NamedObject = Annotated[str | dict[str, Any], AfterValidator(_single_key)]
+
+
+def per_name(one: Any, is_per_name: Any) -> Any:
+    """``one`` value for everything, or a mapping ``{input or output name: one}``.
+
+    ``is_per_name(value)`` tells the two apart (a mapping can be a single value too,
+    e.g. ``{SGD: {momentum: 0.9}}``).
+    """
+    return Annotated[
+        Union[Annotated[one, Tag("one")], Annotated[dict[str, one], Tag("per_name")]],
+        Discriminator(lambda v: "per_name" if is_per_name(v) else "one"),
+    ]
 
 
 def named(obj: Any) -> tuple[str, Any]:
@@ -67,7 +82,7 @@ class Holdout(Base):
     """A part held out with ``sklearn.model_selection.train_test_split``."""
 
     size: Annotated[float, Field(gt=0)] = 0.2
-    stratify: Union[bool, Literal["auto"]] = "auto"
+    stratify: bool | Literal["auto"] = "auto"
     shuffle: bool = True
     random_state: int | None = None
 
@@ -94,11 +109,18 @@ class CsvData(_DataBase):
 
     source: Literal["csv"]
     path: str
-    header: Union[bool, Literal["auto"]] = "auto"
+    header: bool | Literal["auto"] = "auto"
     delimiter: str = ","
-    features: Union[list[Column], str, None] = None
-    target: Union[Column, list[Column]]
+    #: columns as a list, a range ``"0:8"``, or per model input: ``{main: "0:5", aux: [5, 6]}``
+    features: list[Column] | str | None | dict[str, list[Column] | str] = None
+    #: a column, several columns, or per model output: ``{diabetes: 8, bmi: 5}``
+    target: Column | list[Column] | dict[str, Column | list[Column]]
     test_path: str | None = None
+    #: values that mean "missing" (Pima's impossible zeros): a list for every
+    #: column, or {column: [values]}; they become NaN when the file is read
+    missing_values: Union[list[Any], dict[Column, list[Any]], None] = None
+    #: drop rows with a missing value (in every column, or in the listed ones)
+    dropna: Union[bool, list[Column]] = False
 
 
 class NpzData(_DataBase):
@@ -106,10 +128,11 @@ class NpzData(_DataBase):
 
     source: Literal["npz"]
     path: str
-    x_train: str = "x_train"
-    y_train: str = "y_train"
-    x_test: str | None = "x_test"
-    y_test: str | None = "y_test"
+    #: an array name, or per model input/output: ``x_train: {image: x_train, aux: a_train}``
+    x_train: str | dict[str, str] = "x_train"
+    y_train: str | dict[str, str] = "y_train"
+    x_test: str | dict[str, str] | None = "x_test"
+    y_test: str | dict[str, str] | None = "y_test"
 
 
 KERAS_DATASETS = (
@@ -129,6 +152,19 @@ class KerasData(_DataBase):
     offline_fallback: bool = True
 
 
+SEQUENCE_DATASETS = ("imdb", "reuters")
+
+
+class SequenceData(_DataBase):
+    """``keras.datasets.imdb`` / ``reuters``: word-index sequences of different lengths
+    (pad them with the ``pad`` step). Downloads on first use; no offline fallback."""
+
+    source: Literal[SEQUENCE_DATASETS]  # type: ignore[valid-type]
+    num_words: Annotated[int, Field(gt=0)] | None = None
+    skip_top: Annotated[int, Field(ge=0)] = 0
+    maxlen: Annotated[int, Field(gt=0)] | None = None
+
+
 class RandomData(_DataBase):
     """Random inputs and labels (seed 003's smoke test): uniform [0, 1) x, integer y."""
 
@@ -145,17 +181,16 @@ def _data_tag(value: Any) -> str | None:
     return getattr(value, "source", None)
 
 
-DATA_SOURCES = ("csv", "npz", "random", *KERAS_DATASETS)
+DATA_SOURCES = ("csv", "npz", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
 
-DataConfig = Annotated[
-    Union[
-        Annotated[CsvData, Tag("csv")],
-        Annotated[NpzData, Tag("npz")],
-        Annotated[RandomData, Tag("random")],
-        *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
-    ],
-    Discriminator(_data_tag),
-]
+_DATA_ALTERNATIVES = (
+    Annotated[CsvData, Tag("csv")],
+    Annotated[NpzData, Tag("npz")],
+    Annotated[RandomData, Tag("random")],
+    *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
+    *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),
+)
+DataConfig = Annotated[Union[_DATA_ALTERNATIVES], Discriminator(_data_tag)]  # type: ignore[valid-type]
 
 
 # ----------------------------------------------------------------------- preprocess
@@ -184,16 +219,90 @@ class ScaleStep(Base):
 
 
 class StandardizeStep(Base):
-    """sklearn StandardScaler, fitted on the training part only."""
+    """sklearn StandardScaler, fitted on the training part only.
+
+    With ``columns`` it scales only those columns of a table (the others pass
+    through); without, every feature.
+    """
 
     with_mean: bool = True
     with_std: bool = True
+    columns: list[Column] | None = None
 
 
 class MinMaxStep(Base):
-    """sklearn MinMaxScaler, fitted on the training part only."""
+    """sklearn MinMaxScaler, fitted on the training part only (``columns``: as standardize)."""
 
     feature_range: tuple[float, float] = (0.0, 1.0)
+    columns: list[Column] | None = None
+
+
+#: Indices TextVectorization reserves: 0 padding, 1 out-of-vocabulary.
+RESERVED_TOKENS = 2
+
+
+class TokenizeStep(Base):
+    """Text -> integer sequences with ``keras.layers.TextVectorization``; the
+    vocabulary (most frequent words of the training part) is saved in preprocess.json."""
+
+    column: Column | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = 10000
+    oov_token: str | None = "[UNK]"
+    lower: bool = True
+    strip_punctuation: bool = True
+    split: Literal["whitespace", "character"] = "whitespace"
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _room_for_words(cls, value: int | None) -> int | None:
+        if value is not None and value <= RESERVED_TOKENS:
+            raise ValueError(
+                f"expected more than {RESERVED_TOKENS}: indices 0 (padding) and 1 "
+                f"(out-of-vocabulary) are reserved, received {value}"
+            )
+        return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number (the fill value of padding), received {value!r}")
+    return value
+
+
+class PadStep(Base):
+    """``keras.utils.pad_sequences``: integer sequences to one length (maxlen;
+    without it, the longest training sequence)."""
+
+    maxlen: Annotated[int, Field(gt=0)] | None = None
+    padding: Literal["pre", "post"] = "pre"
+    truncating: Literal["pre", "post"] = "pre"
+    value: Annotated[float, BeforeValidator(_number)] = 0
+    dtype: Literal["int32", "int64", "float32"] = "int32"
+
+
+class GetDummiesStep(Base):
+    """One-hot columns with ``pandas.get_dummies`` semantics; categories learned on
+    the training part (unseen ones become all-zero rows). ``separator`` splits
+    multi-valued cells like ``str.get_dummies('/')``."""
+
+    columns: Annotated[list[Column], Field(min_length=1)]
+    separator: str | None = None
+    prefix_sep: str = "_"
+
+
+class ImputeStep(Base):
+    """Fill missing values (NaN, or ``data.missing_values``) with a statistic of the
+    training part; ``columns`` default: every column with a missing value in training."""
+
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = "mean"
+    fill_value: Union[float, str, None] = None
+    columns: list[Column] | None = None
+
+    @model_validator(mode="after")
+    def _constant_needs_value(self) -> ImputeStep:
+        if self.strategy == "constant" and self.fill_value is None:
+            raise ValueError("strategy: constant needs a fill_value")
+        return self
 
 
 #: step name -> (arguments model, field a scalar shorthand fills: {scale: 255})
@@ -203,6 +312,10 @@ X_STEPS: dict[str, tuple[type[Base], str | None]] = {
     "scale": (ScaleStep, "factor"),
     "standardize": (StandardizeStep, None),
     "minmax": (MinMaxStep, None),
+    "tokenize": (TokenizeStep, "column"),
+    "pad": (PadStep, "maxlen"),
+    "get_dummies": (GetDummiesStep, "columns"),
+    "impute": (ImputeStep, "strategy"),
 }
 
 
@@ -217,6 +330,13 @@ def _normalize_step(value: Any) -> Any:
         spec = X_STEPS.get(name)
         if spec and spec[1] and not isinstance(args, dict):
             return {name: {spec[1]: args}}
+    return value
+
+
+def _normalize_steps(value: Any) -> Any:
+    if isinstance(value, (list, str, dict)):
+        steps = value if isinstance(value, list) else [value]
+        return [_normalize_step(s) for s in steps]
     return value
 
 
@@ -246,20 +366,77 @@ XStep = Annotated[
 ]
 
 
-class PreprocessConfig(Base):
-    """What is done to x and y before training; fitted on the training part only."""
+Label = Union[bool, int, float, str]
 
-    x: list[Annotated[XStep, Field()]] = Field(default_factory=list)
-    y: Literal["one_hot", "sparse", "none"] = "none"
-    num_classes: Annotated[int, Field(gt=1)] | None = None
+
+class BinaryLabels(Base):
+    """Labels listed in ``positive`` become 1, every other label 0."""
+
+    positive: Annotated[list[Label], Field(min_length=1)]
+
+
+class LabelMap(Base):
+    """A map of the raw labels, applied before y is encoded (and to predict's labels).
+
+    ``{binary: {positive: [0, 2, 4, 6, 8]}}`` ("is the digit even") or
+    ``{map: {0: zero, 1: one}}`` (every label must be in the map).
+    """
+
+    binary: BinaryLabels | None = None
+    map: dict[Label, Label] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LabelMap:
+        given = [k for k in ("binary", "map") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "expected exactly one of binary: {positive: [...]} or map: {label: new label}, "
+                f"received {len(given)}" + (f" ({', '.join(given)})" if given else "")
+            )
+        return self
+
+
+def _is_label_map(value: Any) -> bool:
+    return isinstance(value, LabelMap) or (
+        isinstance(value, dict) and bool(value) and set(value) <= {"binary", "map"}
+    )
+
+
+YMode = Literal["one_hot", "sparse", "none"]
+XSteps = per_name(list[Annotated[XStep, Field()]], lambda v: isinstance(v, dict))
+YModes = per_name(YMode, lambda v: isinstance(v, dict))
+LabelMaps = per_name(LabelMap, lambda v: not _is_label_map(v))
+
+
+class PreprocessConfig(Base):
+    """What is done to x and y before training; fitted on the training part only.
+
+    For models with several inputs or outputs, ``x``, ``y``, ``labels`` and
+    ``num_classes`` can be given per input/output name: ``x: {image: [...], aux: [...]}``.
+    """
+
+    x: XSteps = Field(default_factory=list)  # type: ignore[valid-type]
+    y: YModes = "none"  # type: ignore[valid-type]
+    labels: LabelMaps | None = None  # type: ignore[valid-type]
+    num_classes: Annotated[int, Field(gt=1)] | dict[str, Annotated[int, Field(gt=1)]] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _normalize(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("x"), (list, str, dict)):
-            steps = data["x"] if isinstance(data["x"], list) else [data["x"]]
-            data = {**data, "x": [_normalize_step(s) for s in steps]}
+            x = data["x"]
+            if isinstance(x, dict) and not (len(x) == 1 and next(iter(x)) in X_STEPS):
+                # per input: {image: [...], aux: [...]}
+                data = {**data, "x": {k: _normalize_steps(v) for k, v in x.items()}}
+            else:
+                data = {**data, "x": _normalize_steps(x)}
         return data
+
+    def is_per_name(self) -> bool:
+        """True when x, y, labels or num_classes is given per input/output name."""
+        return any(
+            isinstance(v, dict) for v in (self.x, self.y, self.num_classes)
+        ) or (self.labels is not None and not isinstance(self.labels, LabelMap))
 
     def x_steps(self) -> list[tuple[str, Base]]:
         """The x steps as (name, arguments) pairs."""
@@ -287,8 +464,103 @@ def _model_tag(value: Any) -> str | None:
     return getattr(value, "type", None)
 
 
+class GraphInput(Base):
+    """A named model input; ``shape`` (per sample) defaults to the data's shape."""
+
+    shape: list[Annotated[int, Field(gt=0)] | None] | None = None
+    dtype: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, list):  # image: [28, 28, 1]
+            return {"shape": data}
+        if data is None:
+            return {}
+        return data
+
+
+#: keys of a node besides its layer ``{Class: {arguments}}``
+NODE_KEYS = ("inputs", "layer", "call")
+
+
+class GraphNode(Base):
+    """One node of a functional model: a layer applied to other nodes or inputs.
+
+    ``conv1: {Conv2D: {filters: 32, kernel_size: 4}, inputs: image}``. ``inputs`` is a
+    name, a list of names (passed as one list: merge layers, Attention) or a mapping of
+    call arguments to names (``{query: a, value: b}``: MultiHeadAttention). ``layer:
+    <node>`` applies that node's layer again (shared weights); ``call`` holds further
+    constant call arguments.
+    """
+
+    op: NamedObject | None = None
+    inputs: str | Annotated[list[str], Field(min_length=1)] | dict[str, str | list[str]]
+    layer: str | None = None
+    call: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_layer(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(
+                "expected a mapping {LayerClass: {arguments}, inputs: <node or input>}, "
+                f"received {data!r}"[:200]
+            )
+        if "op" in data and set(data) <= {"op", *NODE_KEYS}:
+            return data  # already split (a resolved config read back)
+        layer_keys = [k for k in data if k not in NODE_KEYS]
+        for key in layer_keys:
+            if isinstance(key, str) and key[:1].islower() and ":" not in key:
+                hint = did_you_mean(key, NODE_KEYS)
+                raise ValueError(
+                    f"unknown key '{key}'; expected a layer class (e.g. Dense: {{units: 8}}) "
+                    f"and {', '.join(NODE_KEYS)}" + (f". {hint}" if hint else "")
+                )
+        if len(layer_keys) > 1:
+            raise ValueError(
+                f"expected one layer {{Class: {{arguments}}}}, received {len(layer_keys)}: "
+                f"{', '.join(map(str, layer_keys))}. Make each layer its own node"
+            )
+        rest = {k: v for k, v in data.items() if k in NODE_KEYS}
+        if layer_keys:
+            name = layer_keys[0]
+            rest["op"] = name if data[name] is None else {name: data[name]}
+        return rest
+
+    @model_serializer(mode="wrap")
+    def _join_layer(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        op = out.pop("op", None)
+        if op is None:
+            return out
+        head = {op: None} if isinstance(op, str) else dict(op)
+        return {**head, **out}
+
+
+class FunctionalModel(Base):
+    """A graph of named nodes (Keras's Functional API): branches, merges, shared
+    layers, several inputs and outputs."""
+
+    type: Literal["functional"]
+    name: str | None = None
+    inputs: Annotated[dict[str, GraphInput], Field(min_length=1)]
+    nodes: Annotated[dict[str, GraphNode], Field(min_length=1)]
+    outputs: Annotated[list[str], Field(min_length=1)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_output(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("outputs"), str):
+            return {**data, "outputs": [data["outputs"]]}
+        return data
+
+
 ModelConfig = Annotated[
-    Union[Annotated[SequentialModel, Tag("sequential")]],
+    Union[
+        Annotated[SequentialModel, Tag("sequential")],
+        Annotated[FunctionalModel, Tag("functional")],
+    ],
     Discriminator(_model_tag),
 ]
 
@@ -296,12 +568,20 @@ ModelConfig = Annotated[
 # -------------------------------------------------------------------------- compile
 
 
+Losses = per_name(NamedObject, lambda v: isinstance(v, dict) and len(v) != 1)
+Metrics = per_name(list[NamedObject], lambda v: isinstance(v, dict))
+
+
 class CompileConfig(Base):
-    loss: NamedObject
+    """``loss``, ``loss_weights`` and ``metrics`` may be given per output name:
+    ``loss: {out1: binary_crossentropy, out2: mse}``."""
+
+    loss: Losses  # type: ignore[valid-type]
     optimizer: NamedObject = "adam"
-    metrics: list[NamedObject] = Field(default_factory=list)
+    metrics: Metrics = Field(default_factory=list)  # type: ignore[valid-type]
+    loss_weights: list[float] | dict[str, float] | None = None
     steps_per_execution: Annotated[int, Field(gt=0)] = 1
-    jit_compile: Union[bool, Literal["auto"]] = "auto"
+    jit_compile: bool | Literal["auto"] = "auto"
 
 
 # ------------------------------------------------------------------------------ fit
@@ -313,7 +593,7 @@ class FitConfig(Base):
     validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
     validation_data: Literal["test"] | None = None
     shuffle: bool = True
-    class_weight: Union[dict[Union[int, str], float], Literal["balanced"], None] = None
+    class_weight: dict[int | str, float] | Literal["balanced"] | None = None
     verbose: Literal["auto", 0, 1, 2] = "auto"
     callbacks: list[NamedObject] = Field(default_factory=list)
 
@@ -399,7 +679,7 @@ class Config(Base):
 
 def _has_test(cfg: Config) -> bool:
     d = cfg.data
-    return isinstance(d, KerasData) or (isinstance(d, NpzData) and d.x_test is not None) or (
+    return isinstance(d, (KerasData, SequenceData)) or (isinstance(d, NpzData) and d.x_test is not None) or (
         isinstance(d, CsvData) and d.test_path is not None
     )
 
@@ -559,7 +839,7 @@ def load_config(spec: Spec) -> Config:
         stem = "".join(c if c.isalnum() or c in "_.+-" else "-" for c in spec.path.stem)
         data["name"] = stem or "experiment"
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         errors = [_convert(e, spec) for e in exc.errors(include_url=False)]
         # pydantic reports each union alternative; keep one message per path+text
@@ -570,6 +850,14 @@ def load_config(spec: Spec) -> Config:
         if len(errs) == 1:
             raise errs[0] from None
         raise ConfigErrors(errs) from None
+    if isinstance(cfg.model, FunctionalModel):
+        from kexp import graph  # the graph's references and order; no TensorFlow
+
+        try:
+            graph.analyze(cfg.model)
+        except ConfigError as exc:
+            raise exc.located(*spec.locate(exc.loc or ())) from None
+    return cfg
 
 
 def resolved(cfg: Config) -> dict[str, Any]:

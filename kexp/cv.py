@@ -253,7 +253,8 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None) -> FoldOutco
         split, pre = experiment.fit_transform(cfg, x_tr, y_tr, x_te, y_te, task.seed)
         model = experiment.build_model(cfg, split, pre, notes)
         raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
-        prepared = experiment.Prepared(job.spec, cfg, task.seed, raw, split, pre, model, notes)
+        weights = experiment._class_weights(cfg, split, pre)
+        prepared = experiment.Prepared(job.spec, cfg, task.seed, raw, split, pre, model, notes, weights)
         options = experiment.Options(verbose=0, argv=job.argv, save_model=job.save_model, plots=job.plots,
                                      runs_dir=path.parent)
         result = experiment.train_in_folder(prepared, rf, options)

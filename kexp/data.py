@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import CsvData, KerasData, NpzData, RandomData
+from kexp.config import CsvData, KerasData, NpzData, RandomData, SequenceData
 from kexp.errors import ConfigError, DataError, did_you_mean
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +70,8 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
         raw = _load_random(cfg, seed)
     elif isinstance(cfg, KerasData):
         raw = _load_keras(cfg)
+    elif isinstance(cfg, SequenceData):
+        raw = _load_sequences(cfg)
     else:  # pragma: no cover - the schema admits nothing else
         raise DataError(f"unsupported data source {cfg!r}")
     if cfg.limit is not None:
@@ -83,6 +85,8 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
 def _head(a: Any, n: int) -> Any:
     if a is None:
         return None
+    if isinstance(a, dict):  # per model input/output
+        return {k: _head(v, n) for k, v in a.items()}
     return a.iloc[:n] if isinstance(a, (pd.DataFrame, pd.Series)) else a[:n]
 
 
@@ -111,7 +115,42 @@ def read_csv(path: Path, cfg: CsvData, key: tuple) -> pd.DataFrame:
         raise DataError(f"{path}: the CSV file has no data rows")
     if not header:
         df.columns = list(range(df.shape[1]))
+    if cfg.missing_values is not None:
+        df = mark_missing(df, cfg.missing_values)
     return df
+
+
+def mark_missing(df: pd.DataFrame, spec: list[Any] | dict[Any, list[Any]]) -> pd.DataFrame:
+    """Turn the values that mean "missing" into NaN (``data.missing_values``)."""
+    if isinstance(spec, list):
+        targets = {c: spec for c in df.columns}
+    else:
+        targets = {
+            _column(df, col, ("data", "missing_values", col)): values for col, values in spec.items()
+        }
+    df = df.copy()
+    for col, values in targets.items():
+        df[col] = df[col].mask(df[col].isin(values))
+    return df
+
+
+def drop_missing(x: pd.DataFrame, y: Any, cfg: CsvData) -> tuple[pd.DataFrame, Any, int]:
+    """Drop rows with a missing feature (``data.dropna``); returns x, y, rows dropped."""
+    if cfg.dropna is False:
+        return x, y, 0
+    if cfg.dropna is True:
+        cols = list(x.columns)
+    else:
+        cols = [_column(x, c, ("data", "dropna", i)) for i, c in enumerate(cfg.dropna)]
+    keep = ~x[cols].isna().any(axis=1)
+    if y is not None:
+        keep &= ~(y.isna().any(axis=1) if isinstance(y, pd.DataFrame) else y.isna())
+    if not keep.any():
+        raise DataError(
+            f"data.dropna: every row has a missing value in {', '.join(map(str, cols[:10]))}; "
+            "nothing is left to train on. Drop fewer columns or use an impute step"
+        )
+    return x[keep], (y[keep] if y is not None else None), int((~keep).sum())
 
 
 def _column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
@@ -133,35 +172,63 @@ def _column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
     raise ConfigError(key, f"no column '{col}' in the data (columns: {', '.join(names[:20])})", hint=hint)
 
 
-def select_columns(df: pd.DataFrame, cfg: CsvData, *, need_target: bool = True) -> tuple[pd.DataFrame, Any]:
-    """Split a frame into feature columns and target column(s) as the spec says."""
-    targets = cfg.target if isinstance(cfg.target, list) else [cfg.target]
+def select_columns(df: pd.DataFrame, cfg: CsvData, *, need_target: bool = True) -> tuple[Any, Any]:
+    """Split a frame into feature columns and target column(s) as the spec says.
+
+    ``features`` / ``target`` given per model input / output name give dicts
+    ``{name: frame or series}``.
+    """
+    if isinstance(cfg.target, dict):
+        y_named: dict[str, Any] = {}
+        for name, spec in cfg.target.items():
+            cols = _target_columns(df, spec, ("data", "target", name), need_target)
+            if cols:
+                y_named[name] = df[cols] if isinstance(spec, list) else df[cols[0]]
+        target_cols = [c for v in y_named.values() for c in (v.columns if isinstance(v, pd.DataFrame) else [v.name])]
+        y: Any = y_named or None
+    else:
+        target_cols = _target_columns(df, cfg.target, ("data", "target"), need_target)
+        y = None
+        if target_cols:
+            y = df[target_cols] if isinstance(cfg.target, list) else df[target_cols[0]]
+    if cfg.features is None:
+        feature_cols = [c for c in df.columns if c not in target_cols]
+        return df[feature_cols], y
+    if isinstance(cfg.features, dict):
+        x_named = {}
+        for name, spec in cfg.features.items():
+            cols = _feature_columns(df, spec, ("data", "features", name))
+            _no_overlap(cols, target_cols, ("data", "features", name))
+            x_named[name] = df[cols]
+        return x_named, y
+    feature_cols = _feature_columns(df, cfg.features, ("data", "features"))
+    _no_overlap(feature_cols, target_cols, ("data", "features"))
+    return df[feature_cols], y
+
+
+def _target_columns(df: pd.DataFrame, spec: Any, key: tuple, need_target: bool) -> list[Any]:
+    targets = spec if isinstance(spec, list) else [spec]
     try:
-        target_cols = [_column(df, t, ("data", "target")) for t in targets]
+        return [_column(df, t, key + ((i,) if isinstance(spec, list) else ())) for i, t in enumerate(targets)]
     except ConfigError:
         if need_target:
             raise
-        target_cols = []
-    if cfg.features is None:
-        feature_cols = [c for c in df.columns if c not in target_cols]
-    elif isinstance(cfg.features, str):
-        feature_cols = _slice_columns(df, cfg.features)
-    else:
-        feature_cols = [_column(df, f, ("data", "features", i)) for i, f in enumerate(cfg.features)]
+        return []
+
+
+def _feature_columns(df: pd.DataFrame, spec: Any, key: tuple) -> list[Any]:
+    if isinstance(spec, str):
+        return _slice_columns(df, spec, key)
+    return [_column(df, f, key + (i,)) for i, f in enumerate(spec)]
+
+
+def _no_overlap(feature_cols: list[Any], target_cols: list[Any], key: tuple) -> None:
     overlap = set(feature_cols) & set(target_cols)
     if overlap:
-        raise ConfigError(
-            ("data", "features"), f"column(s) {sorted(map(str, overlap))} are both features and target"
-        )
-    x = df[feature_cols]
-    if not target_cols:
-        return x, None
-    y = df[target_cols[0]] if not isinstance(cfg.target, list) else df[target_cols]
-    return x, y
+        raise ConfigError(key, f"column(s) {sorted(map(str, overlap))} are both features and target")
 
 
-def _slice_columns(df: pd.DataFrame, text: str) -> list[Any]:
-    key = ("data", "features")
+def _slice_columns(df: pd.DataFrame, text: str, key: tuple = ("data", "features")) -> list[Any]:
     if ":" in text and all(p.strip().lstrip("-").isdigit() or not p.strip() for p in text.split(":")):
         start, _, stop = text.partition(":")
         sl = slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None)
@@ -176,11 +243,17 @@ def _load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
     path = find_file(cfg.path, ("data", "path"), base_dirs)
     df = read_csv(path, cfg, ("data", "path"))
     x, y = select_columns(df, cfg)
+    x, y, dropped = drop_missing(x, y, cfg)
     raw = RawData(x, y, info={"source": "csv", "path": str(path), "sha256": sha256_of(path), "rows": len(df)})
+    if dropped:
+        raw.info["dropped_rows"] = dropped
+        raw.notes.append(f"data.dropna: dropped {dropped} of {len(df)} rows with missing values")
     if cfg.test_path:
         tpath = find_file(cfg.test_path, ("data", "test_path"), base_dirs)
         tdf = read_csv(tpath, cfg, ("data", "test_path"))
-        raw.x_test, raw.y_test = select_columns(tdf, cfg)
+        raw.x_test, raw.y_test, tdropped = drop_missing(*select_columns(tdf, cfg), cfg)
+        if tdropped:
+            raw.notes.append(f"data.dropna: dropped {tdropped} rows of {tpath.name} with missing values")
         raw.info.update(test_path=str(tpath), test_sha256=sha256_of(tpath))
     return raw
 
@@ -188,27 +261,35 @@ def _load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
 # ------------------------------------------------------------------------------- npz
 
 
-def _npz_arrays(path: Path, names: dict[str, str | None]) -> dict[str, np.ndarray | None]:
+def _npz_arrays(path: Path, names: dict[str, Any]) -> dict[str, Any]:
+    """Arrays by field; a field given per input/output name gives ``{name: array}``."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
-            out: dict[str, np.ndarray | None] = {}
+            out: dict[str, Any] = {}
             for field_name, key in names.items():
-                if key is None:
-                    out[field_name] = None
-                elif key in keys:
-                    out[field_name] = npz[key]
-                elif field_name in ("x_test", "y_test"):
-                    out[field_name] = None
+                if isinstance(key, dict):
+                    parts = {n: _npz_array(npz, keys, path, field_name, k, (n,)) for n, k in key.items()}
+                    out[field_name] = None if any(v is None for v in parts.values()) else parts
                 else:
-                    raise ConfigError(
-                        ("data", field_name),
-                        f"no array '{key}' in {path.name} (arrays: {', '.join(keys)})",
-                        hint=did_you_mean(key, keys),
-                    )
+                    out[field_name] = _npz_array(npz, keys, path, field_name, key, ())
             return out
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+
+
+def _npz_array(npz: Any, keys: list[str], path: Path, field_name: str, key: str | None, sub: tuple) -> Any:
+    if key is None:
+        return None
+    if key in keys:
+        return npz[key]
+    if field_name in ("x_test", "y_test"):
+        return None
+    raise ConfigError(
+        ("data", field_name, *sub),
+        f"no array '{key}' in {path.name} (arrays: {', '.join(keys)})",
+        hint=did_you_mean(key, keys),
+    )
 
 
 def _load_npz(cfg: NpzData, base_dirs: list[Path]) -> RawData:
@@ -246,14 +327,14 @@ def offline_sample(name: str) -> Path | None:
 
 
 def _load_keras(cfg: KerasData) -> RawData:
-    import keras
+    from kexp.tf import keras as import_keras
 
+    keras = import_keras()
     name = cfg.source
     loader = getattr(keras.datasets, name)
-    cache = Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else Path.home() / ".keras") / "datasets"
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
     try:
-        with _quiet_download():
-            (x_train, y_train), (x_test, y_test) = loader.load_data()
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # no network, no cache: urllib/HTTP errors of many kinds
         sample = offline_sample(name) if cfg.offline_fallback else None
         if sample is None:
@@ -280,16 +361,29 @@ def _load_keras(cfg: KerasData) -> RawData:
     return RawData(x_train, y_train, x_test, y_test, info=info)
 
 
-class _quiet_download:
-    """Keras prints download progress to stdout; keep it off the run's output."""
+def _load_sequences(cfg: SequenceData) -> RawData:
+    """imdb / reuters: object arrays of integer lists (different lengths)."""
+    from kexp.tf import keras as import_keras
 
-    def __enter__(self) -> None:
-        import contextlib
-        import sys
-
-        self._buf = io.StringIO()
-        self._cm = contextlib.redirect_stdout(self._buf if not sys.stdout.isatty() else sys.stdout)
-        self._cm.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._cm.__exit__(*exc)
+    keras = import_keras()
+    name = cfg.source
+    loader = getattr(keras.datasets, name)
+    args = {"num_words": cfg.num_words, "skip_top": cfg.skip_top, "maxlen": cfg.maxlen}
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data(**args)
+    except Exception as exc:  # no network and no cache
+        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+        raise DataError(
+            f"data.source: keras.datasets.{name} could not be loaded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It downloads on first use "
+            f"and kexp ships no offline copy of it; connect to the internet once, or put "
+            f"{name}.npz in {cache}"
+        ) from None
+    info: dict[str, Any] = {"source": name, "loader": f"keras.datasets.{name}.load_data", **args}
+    notes = []
+    if cfg.maxlen is not None:
+        notes.append(
+            f"data.maxlen: keras.datasets.{name} drops sequences longer than {cfg.maxlen} "
+            "(use the pad step's maxlen to truncate instead)"
+        )
+    return RawData(x_train, y_train, x_test, y_test, info=info, notes=notes)

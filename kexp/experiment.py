@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from kexp import baseline as baseline_mod
 from kexp import data as data_mod
 from kexp import model as model_mod
-from kexp import registry, splits, tf
+from kexp import multiio, registry, splits, tf
 from kexp import train as train_mod
-from kexp.config import Config, CsvData, load_config, resolved
+from kexp.config import Config, CsvData, FunctionalModel, load_config, resolved
 from kexp.errors import ConfigError, DataError, KexpError, RunError
 from kexp.preprocess import Preprocessor
 from kexp.runs import RunFolder
@@ -60,9 +61,10 @@ class Prepared:
     seed: int
     raw: data_mod.RawData
     split: train_mod.Split
-    pre: Preprocessor
+    pre: Preprocessor | multiio.NamedPreprocessor
     model: Any
     notes: list[str]
+    class_weight: dict[int, float] | None = None
 
 
 def configure(spec: Spec, overrides: list[str]) -> Config:
@@ -97,18 +99,54 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
         notes += raw.notes
         split, pre = make_split(cfg, raw, seed)
         model = build_model(cfg, split, pre, notes)
+        weights = _class_weights(cfg, split, pre)
+        for i, c in enumerate(cfg.fit.callbacks):  # checked now; made again in the run folder
+            registry.callback(c, ("fit", "callbacks", i), None)
     except ConfigError as exc:
         raise _located(full, exc) from None
     for note in notes[len(raw.notes):]:
         log(f"Note: {note}")
-    return Prepared(full, cfg, seed, raw, split, pre, model, notes)
+    return Prepared(full, cfg, seed, raw, split, pre, model, notes, weights)
 
 
-def build_model(cfg: Config, split: train_mod.Split, pre: Preprocessor, notes: list[str]) -> Any:
+def build_model(cfg: Config, split: train_mod.Split, pre: Any, notes: list[str]) -> Any:
     """A fresh, compiled model for the split's shapes, checked against its labels."""
+    if isinstance(cfg.model, FunctionalModel):
+        return _build_functional(cfg, split, pre, notes)
+    model_mod.check_embedding(cfg.model, split.x_train, pre.vocabulary_size)
     model = model_mod.build(cfg.model, tuple(split.x_train.shape[1:]), notes)
     model_mod.check_targets(model, split.y_train, cfg.preprocess.y, pre.classes, _last_layer_loc(cfg))
     train_mod.compile_model(model, cfg.compile, notes)
+    return model
+
+
+def _build_functional(cfg: Config, split: train_mod.Split, pre: Any, notes: list[str]) -> Any:
+    from kexp import functional
+
+    assert isinstance(cfg.model, FunctionalModel)
+    named_y = isinstance(split.y_train, dict)
+    model, out_shapes = functional.build(
+        cfg.model,
+        multiio.sample_shape(split.x_train),
+        notes,
+        named_inputs=isinstance(split.x_train, dict),
+        named_outputs=named_y,
+    )
+    outs = cfg.model.outputs
+    if named_y and len(outs) > 1 and cfg.fit.class_weight is not None:
+        raise ConfigError(
+            ("fit", "class_weight"),
+            f"Keras applies class_weight to single-output models only; this model has "
+            f"outputs {', '.join(outs)}",
+            hint="Remove it, or weigh the outputs with compile.loss_weights",
+        )
+    if named_y:
+        modes = {o: pre.outputs[o].cfg.y for o in outs}
+        classes = {o: pre.outputs[o].classes for o in outs}
+    else:
+        modes, classes = {outs[0]: cfg.preprocess.y}, {outs[0]: pre.classes}
+    functional.check_outputs(model, out_shapes, split.y_train, modes, classes)
+    train_mod.compile_model(model, cfg.compile, notes, outputs=outs, named=named_y)
     return model
 
 
@@ -127,10 +165,11 @@ def _last_layer_loc(cfg: Config) -> tuple:
     return ("model",)
 
 
-def make_split(cfg: Config, raw: data_mod.RawData, seed: int) -> tuple[train_mod.Split, Preprocessor]:
+def make_split(cfg: Config, raw: data_mod.RawData, seed: int) -> tuple[train_mod.Split, Preprocessor | multiio.NamedPreprocessor]:
     """Hold out the test part as the spec says (when the source has none), then
     :func:`fit_transform`."""
-    x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
+    x_train, y_train = multiio.name_data(cfg, raw.x_train, raw.y_train, "train")
+    x_test, y_test = multiio.name_data(cfg, raw.x_test, raw.y_test, "test") if raw.x_test is not None else (None, None)
     if x_test is None and cfg.data.test is not None:
         x_train, x_test, y_train, y_test = splits.holdout(x_train, y_train, cfg.data.test, seed, ("data", "test"))
     return fit_transform(cfg, x_train, y_train, x_test, y_test, seed)
@@ -138,15 +177,18 @@ def make_split(cfg: Config, raw: data_mod.RawData, seed: int) -> tuple[train_mod
 
 def fit_transform(
     cfg: Config, x_train: Any, y_train: Any, x_test: Any, y_test: Any, seed: int
-) -> tuple[train_mod.Split, Preprocessor]:
+) -> tuple[train_mod.Split, Preprocessor | multiio.NamedPreprocessor]:
     """Hold out the validation part, fit preprocessing on what is left of the
     training part, and transform every part (``x_test`` may be None)."""
+    x_train, y_train = multiio.name_data(cfg, x_train, y_train, "train")
+    if x_test is not None:
+        x_test, y_test = multiio.name_data(cfg, x_test, y_test, "test")
     x_val = y_val = None
     if cfg.data.validation is not None:
         x_train, x_val, y_train, y_val = splits.holdout(
             x_train, y_train, cfg.data.validation, seed + 1, ("data", "validation")
         )
-    pre = Preprocessor(cfg.preprocess).fit(x_train, y_train)
+    pre = multiio.make_preprocessor(cfg, x_train, y_train).fit(x_train, y_train)
     split = train_mod.Split(
         x_train=pre.transform_x(x_train, "x_train"),
         y_train=pre.transform_y(y_train, "y_train"),
@@ -155,9 +197,10 @@ def fit_transform(
         split.x_val, split.y_val = pre.transform_x(x_val, "x_val"), pre.transform_y(y_val, "y_val")
     if x_test is not None:
         split.x_test, split.y_test = pre.transform_x(x_test, "x_test"), pre.transform_y(y_test, "y_test")
-        split.y_test_raw = y_test
+        split.y_test_raw = pre.map_labels(y_test, "y_test")
     else:  # no test set: evaluate on the training data, and say so
-        split.x_test, split.y_test, split.y_test_raw = split.x_train, split.y_train, y_train
+        split.x_test, split.y_test = split.x_train, split.y_train
+        split.y_test_raw = pre.map_labels(y_train, "y_train")
         split.test_name = "train"
     if cfg.fit.validation_data == "test":
         split.x_val, split.y_val = split.x_test, split.y_test
@@ -167,6 +210,10 @@ def fit_transform(
 
 
 def check_finite(arr: Any, part: str) -> None:
+    if isinstance(arr, dict):
+        for name, value in arr.items():
+            check_finite(value, f"{part}.{name}")
+        return
     if arr is None or arr.dtype.kind != "f":
         return
     bad = ~np.isfinite(arr)
@@ -228,8 +275,19 @@ def _verbosity(value: int | str) -> int | str:
 
 
 def summary_text(model: Any) -> str:
+    """Keras's summary as text; wide enough for a functional model's "Connected to"."""
     lines: list[str] = []
-    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+    width = 100 if model.__class__.__name__ == "Sequential" else 120
+    # rich (which Keras prints the table with) cuts lines at $COLUMNS, 80 when not a terminal
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width + 4)
+    try:
+        model.summary(print_fn=lambda line, **_: lines.append(line), line_length=width)
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
     return "\n".join(lines) + "\n"
 
 
@@ -250,32 +308,42 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
         rf.write_yaml("config.yaml", resolved(cfg))
         rf.write_json("env.json", environment(cfg, p.seed, p.raw, options.argv))
         rf.write_text("summary.txt", summary_text(p.model))
+        _model_png(p.model, rf, p.notes, log)
         rf.write_json("preprocess.json", p.pre.state())
-        if options.history is not None:
+        if options.history is not None:  # trained already (kexp cv --stack): record only
             rf.write_text("history.csv", options.history.to_csv(index=False))
             epochs = len(options.history)
         else:
             callbacks = [
                 keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
-                _EpochStatus(rf),
+                _epoch_status(rf),
                 *(
                     registry.callback(c, ("fit", "callbacks", i), rf.path)
                     for i, c in enumerate(cfg.fit.callbacks)
                 ),
             ]
-            weights = train_mod.class_weights(cfg.fit, p.split.y_train, p.pre.classes)
             verbose = _verbosity(cfg.fit.verbose if options.verbose == "auto" else options.verbose)
-            history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, weights)
+            history = train_mod.fit(p.model, cfg.fit, p.split, callbacks, verbose, p.class_weight)
             epochs = len(history.epoch)
         metrics = train_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
+        base = None
+        if not isinstance(p.split.y_train, dict):  # one output: majority class / training mean
+            base = baseline_mod.baseline(
+                p.split.y_train, p.split.y_test, getattr(p.pre, "classes", None),
+                train_mod.is_binary(cfg.compile.loss),
+            )
         rf.write_json(
             "metrics.json",
-            {"evaluated_on": p.split.test_name, "samples": int(len(p.split.x_test)), "metrics": metrics},
+            {
+                "evaluated_on": p.split.test_name,
+                "samples": multiio.n_rows(p.split.x_test),
+                "metrics": metrics,
+                **({"baseline": base} if base else {}),
+            },
         )
-        preds = train_mod.predictions_frame(
-            p.model, p.split.x_test, p.split.y_test_raw, p.pre.classes,
-            p.pre.classes is None and train_mod.is_binary(cfg.compile.loss), cfg.fit.batch_size,
-        )
+        if base:
+            log(f"{p.split.test_name} {baseline_mod.describe(base)}")
+        preds = predictions(p.model, cfg, p.pre, p.split.x_test, p.split.y_test_raw)
         rf.write_text("predictions.csv", preds.to_csv(index=False))
         if options.save_model:
             tmp = rf.file(".model.tmp.keras")
@@ -293,6 +361,48 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
     return RunResult(rf.path, metrics, p.split.test_name, p.notes)
 
 
+def _class_weights(cfg: Config, split: train_mod.Split, pre: Any) -> dict[int, float] | None:
+    y = split.y_train
+    if isinstance(y, dict):
+        if cfg.fit.class_weight is None or len(y) > 1:  # several: refused in build_model
+            return None
+        out = next(iter(y))
+        return train_mod.class_weights(cfg.fit, y[out], pre.classes[out])
+    return train_mod.class_weights(cfg.fit, y, pre.classes)
+
+
+def predictions(model: Any, cfg: Config, pre: Any, x: Any, y_raw: Any) -> Any:
+    """The predictions frame: ``y_true,y_pred,prob_<c>...``, or with several outputs
+    ``<output>.y_true,<output>.y_pred,<output>.prob_<c>...``."""
+    from kexp import outputs as outputs_mod
+
+    if isinstance(pre, multiio.NamedPreprocessor) and pre.output_names is not None:
+        outs = pre.output_names
+        proba = model.predict(x, batch_size=cfg.fit.batch_size, verbose=0)
+        classes = pre.classes
+        binary = {
+            o: classes[o] is None and train_mod.is_binary(outputs_mod.loss_of(cfg.compile, o, outs))
+            for o in outs
+        }
+        return outputs_mod.predictions_frame(proba, y_raw, classes, binary, train_mod.frame_of)
+    loss = cfg.compile.loss
+    if isinstance(cfg.model, FunctionalModel):
+        loss = outputs_mod.loss_of(cfg.compile, cfg.model.outputs[0], cfg.model.outputs)
+    return train_mod.predictions_frame(
+        model, x, y_raw, pre.classes, pre.classes is None and train_mod.is_binary(loss),
+        cfg.fit.batch_size,
+    )
+
+
+def _model_png(model: Any, rf: RunFolder, notes: list[str], log: Log) -> None:
+    from kexp import modelplot
+
+    notice = modelplot.save(model, rf.file("model.png"))
+    if notice:
+        notes.append(notice)
+        log(f"Note: {notice}")
+
+
 def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
     from kexp import plots
 
@@ -304,17 +414,15 @@ def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
             log(f"Note: {exc}")
 
 
-class _EpochStatus:
-    """Keeps status.json's epoch count current (for ``kexp ls`` on running runs)."""
+def _epoch_status(rf: RunFolder) -> Any:
+    """A callback keeping status.json's epoch count current (for ``kexp ls`` on running runs)."""
+    keras = tf.keras()
 
-    def __new__(cls, rf: RunFolder) -> Any:
-        keras = tf.keras()
+    class EpochStatus(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            rf.set_status(epochs=epoch + 1)
 
-        class EpochStatus(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                rf.set_status(epochs=epoch + 1)
-
-        return EpochStatus()
+    return EpochStatus()
 
 
 # -------------------------------------------------------------------------- validate
@@ -339,23 +447,32 @@ def predict(run_dir: Path, data_path: Path, out: Path | None, log: Log = _silent
             raise RunError(f"{run_dir}: no {name}; is this a completed kexp run folder?")
     cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg = Config.model_validate(cfg_data)
-    pre = Preprocessor.from_state(json.loads((run_dir / "preprocess.json").read_text()))
+    pre = multiio.load_preprocessor(json.loads((run_dir / "preprocess.json").read_text()))
     keras = tf.keras()
     registry.add_search_path(Path.cwd())
     custom = registry.custom_objects_in(cfg_data)
     model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
     x, y = _read_new_data(cfg, Path(data_path))
+    if isinstance(y, dict) and isinstance(pre, multiio.NamedPreprocessor) and set(y) != set(pre.output_names or ()):
+        y = None  # the new data lacks some outputs' columns: predict without y_true
+    x, y = multiio.name_data(cfg, x, y, "new")
     arr = pre.transform_x(x, "x")
     check_finite(arr, "x")
-    expected = tuple(model.input_shape[1:])
-    if tuple(arr.shape[1:]) != expected:
-        raise DataError(
-            f"{data_path}: samples have shape {arr.shape[1:]} after preprocessing, the model expects {expected}"
-        )
-    frame = train_mod.predictions_frame(
-        model, arr, y, pre.classes,
-        pre.classes is None and train_mod.is_binary(cfg.compile.loss), cfg.fit.batch_size,
-    )
+    if isinstance(arr, dict):
+        expected_shapes = {t.name: tuple(t.shape[1:]) for t in model.inputs}
+        for name, a in arr.items():
+            if name in expected_shapes and tuple(a.shape[1:]) != expected_shapes[name]:
+                raise DataError(
+                    f"{data_path}: input '{name}' has samples of shape {a.shape[1:]} after "
+                    f"preprocessing, the model expects {expected_shapes[name]}"
+                )
+    else:
+        expected = tuple(model.input_shape[1:])
+        if tuple(arr.shape[1:]) != expected:
+            raise DataError(
+                f"{data_path}: samples have shape {arr.shape[1:]} after preprocessing, the model expects {expected}"
+            )
+    frame = predictions(model, cfg, pre, arr, pre.map_labels(y, "y"))
     out = Path(out) if out else run_dir / f"predictions-{Path(data_path).stem}.csv"
     from kexp.runs import atomic_write
 
@@ -369,6 +486,11 @@ def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as npz:
             keys = npz.files
+            if isinstance(cfg.model, FunctionalModel) and all(n in keys for n in cfg.model.inputs):
+                # arrays named after the model's inputs (and outputs, for y_true)
+                outs = cfg.model.outputs
+                y_named = {o: npz[o] for o in outs} if all(o in keys for o in outs) else None
+                return {n: npz[n] for n in cfg.model.inputs}, y_named
             xkey = next((k for k in ("x", "x_test", "x_train") if k in keys), None)
             if xkey is None:
                 raise DataError(f"{path}: expected an array named x, x_test or x_train (arrays: {keys})")

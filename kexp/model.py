@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kexp import registry
-from kexp.config import SequentialModel, named
+from kexp.config import FunctionalModel, SequentialModel, named
 from kexp.errors import ConfigError
 
 Shape = tuple[int, ...]
@@ -15,6 +15,10 @@ def build(cfg: Any, input_shape: Shape, notes: list[str]) -> Any:
     """Build the model for samples of ``input_shape`` (after preprocessing)."""
     if isinstance(cfg, SequentialModel):
         return build_sequential(cfg, input_shape, notes)
+    if isinstance(cfg, FunctionalModel):
+        from kexp import functional
+
+        return functional.build(cfg, input_shape, notes)[0]
     raise ConfigError(("model", "type"), f"unsupported model type {cfg.type!r}")  # pragma: no cover
 
 
@@ -27,7 +31,7 @@ def build_sequential(cfg: SequentialModel, input_shape: Shape, notes: list[str])
     ``input_dim``/``input_shape`` on the first layer, or else the data."""
     import keras
 
-    items = list(cfg.layers)
+    items = _drop_input_length(list(cfg.layers), notes)
     first_name, first_args = named(items[0])
     declared: Shape | None = None
     declared_loc: tuple = ("model", "layers", 0, first_name)
@@ -39,7 +43,15 @@ def build_sequential(cfg: SequentialModel, input_shape: Shape, notes: list[str])
         declared = tuple(args["shape"]) if isinstance(args["shape"], (list, tuple)) else (args["shape"],)
         declared_loc += ("shape",)
         start = 1
-    elif isinstance(first_args, dict) and ("input_dim" in first_args or "input_shape" in first_args):
+    elif first_name == "Embedding" and isinstance(first_args, dict) and "input_length" in first_args:
+        args = dict(first_args)
+        declared = (int(args.pop("input_length")),)
+        declared_loc += ("input_length",)
+        items[0] = {first_name: args}
+    elif isinstance(first_args, dict) and (
+        # Embedding's input_dim is its vocabulary size, not the input's shape
+        ("input_dim" in first_args and first_name != "Embedding") or "input_shape" in first_args
+    ):
         args = dict(first_args)
         if "input_dim" in args:
             declared = (int(args.pop("input_dim")),)
@@ -59,7 +71,9 @@ def build_sequential(cfg: SequentialModel, input_shape: Shape, notes: list[str])
         items[0] = {first_name: args}
     if declared is not None and tuple(declared) != tuple(input_shape):
         hint = None
-        if len(declared) == 1 and len(input_shape) > 1 and _size(input_shape) == declared[0]:
+        if declared_loc[-1] == "input_length":
+            hint = f"Set it to the padded length {input_shape[0]} (pad: maxlen), or remove it"
+        elif len(declared) == 1 and len(input_shape) > 1 and _size(input_shape) == declared[0]:
             hint = "Add 'flatten' to preprocess.x"
         elif _size(declared) == _size(input_shape):
             hint = f"Add {{reshape: {list(declared)}}} to preprocess.x"
@@ -88,6 +102,59 @@ def build_sequential(cfg: SequentialModel, input_shape: Shape, notes: list[str])
     return model
 
 
+def _drop_input_length(items: list[Any], notes: list[str]) -> list[Any]:
+    """Keras 2's ``Embedding(input_length=...)``: Keras 3 dropped it; the sequence
+    length comes from the data (the first layer's value is still checked against it)."""
+    out = []
+    for i, item in enumerate(items):
+        name, args = named(item)
+        if name == "Embedding" and isinstance(args, dict) and "input_length" in args:
+            notes.append(
+                f"model.layers[{i}].Embedding.input_length: Keras 3 dropped it; the sequence "
+                "length comes from the data (pad: maxlen)"
+            )
+            if i > 0:
+                item = {name: {k: v for k, v in args.items() if k != "input_length"}}
+        out.append(item)
+    return out
+
+
+#: Layers that pass the model's input on unchanged in kind (token indices stay indices).
+_PASS_THROUGH = {"Input", "InputLayer", "Masking"}
+
+
+def check_embedding(cfg: Any, x_train: Any, vocabulary_size: int | None) -> None:
+    """An Embedding that reads the model's input needs ``input_dim`` above every
+    token index: the fitted vocabulary's size, and the training data's largest index."""
+    import numpy as np
+
+    for i, item in enumerate(getattr(cfg, "layers", [])):
+        name, args = named(item)
+        if name in _PASS_THROUGH:
+            continue
+        if name != "Embedding" or not isinstance(args, dict):
+            return
+        input_dim = args.get("input_dim")
+        if not isinstance(input_dim, int) or isinstance(input_dim, bool):
+            return  # Keras reports a missing or non-integer input_dim itself
+        arr = np.asarray(x_train)
+        largest = int(np.nanmax(arr)) if arr.size and arr.dtype.kind in "iuf" else 0
+        needed = max(vocabulary_size or 0, largest + 1)
+        if input_dim < needed:
+            why = (
+                f"the vocabulary fitted on the training data has {vocabulary_size} entries "
+                "(with padding 0 and out-of-vocabulary 1)"
+                if vocabulary_size is not None and vocabulary_size >= largest + 1
+                else f"the training data has token indices up to {largest}"
+            )
+            raise ConfigError(
+                ("model", "layers", i, name, "input_dim"),
+                f"expected at least {needed}: {why}; received {input_dim}",
+                hint=f"Set input_dim: {needed}, or lower the vocabulary size (tokenize: max_tokens)",
+            )
+        return
+
+
 def _size(shape: Any) -> int:
     n = 1
     for s in shape:
@@ -96,8 +163,11 @@ def _size(shape: Any) -> int:
 
 
 def _shape_hint(name: str, shape: Any) -> str | None:
-    if name.startswith(("Conv2D", "MaxPooling2D", "AveragePooling2D")) and len(shape) == 3:
-        return "2-D convolution needs (height, width, channels) samples: add {reshape: [28, 28, 1]} (your sizes) to preprocess.x"
+    if name.endswith("2D") and len(shape) != 4:
+        return ("2-D layers need (height, width, channels) samples: add e.g. "
+                "{reshape: [28, 28, 1]} (your sizes) to preprocess.x, or start with a Reshape layer")
+    if name.endswith("1D") and len(shape) != 3:
+        return "1-D layers need (steps, channels) samples: add a Reshape or Embedding layer before it"
     if name == "Dense" and len(shape) > 2:
         return "Dense works on the last axis; add a Flatten layer before it if you meant one vector per sample"
     return None

@@ -328,6 +328,13 @@ def prediction_figures(predictions: pd.DataFrame, title: str = "") -> dict[str, 
     Raises:
         RunError: ``y_true`` or ``y_pred`` is missing.
     """
+    per_output = _split_outputs(predictions)
+    if per_output:  # several outputs: "<output>.y_true", "<output>.prob_<c>", ...
+        figures: dict[str, Figure] = {}
+        for out, sub in per_output.items():
+            for name, fig in prediction_figures(sub, f"{title}: {out}" if title else out).items():
+                figures[f"{out}-{name}"] = fig
+        return figures
     missing = [c for c in ("y_true", "y_pred") if c not in predictions.columns]
     if missing:
         raise RunError(f"predictions.csv: missing column(s) {', '.join(missing)}")
@@ -374,6 +381,16 @@ def prediction_figures(predictions: pd.DataFrame, title: str = "") -> dict[str, 
         if truth[ok].any() and not truth[ok].all():
             figures.update(_binary_figures(truth[ok], score[ok], positive, prefix))
     return figures
+
+
+def _split_outputs(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``{output: its columns without the prefix}`` for a multi-output predictions.csv."""
+    cols = [str(c) for c in frame.columns]
+    outputs = [c[: -len(".y_pred")] for c in cols if c.endswith(".y_pred")]
+    return {
+        out: frame[[c for c in cols if c.startswith(out + ".")]].rename(columns=lambda c, o=out: c[len(o) + 1:])
+        for out in outputs
+    }
 
 
 def _labels(series: pd.Series) -> list[str]:

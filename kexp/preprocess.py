@@ -13,6 +13,7 @@ import pandas as pd
 
 from kexp.config import (
     FlattenStep,
+    LabelMap,
     MinMaxStep,
     PreprocessConfig,
     ReshapeStep,
@@ -20,6 +21,8 @@ from kexp.config import (
     StandardizeStep,
 )
 from kexp.errors import ConfigError, DataError
+from kexp.tabular import ColumnScaler, GetDummies, Impute
+from kexp.text import Pad, Tokenize
 
 
 def to_array(x: Any, key: tuple = ("data",)) -> np.ndarray:
@@ -35,15 +38,25 @@ def to_array(x: Any, key: tuple = ("data",)) -> np.ndarray:
             )
         x = x.to_numpy()
     arr = np.asarray(x)
+    if arr.dtype.kind == "O" and arr.ndim == 1 and len(arr) and isinstance(arr[0], (list, np.ndarray)):
+        raise DataError(
+            f"{'.'.join(map(str, key))}: samples are sequences of different lengths; "
+            "add {pad: {maxlen: N}} to preprocess.x to make them one length"
+        )
     if arr.dtype.kind not in "fiub":
         raise DataError(f"{'.'.join(map(str, key))}: expected numeric data, received dtype {arr.dtype}")
     return arr.astype(np.float32, copy=False)
 
 
 class Step:
-    """A fitted transform of x: fit on training data, then transform any part."""
+    """A fitted transform of x: fit on training data, then transform any part.
+
+    ``raw`` steps (kexp.tabular, kexp.text) take the data as loaded (a table or
+    sequences) and come first; the others take the numeric float32 array.
+    """
 
     name = ""
+    raw = False
 
     def fit(self, x: np.ndarray) -> Step:
         return self
@@ -147,9 +160,46 @@ class MinMax(_SklearnScaler):
         return MinMaxScaler(feature_range=self.args.feature_range)
 
 
-STEP_CLASSES: dict[str, type[Step]] = {
-    cls.name: cls for cls in (Flatten, Reshape, Scale, Standardize, MinMax)
+STEP_CLASSES: dict[str, type[Any]] = {
+    cls.name: cls
+    for cls in (Flatten, Reshape, Scale, Standardize, MinMax, Tokenize, Pad, GetDummies, Impute)
 }
+
+
+def make_step(name: str, args: Any, loc: tuple) -> Any:
+    """The step object for one ``preprocess.x`` item; scalers with ``columns`` work
+    on those columns of the table only."""
+    step = STEP_CLASSES[name](args)
+    if getattr(args, "columns", None) is not None and isinstance(step, _SklearnScaler):
+        step = ColumnScaler(step, args.columns)
+    step.loc = loc + (name,)
+    return step
+
+
+def _check_order(steps: list[Any], loc: tuple) -> None:
+    first_array = next((i for i, s in enumerate(steps) if not s.raw), None)
+    for i, s in enumerate(steps):
+        if s.raw and first_array is not None and i > first_array:
+            raise ConfigError(
+                loc + (i,),
+                f"'{s.name}' works on the data as loaded (a table or sequences) and must come "
+                f"before '{steps[first_array].name}', which works on the numeric array",
+                hint=f"Move {s.name} up in preprocess.x",
+            )
+
+
+def apply_steps(steps: list[Any], x: Any, part: str, fit: bool) -> np.ndarray:
+    """Run the steps (fitting each first when ``fit``); the data becomes a float32
+    array before the first step that needs one."""
+    data = x
+    converted = False
+    for step in steps:
+        if not step.raw and not converted:
+            data, converted = to_array(data, ("data", part)), True
+        if fit:
+            step.fit(data)
+        data = step.transform(data)
+    return data if converted else to_array(data, ("data", part))
 
 
 class Preprocessor:
@@ -161,25 +211,28 @@ class Preprocessor:
 
     def __init__(self, cfg: PreprocessConfig) -> None:
         self.cfg = cfg
-        self.steps = [STEP_CLASSES[name](args) for name, args in cfg.x_steps()]  # type: ignore[arg-type]
+        loc = ("preprocess", "x")
+        self.steps = [make_step(name, args, loc + (i,)) for i, (name, args) in enumerate(cfg.x_steps())]
+        _check_order(self.steps, loc)
         self.classes: list[Any] | None = None
         self.fitted = False
 
     # -- x
     def fit(self, x: Any, y: Any) -> Preprocessor:
-        arr = to_array(x, ("data", "x_train"))
-        for step in self.steps:
-            arr = step.fit(arr).transform(arr)
+        apply_steps(self.steps, x, "x_train", fit=True)
         if self.cfg.y != "none":
-            self.classes = self._fit_classes(y)
+            self.classes = self._fit_classes(self.map_labels(y, "y_train"))
         self.fitted = True
         return self
 
     def transform_x(self, x: Any, part: str = "x") -> np.ndarray:
-        arr = to_array(x, ("data", part))
-        for step in self.steps:
-            arr = step.transform(arr)
-        return arr
+        return apply_steps(self.steps, x, part, fit=False)
+
+    @property
+    def vocabulary_size(self) -> int | None:
+        """The number of token indices a tokenize step produces (None without one)."""
+        sizes = [s.vocabulary_size for s in self.steps if isinstance(s, Tokenize)]
+        return sizes[-1] if sizes else None
 
     # -- y
     def _fit_classes(self, y: Any) -> list[Any]:
@@ -206,7 +259,15 @@ class Preprocessor:
             )
         return classes
 
+    def map_labels(self, y: Any, part: str = "y") -> Any:
+        """``y`` with ``preprocess.labels`` applied (unchanged when there is none)."""
+        from kexp import labels
+
+        spec = self.cfg.labels
+        return labels.apply(spec, y, part) if isinstance(spec, LabelMap) else y
+
     def transform_y(self, y: Any, part: str = "y") -> np.ndarray:
+        y = self.map_labels(y, part)
         if self.cfg.y == "none":
             arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
             try:
@@ -253,7 +314,7 @@ class Preprocessor:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Preprocessor:
         pre = cls(PreprocessConfig.model_validate(state["config"]))
-        for step, saved in zip(pre.steps, state["steps"]):
+        for step, saved in zip(pre.steps, state["steps"], strict=True):
             step.load(saved["state"])
         pre.classes = state.get("classes")
         pre.fitted = True

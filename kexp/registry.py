@@ -40,9 +40,9 @@ _search_paths: list[str] = []
 
 
 def keras() -> Any:
-    import keras as _keras
+    from kexp.tf import keras as import_keras
 
-    return _keras
+    return import_keras()
 
 
 def add_search_path(path: str | Path) -> None:
@@ -263,7 +263,7 @@ def metric(obj: Any, loc: Loc, notes: list[str]) -> Any:
     name, args = named(obj)
     if args is None and name in COMPILE_METRIC_STRINGS:
         return name
-    if args is None and not CUSTOM_RE.match(name):
+    if args is None and not CUSTOM_RE.match(name) and name not in LEGACY_LOSSES:
         try:
             k.metrics.get(name)
         except ValueError:
@@ -272,6 +272,7 @@ def metric(obj: Any, loc: Loc, notes: list[str]) -> Any:
                 f"unknown metric '{name}'",
                 hint=did_you_mean(name, [*_public_names(k.metrics), *COMPILE_METRIC_STRINGS]),
             ) from None
+        return name  # compile() names the history columns after the string given
     if name in LEGACY_LOSSES:
         new = LEGACY_LOSSES[name]
         notes.append(f"{_fmt(loc)}: Keras 2 metric '{name}' is '{new}' in Keras 3; used '{new}'")

@@ -320,12 +320,12 @@ def format_comparison(comparison: Comparison, fmt: str = "table") -> str:
     if comparison.config.empty:
         parts += ["", "Config: identical"]
     else:
-        table = _map(comparison.config.rename(columns=rename), _cell)
+        table = _map(comparison.config.rename(columns=rename).rename_axis(None), _cell)
         parts += ["", "Config (differences only):", table.to_string()]
     if comparison.metrics.empty:
         parts += ["", "Metrics: none"]
     else:
-        table = comparison.metrics.rename(columns=rename)
+        table = comparison.metrics.rename(columns=rename).rename_axis(None)
         shown = _map(table, _signed_cell)
         for column in [c for c in table.columns if not c.startswith("Δ ")]:
             shown[column] = table[column].astype(object).map(_cell)

@@ -130,9 +130,14 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
         return None, f"{path.name} cannot be read ({exc.__class__.__name__}: {exc})"
 
 
+# libyaml's safe loader parses config.yaml ~10x faster than the pure-Python one,
+# which is what makes `kexp ls` of hundreds of runs quick. Both refuse Python tags.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> tuple[Any, str | None]:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), None
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader), None
     except FileNotFoundError:
         return None, None
     except (OSError, yaml.YAMLError) as exc:

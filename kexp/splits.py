@@ -35,7 +35,17 @@ def looks_categorical(y: Any, max_classes: int = 50) -> bool:
 
 
 def holdout(x: Any, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, Any, Any, Any]:
-    """Split off a part with ``train_test_split``; returns x_keep, x_out, y_keep, y_out."""
+    """Split off a part with ``train_test_split``; returns x_keep, x_out, y_keep, y_out.
+
+    x and y may be dicts ``{input/output name: data}`` (a model with several inputs or
+    outputs): the rows are split alike, stratified by the first output's labels.
+    """
+    if isinstance(x, dict) or isinstance(y, dict):
+        from kexp import multiio
+
+        rows = np.arange(multiio.n_rows(x))
+        keep, out, _, _ = holdout(rows, multiio.first(y), cfg, seed, key)
+        return multiio.take(x, keep), multiio.take(x, out), multiio.take(y, keep), multiio.take(y, out)
     stratify = cfg.stratify
     if stratify == "auto":
         stratify = cfg.shuffle and looks_categorical(y)

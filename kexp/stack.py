@@ -31,6 +31,9 @@ from kexp.runs import RunFolder
 
 def check(cfg: Config, train_sizes: list[int]) -> None:
     """Raise ConfigError when the spec asks for something --stack cannot do."""
+    if getattr(cfg.model, "type", "sequential") != "sequential":
+        raise ConfigError(("model", "type"), "--stack supports sequential models only",
+                          hint="Run the folds separately (without --stack)")
     bad = [
         (cfg.data.validation is not None, ("data", "validation")),
         (bool(cfg.fit.validation_split), ("fit", "validation_split")),

@@ -52,8 +52,8 @@ def keras() -> Any:
     if not _verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_silenced():
-        import tensorflow  # noqa: F401
         import keras as _keras
+        import tensorflow  # noqa: F401
     if not _verbose:
         import absl.logging
 

@@ -37,14 +37,36 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def compile_model(model: Any, cfg: CompileConfig, notes: list[str]) -> None:
-    loss = registry.loss(cfg.loss, ("compile", "loss"), notes)
+def compile_model(
+    model: Any,
+    cfg: CompileConfig,
+    notes: list[str],
+    outputs: list[str] | None = None,
+    named: bool = False,
+) -> None:
+    """Compile with the spec's loss, optimizer and metrics.
+
+    ``outputs``: the output names of a functional model (losses, loss weights and
+    metrics may be given per name); ``named``: the model's outputs are a dict.
+    """
+    from kexp import outputs as outputs_mod
+
+    if outputs is None:
+        outputs_mod.check_single(cfg)
+        loss = registry.loss(cfg.loss, ("compile", "loss"), notes)
+        metrics: Any = [
+            registry.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cfg.metrics)
+        ]
+        loss_weights = cfg.loss_weights
+    else:
+        args = outputs_mod.compile_args(cfg, outputs, named, notes)
+        loss, metrics, loss_weights = args["loss"], args["metrics"], args["loss_weights"]
     optimizer = registry.optimizer(cfg.optimizer, ("compile", "optimizer"), notes)
-    metrics = [registry.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cfg.metrics)]
     model.compile(
         loss=loss,
         optimizer=optimizer,
         metrics=metrics,
+        loss_weights=loss_weights,
         steps_per_execution=cfg.steps_per_execution,
         jit_compile=cfg.jit_compile,
     )
@@ -60,7 +82,7 @@ def class_weights(cfg: FitConfig, y_train: np.ndarray, classes: list | None) -> 
 
         present = np.unique(labels)
         weights = compute_class_weight("balanced", classes=present, y=labels)
-        return {int(c): float(w) for c, w in zip(present, weights)}
+        return {int(c): float(w) for c, w in zip(present, weights, strict=True)}
     out = {}
     lookup = {str(c): i for i, c in enumerate(classes)} if classes else None
     for key, weight in cfg.class_weight.items():
@@ -121,6 +143,11 @@ def predictions_frame(
 ) -> pd.DataFrame:
     """Test-set predictions: true label, predicted label/value, class probabilities."""
     proba = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    return frame_of(proba, y_raw, classes, binary)
+
+
+def frame_of(proba: np.ndarray, y_raw: Any, classes: list | None, binary: bool) -> pd.DataFrame:
+    """The predictions frame of one output's predicted values/probabilities."""
     y_true = None
     if y_raw is not None:
         y_true = y_raw.to_numpy() if isinstance(y_raw, (pd.Series, pd.DataFrame)) else np.asarray(y_raw)

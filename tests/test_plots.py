@@ -350,3 +350,34 @@ def test_cli_plot_cv_folder_warns_about_a_fold_without_history(tmp_path):
     assert f"Warning: {cv.name}/fold-02/history.csv: not found" in result.stderr
     assert [Path(p).name for p in result.stdout.split()] == ["loss.png", "accuracy.png",
                                                              "folds.png"]
+
+
+def test_cli_plot_show_with_a_display_builds_pyplot_figures_and_shows_them(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    plt.switch_backend("Agg")  # a "display" that needs no window
+    shown = []
+    monkeypatch.setattr(plots, "has_display", lambda: True)
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.get_fignums()))
+    try:
+        result = invoke("plot", str(make_run(tmp_path)), "--show")
+        assert result.exit_code == 0, result.output
+        assert len(shown) == 1 and len(shown[0]) == 2  # loss, accuracy
+        assert "Note:" not in result.output
+    finally:
+        plt.close("all")
+
+
+def test_multi_output_predictions_are_plotted_per_output(tmp_path):
+    run = make_run(tmp_path / "multi")
+    frame = pd.DataFrame({
+        "cls.y_true": [0, 1, 1, 0], "cls.y_pred": [0, 1, 0, 0],
+        "cls.prob_0": [0.9, 0.2, 0.6, 0.7], "cls.prob_1": [0.1, 0.8, 0.4, 0.3],
+        "bmi.y_true": [20.0, 30.0, 25.0, 22.0], "bmi.y_pred": [21.0, 28.0, 26.0, 23.0],
+    })
+    frame.to_csv(run / "predictions.csv", index=False)
+    names = {p.name for p in plots.plot_predictions(run)}
+    assert {"cls-confusion_matrix.png", "cls-roc.png", "cls-pr.png", "bmi-predictions.png"} <= names
+    result = CliRunner().invoke(cli, ["plot", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.output, result.output

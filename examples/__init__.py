@@ -1,0 +1,1 @@
+"""Custom code that kexp specs refer to as ``examples.<module>:<attribute>``."""

@@ -1,0 +1,104 @@
+"""Shared fixtures: tiny real data, spec writing, and a CLI runner.
+
+TensorFlow is imported at most once per test session (by the first test that
+trains); data is a few dozen rows so each training test takes a second or two.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+PIMA = ROOT / "datasets" / "pima-indians-diabetes.csv"
+MNIST = ROOT / "datasets" / "mnist-sample.npz"
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary current folder holding datasets/ (tiny copies) and runs/."""
+    data = tmp_path / "datasets"
+    data.mkdir()
+    lines = PIMA.read_text().splitlines()[:120]
+    (data / "pima.csv").write_text("\n".join(lines) + "\n")
+    with np.load(MNIST) as npz:
+        np.savez(
+            data / "digits.npz",
+            x_train=npz["x_train"][:300], y_train=npz["y_train"][:300],
+            x_test=npz["x_test"][:100], y_test=npz["y_test"][:100],
+        )
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture()
+def write_spec(workdir: Path):
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = workdir / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+PIMA_SPEC = """\
+name: pima-tiny
+seed: 1
+data:
+  source: csv
+  path: datasets/pima.csv
+  features: "0:8"
+  target: 8
+  test: {size: 0.25}
+preprocess:
+  x: [standardize]
+model:
+  layers:
+    - Dense: {units: 4, activation: relu, input_dim: 8}
+    - Dense: {units: 1, activation: sigmoid}
+compile:
+  loss: binary_crossentropy
+  optimizer: {Adam: {learning_rate: 0.01}}
+  metrics: [accuracy]
+fit:
+  epochs: 2
+  batch_size: 16
+  validation_split: 0.2
+"""
+
+DIGITS_SPEC = """\
+name: digits-tiny
+seed: 3
+data:
+  source: npz
+  path: datasets/digits.npz
+preprocess:
+  x: [flatten, {scale: 255}]
+  y: one_hot
+model:
+  layers:
+    - Dense: {units: 16, activation: relu, kernel_initializer: normal}
+    - Dense: {units: 10, activation: softmax}
+compile:
+  loss: categorical_crossentropy
+  optimizer: adam
+  metrics: [accuracy]
+fit:
+  epochs: 2
+  batch_size: 64
+  validation_split: 0.2
+"""

@@ -1,0 +1,297 @@
+"""kexp run end to end on tiny data: the run folder is complete and honest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from kexp import experiment
+from kexp.cli import cli
+from kexp.errors import RunError
+from kexp.runs import RunFolder
+from kexp.spec import load_spec
+from tests.conftest import DIGITS_SPEC, PIMA_SPEC, ROOT
+
+RUN_FILES = {
+    "spec.yaml", "config.yaml", "env.json", "status.json", "history.csv", "metrics.json",
+    "predictions.csv", "model.keras", "summary.txt", "preprocess.json", "loss.png", "accuracy.png",
+}
+
+
+def _only_run(runs: Path) -> Path:
+    folders = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def test_run_writes_a_complete_folder(write_spec, runner, workdir):
+    spec = write_spec(DIGITS_SPEC)
+    result = runner.invoke(cli, ["run", str(spec), "--set", "fit.epochs=3"])
+    assert result.exit_code == 0, result.output
+    run = _only_run(workdir / "runs")
+    assert RUN_FILES <= {p.name for p in run.iterdir()}
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    assert "test metrics: accuracy:" in result.output and f"Run folder: runs/{run.name}" in result.output
+
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "completed" and status["epochs"] == 3 and status["kind"] == "run"
+    assert status["finished"] and status["duration_s"] > 0
+
+    history = pd.read_csv(run / "history.csv")
+    assert list(history.columns) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(history) == 3
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["evaluated_on"] == "test" and metrics["samples"] == 100
+    assert set(metrics["metrics"]) == {"loss", "accuracy"}
+
+    preds = pd.read_csv(run / "predictions.csv")
+    assert list(preds.columns) == ["y_true", "y_pred", *[f"prob_{i}" for i in range(10)]]
+    assert len(preds) == 100
+    assert preds[[f"prob_{i}" for i in range(10)]].sum(axis=1).round(4).eq(1).all()
+
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["fit"]["epochs"] == 3 and resolved["fit"]["shuffle"] is True
+    assert resolved["compile"]["steps_per_execution"] == 1  # every default spelled out
+    assert (run / "spec.yaml").read_text() == spec.read_text()  # the spec as given
+
+    env = json.loads((run / "env.json").read_text())
+    for key in ("python", "tensorflow", "keras", "numpy", "platform", "command", "seed", "data"):
+        assert key in env
+    assert len(env["data"]["sha256"]) == 64 and env["seed"] == 3
+    assert "Total params" in (run / "summary.txt").read_text()
+    assert "'input_dim'" not in (run / "summary.txt").read_text()
+
+
+def test_same_seed_deterministic_same_history(write_spec, runner, workdir):
+    spec = write_spec(PIMA_SPEC.replace("seed: 1", "seed: 5\ndeterministic: true"))
+    for _ in range(2):
+        assert runner.invoke(cli, ["run", str(spec)]).exit_code == 0
+    a, b = sorted(p for p in (workdir / "runs").iterdir())
+    assert a != b  # two runs never share a folder
+    assert (a / "history.csv").read_text() == (b / "history.csv").read_text()
+    assert (a / "predictions.csv").read_text() == (b / "predictions.csv").read_text()
+
+
+def test_binary_predictions_and_predict_roundtrip(write_spec, runner, workdir):
+    spec = write_spec(PIMA_SPEC)
+    assert runner.invoke(cli, ["run", str(spec)]).exit_code == 0
+    run = _only_run(workdir / "runs")
+    preds = pd.read_csv(run / "predictions.csv")
+    assert list(preds.columns) == ["y_true", "y_pred", "prob_0", "prob_1"]
+    assert set(preds["y_pred"]) <= {0, 1}
+
+    new = workdir / "new.csv"  # new patients: feature columns only
+    rows = (workdir / "datasets" / "pima.csv").read_text().splitlines()[:7]
+    new.write_text("\n".join(",".join(r.split(",")[:8]) for r in rows) + "\n")
+    result = runner.invoke(cli, ["predict", str(run), str(new), "--out", "out.csv"])
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(workdir / "out.csv")
+    assert list(out.columns) == ["y_pred", "prob_0", "prob_1"] and len(out) == 7
+
+    # the saved standardize step is the training part's, not refitted on new data
+    state = json.loads((run / "preprocess.json").read_text())
+    assert state["steps"][0]["name"] == "standardize"
+    assert len(state["steps"][0]["state"]["mean_"]) == 8
+
+
+def test_predict_bad_run_folder(runner, workdir):
+    result = runner.invoke(cli, ["predict", str(workdir), "x.csv"])
+    assert result.exit_code == 2
+    assert "no config.yaml; is this a completed kexp run folder?" in result.output
+
+
+def test_custom_loss_run_and_predict(write_spec, runner, workdir):
+    text = (
+        PIMA_SPEC.replace("features: \"0:8\"\n  target: 8", "features: [0, 2, 3, 4, 5, 6, 7]\n  target: 1")
+        .replace("input_dim: 8", "input_dim: 7")
+        .replace("{units: 1, activation: sigmoid}", "{units: 1}")
+        .replace("loss: binary_crossentropy", "loss: examples.inventory:inventory_cost")
+        .replace("metrics: [accuracy]", "metrics: [mae]")
+    )
+    spec = write_spec(text)
+    result = runner.invoke(cli, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    run = _only_run(workdir / "runs")
+    assert list(pd.read_csv(run / "predictions.csv").columns) == ["y_true", "y_pred"]
+    assert "val_mae" in pd.read_csv(run / "history.csv").columns
+    result = runner.invoke(cli, ["predict", str(run), "datasets/pima.csv", "--out", "p.csv"])
+    assert result.exit_code == 0, result.output
+
+
+def test_keras2_spellings_give_notes(write_spec, runner, workdir):
+    text = PIMA_SPEC.replace("optimizer: {Adam: {learning_rate: 0.01}}", "optimizer: {SGD: {lr: 0.05, decay: 0.001, momentum: 0.9}}")
+    spec = write_spec(text)
+    result = runner.invoke(cli, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "Note: compile.optimizer.SGD.lr: Keras 2 'lr' is 'learning_rate'" in result.output
+    assert "InverseTimeDecay(0.05, decay_steps=1, decay_rate=0.001)" in result.output
+    assert "Note: model.layers[0].Dense.input_dim" in result.output
+    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    assert any("decay" in n for n in status["notes"])
+
+
+def test_callbacks_early_stopping_and_checkpoint(write_spec, runner, workdir):
+    text = PIMA_SPEC.replace(
+        "validation_split: 0.2",
+        "validation_split: 0.2\n  callbacks:\n    - EarlyStopping: {monitor: val_loss, patience: 0, min_delta: 10}\n    - ModelCheckpoint: {}\n    - TerminateOnNaN",
+    ).replace("epochs: 2", "epochs: 20")
+    result = write_spec(text)
+    out = runner.invoke(cli, ["run", str(result)])
+    assert out.exit_code == 0, out.output
+    run = _only_run(workdir / "runs")
+    assert len(pd.read_csv(run / "history.csv")) < 20
+    assert (run / "checkpoint.keras").is_file()
+
+
+def test_no_test_set_evaluates_on_training_data(write_spec, runner, workdir):
+    spec = write_spec(PIMA_SPEC.replace("test: {size: 0.25}", "test: null"))
+    result = runner.invoke(cli, ["run", str(spec)])
+    assert result.exit_code == 0
+    assert "train metrics:" in result.output
+    run = _only_run(workdir / "runs")
+    assert json.loads((run / "metrics.json").read_text())["evaluated_on"] == "train"
+
+
+def test_interrupted_run_is_marked(write_spec, workdir, monkeypatch):
+    spec = load_spec(write_spec(PIMA_SPEC))
+    from kexp import train
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "fit", boom)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(spec, experiment.Options(runs_dir=workdir / "runs"))
+    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    assert status["status"] == "interrupted" and status["finished"]
+
+
+def test_diverging_run_is_failed(write_spec, runner, workdir):
+    text = PIMA_SPEC.replace("x: [standardize]", "x: [{scale: 0.0000001}]").replace(
+        "{Adam: {learning_rate: 0.01}}", "{SGD: {learning_rate: 1000000.0}}"
+    ).replace("loss: binary_crossentropy", "loss: mse").replace(
+        "{units: 1, activation: sigmoid}", "{units: 1}"
+    ).replace("metrics: [accuracy]", "metrics: [mae]")
+    spec = write_spec(text)
+    result = runner.invoke(cli, ["run", str(spec)])
+    assert result.exit_code == 2, result.output
+    assert "training diverged" in result.output
+    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    assert status["status"] == "failed" and "NaN" in status["error"]
+
+
+def test_exception_marks_failed(write_spec, workdir, monkeypatch):
+    spec = load_spec(write_spec(PIMA_SPEC))
+    from kexp import train
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(train, "evaluate", broken)
+    with pytest.raises(RuntimeError):
+        experiment.run(spec, experiment.Options(runs_dir=workdir / "runs"))
+    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    assert status["status"] == "failed" and status["error"] == "RuntimeError: disk on fire"
+
+
+def test_unique_folders_in_the_same_second(tmp_path):
+    a = RunFolder.create(tmp_path, "x")
+    b = RunFolder.create(tmp_path, "x")
+    assert a.path != b.path and a.path.name[:15] == b.path.name[:15]
+
+
+def test_validate_prints_summary(write_spec, runner, workdir):
+    spec = write_spec(DIGITS_SPEC)
+    result = runner.invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "Total params: 12,730" in result.output
+    assert "Data: 240 train" not in result.output  # validation_split is taken inside fit
+    assert f"OK: {spec} is valid." in result.output
+    assert not (workdir / "runs").exists()
+
+
+def test_epochs_seed_name_options(write_spec, runner, workdir):
+    spec = write_spec(PIMA_SPEC)
+    result = runner.invoke(cli, ["run", str(spec), "--epochs", "1", "--seed", "9", "--name", "other"])
+    assert result.exit_code == 0, result.output
+    run = _only_run(workdir / "runs")
+    assert "-other-" in run.name
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert (cfg["fit"]["epochs"], cfg["seed"], cfg["name"]) == (1, 9, "other")
+
+
+def test_missing_seed_is_drawn_and_recorded(write_spec, runner, workdir):
+    spec = write_spec(PIMA_SPEC.replace("seed: 1\n", ""))
+    assert runner.invoke(cli, ["run", str(spec)]).exit_code == 0
+    cfg = yaml.safe_load((_only_run(workdir / "runs") / "config.yaml").read_text())
+    assert isinstance(cfg["seed"], int)
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_help_and_spec_errors_do_not_import_tensorflow(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nfit: {epocs: 1}\n")
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from kexp.cli import cli\n"
+        "r = CliRunner().invoke(cli, ['--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        f"r = CliRunner().invoke(cli, ['run', {str(bad)!r}])\n"
+        "assert r.exit_code == 2, r.output\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+        "print('ok')\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_cli_exit_code_2_and_no_traceback_in_a_real_process(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {source: mnist}\nmodel: {layers: [{Dense: {units: 10}}]}\ncompile: {loss: mse}\nfit: {epochs: 0}\n")
+    proc = subprocess.run([sys.executable, "-m", "kexp", "run", str(bad)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "Error: fit.epochs (line 4): expected greater than 0, received 0"
+
+
+def test_run_error_class_exit_code():
+    assert RunError("x").exit_code == 2
+
+
+def test_sigterm_leaves_status_interrupted(workdir):
+    import signal
+    import time
+
+    spec = workdir / "long.yaml"
+    spec.write_text(PIMA_SPEC.replace("epochs: 2", "epochs: 500").replace("batch_size: 16", "batch_size: 1"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kexp", "run", str(spec), "--runs-dir", "runs"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 120
+    status_file = None
+    while time.monotonic() < deadline:
+        found = list((workdir / "runs").glob("*/status.json")) if (workdir / "runs").exists() else []
+        if found and json.loads(found[0].read_text()).get("epochs", 0) >= 1:
+            status_file = found[0]
+            break
+        time.sleep(0.2)
+    assert status_file is not None, "training did not start"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Interrupted." in err and "Traceback" not in err
+    status = json.loads(status_file.read_text())
+    assert status["status"] == "interrupted" and status["finished"]
