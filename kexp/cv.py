@@ -338,6 +338,7 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[Fol
         initargs=(job, opts.fold_threads(), tf._verbose),
     )
     pending = {pool.submit(_worker_fold, t): t for t in tasks}
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # spawned at the first submit
     finished = False
     try:
         while pending:
@@ -347,13 +348,15 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[Fol
                 try:
                     yield fut.result()
                 except BrokenProcessPool:
-                    raise _Lost(f"a worker process died while training fold {task.fold}") from None
+                    lost = sorted(t.fold for t in [task, *pending.values()])
+                    raise _Lost("a worker process died (killed, or out of memory); unfinished folds: "
+                                f"{', '.join(map(str, lost))}") from None
         finished = True
     finally:
         if finished:
             pool.shutdown(wait=True)
         else:  # Ctrl-C, SIGTERM or a lost worker: stop the other workers now
-            procs = list((getattr(pool, "_processes", None) or {}).values())
+            procs += list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
             for proc in procs:
                 if proc.is_alive():
