@@ -308,7 +308,8 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
         rf.write_yaml("config.yaml", resolved(cfg))
         rf.write_json("env.json", environment(cfg, p.seed, p.raw, options.argv))
         rf.write_text("summary.txt", summary_text(p.model))
-        _model_png(p.model, rf, p.notes, log)
+        if options.plots:
+            _model_png(p.model, rf, p.notes, log)
         rf.write_json("preprocess.json", p.pre.state())
         if options.history is not None:  # trained already (kexp cv --stack): record only
             rf.write_text("history.csv", options.history.to_csv(index=False))

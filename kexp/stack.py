@@ -60,7 +60,8 @@ def train(job: Any, tasks: list[Any], log: Any) -> Iterator[Any]:
 
     import tensorflow as tfm
 
-    from kexp import cv, tf
+    from kexp import folds as cv
+    from kexp import tf
 
     keras = tf.keras()
     t0 = time.monotonic()
