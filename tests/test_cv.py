@@ -345,3 +345,16 @@ def test_stack_refuses_validation(project: Path, tmp_path: Path, monkeypatch: py
     assert result.exit_code == 2
     assert "data.validation (line 8): not supported with --stack" in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_options_override_the_spec_cv_section(project: Path) -> None:
+    from kexp import experiment
+    from kexp.spec import load_spec
+
+    (project / "withcv.yaml").write_text(SPEC + "cv: {folds: 4, stratify: false, seed: 11}\n")
+    spec = load_spec(project / "withcv.yaml")
+    assert experiment.configure(spec, []).cv == CVConfig(folds=4, stratify=False, seed=11)
+    cfg = experiment.configure(spec, ["cv.folds=3", "cv.shuffle=false"])
+    assert (cfg.cv.folds, cfg.cv.shuffle, cfg.cv.seed) == (3, False, 11)
+    assert experiment.configure(load_spec(project / "tiny.yaml"), []).cv == CVConfig(
+        folds=10, repeats=1, shuffle=True, stratify="auto", group=None, seed=None)
