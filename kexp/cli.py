@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from kexp.config import configure
 from kexp.errors import KexpError
 
 EPILOG = """\b
@@ -202,11 +203,11 @@ def run(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | N
     """
     from pathlib import Path
 
-    from kexp import experiment
-
     parsed = _load(spec, ctx.obj["verbose"])
     items = _overrides(overrides, name, seed, epochs)
-    experiment.configure(parsed, items)  # schema errors before TensorFlow is imported
+    configure(parsed, items)  # schema errors before TensorFlow is imported
+    from kexp import experiment
+
     options = experiment.Options(overrides=items, runs_dir=Path(runs_dir))
     result = experiment.run(parsed, options, log=_log)
     click.echo(f"{result.evaluated_on} metrics: {_fmt_metrics(result.metrics)}")
@@ -230,11 +231,11 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
     Example:
       kexp validate configs/shared_input.yaml --graph model.png
     """
-    from kexp import experiment, multiio
-
     parsed = _load(spec, ctx.obj["verbose"])
     items = _overrides(overrides, name, seed, epochs)
-    experiment.configure(parsed, items)
+    configure(parsed, items)
+    from kexp import experiment, multiio
+
     prepared, summary = experiment.validate(parsed, experiment.Options(overrides=items), log=_log)
     click.echo(summary, nl=False)
     s = prepared.split
@@ -337,6 +338,19 @@ def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: s
       kexp cv configs/pima.yaml --executor ray --address auto
       kexp cv --resume runs/<id>
     """
+    checked = None
+    if resume_dir is None and spec is not None:  # schema errors before pandas/TensorFlow load
+        parsed = _load(spec, ctx.obj["verbose"])
+        items = _overrides(overrides, name, seed, epochs)
+        for key, value in (("folds", folds), ("repeats", repeats), ("group", group), ("seed", cv_seed),
+                           ("stratify", stratify)):
+            if value is not None:
+                items.append(f"cv.{key}={value}")
+        if shuffle is not None:
+            items.append(f"cv.shuffle={str(shuffle).lower()}")
+        configure(parsed, items)
+        checked = (parsed, items)
+
     from kexp import cv as cv_mod
     from kexp import experiment
 
@@ -357,17 +371,9 @@ def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: s
             tf.set_verbose(ctx.obj["verbose"])
             result = cv_mod.resume(Path(resume_dir), options, opts, log=_log)
         else:
-            if spec is None:
+            if checked is None:
                 raise click.UsageError("give a SPEC file, or --resume runs/<id>")
-            parsed = _load(spec, ctx.obj["verbose"])
-            items = _overrides(overrides, name, seed, epochs)
-            for key, value in (("folds", folds), ("repeats", repeats), ("group", group), ("seed", cv_seed),
-                               ("stratify", stratify)):
-                if value is not None:
-                    items.append(f"cv.{key}={value}")
-            if shuffle is not None:
-                items.append(f"cv.shuffle={str(shuffle).lower()}")
-            experiment.configure(parsed, items)  # schema errors before TensorFlow is imported
+            parsed, items = checked
             options.overrides = items
             result = cv_mod.cross_validate(parsed, options, opts, log=_log)
     except cv_mod.CVInterrupted as exc:

@@ -860,6 +860,13 @@ def load_config(spec: Spec) -> Config:
     return cfg
 
 
+def configure(spec: Spec, overrides: list[str]) -> Config:
+    """Validate the spec with ``--set`` overrides applied (no TensorFlow, no scikit-learn)."""
+    from kexp.spec import apply_overrides
+
+    return load_config(apply_overrides(spec, overrides))
+
+
 def resolved(cfg: Config) -> dict[str, Any]:
     """The fully resolved config (every default filled in) as plain YAML-able data."""
     out = cfg.model_dump(mode="json")

@@ -67,11 +67,6 @@ class Prepared:
     class_weight: dict[int, float] | None = None
 
 
-def configure(spec: Spec, overrides: list[str]) -> Config:
-    """Validate the spec with ``--set`` overrides applied (no TensorFlow)."""
-    return load_config(apply_overrides(spec, overrides))
-
-
 def _located(spec: Spec, exc: ConfigError) -> ConfigError:
     if exc.loc is None:
         return exc

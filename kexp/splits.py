@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from kexp.config import CVConfig, Holdout
 from kexp.errors import ConfigError
@@ -55,6 +54,8 @@ def holdout(x: Any, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, A
     n = len(x)
     if isinstance(size, int) and size >= n:
         raise ConfigError(key + ("size",), f"size {size} leaves no rows to train on (the data has {n})")
+    from sklearn.model_selection import train_test_split
+
     try:
         return train_test_split(
             x, y,

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from kexp import splits
 from kexp.cli import cli
-from kexp.config import CVConfig
+from kexp.config import CVConfig, configure
 from kexp.errors import ConfigError
 
 SPEC = """\
@@ -348,13 +348,12 @@ def test_stack_refuses_validation(project: Path, tmp_path: Path, monkeypatch: py
 
 
 def test_cli_options_override_the_spec_cv_section(project: Path) -> None:
-    from kexp import experiment
     from kexp.spec import load_spec
 
     (project / "withcv.yaml").write_text(SPEC + "cv: {folds: 4, stratify: false, seed: 11}\n")
     spec = load_spec(project / "withcv.yaml")
-    assert experiment.configure(spec, []).cv == CVConfig(folds=4, stratify=False, seed=11)
-    cfg = experiment.configure(spec, ["cv.folds=3", "cv.shuffle=false"])
+    assert configure(spec, []).cv == CVConfig(folds=4, stratify=False, seed=11)
+    cfg = configure(spec, ["cv.folds=3", "cv.shuffle=false"])
     assert (cfg.cv.folds, cfg.cv.shuffle, cfg.cv.seed) == (3, False, 11)
-    assert experiment.configure(load_spec(project / "tiny.yaml"), []).cv == CVConfig(
+    assert configure(load_spec(project / "tiny.yaml"), []).cv == CVConfig(
         folds=10, repeats=1, shuffle=True, stratify="auto", group=None, seed=None)

@@ -250,6 +250,9 @@ def test_help_and_spec_errors_do_not_import_tensorflow(tmp_path):
         f"r = CliRunner().invoke(cli, ['run', {str(bad)!r}])\n"
         "assert r.exit_code == 2, r.output\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+        f"r = CliRunner().invoke(cli, ['cv', {str(bad)!r}])\n"
+        "assert r.exit_code == 2, r.output\n"
+        "assert 'sklearn' not in sys.modules and 'tensorflow' not in sys.modules, 'heavy imports'\n"
         "print('ok')\n"
     )
     proc = _python(code)
