@@ -157,14 +157,14 @@ def _spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _overrides(overrides: tuple[str, ...], name: str | None, seed: int | None,
-               epochs: int | None) -> list[str]:
-    items = list(overrides)
+               epochs: int | None) -> list[Any]:
+    items: list[Any] = list(overrides)
     if name is not None:
-        items.append(f"name={name}")
+        items.append((f"name={name}", f"--name {name}"))
     if seed is not None:
-        items.append(f"seed={seed}")
+        items.append((f"seed={seed}", f"--seed {seed}"))
     if epochs is not None:
-        items.append(f"fit.epochs={epochs}")
+        items.append((f"fit.epochs={epochs}", f"--epochs {epochs}"))
     return items
 
 
@@ -342,12 +342,13 @@ def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: s
     if resume_dir is None and spec is not None:  # schema errors before pandas/TensorFlow load
         parsed = _load(spec, ctx.obj["verbose"])
         items = _overrides(overrides, name, seed, epochs)
-        for key, value in (("folds", folds), ("repeats", repeats), ("group", group), ("seed", cv_seed),
-                           ("stratify", stratify)):
+        for key, option, value in (("folds", "--folds", folds), ("repeats", "--repeats", repeats),
+                                    ("group", "--group", group), ("seed", "--cv-seed", cv_seed),
+                                    ("stratify", "--stratify", stratify)):
             if value is not None:
-                items.append(f"cv.{key}={value}")
+                items.append((f"cv.{key}={value}", f"{option} {value}"))
         if shuffle is not None:
-            items.append(f"cv.shuffle={str(shuffle).lower()}")
+            items.append((f"cv.shuffle={str(shuffle).lower()}", "--shuffle" if shuffle else "--no-shuffle"))
         configure(parsed, items)
         checked = (parsed, items)
 

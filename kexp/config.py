@@ -11,6 +11,7 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -650,10 +651,19 @@ class CVConfig(Base):
 # --------------------------------------------------------------------------- config
 
 
+def _run_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
+        raise ValueError(
+            f"expected a name of letters, digits, '_', '.', '+' and '-' (it becomes part of the "
+            f"run folder's name), received {value!r}"
+        )
+    return value
+
+
 class Config(Base):
     """A whole experiment."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")] = "experiment"
+    name: Annotated[str, AfterValidator(_run_name)] = "experiment"
     seed: int | None = None
     deterministic: bool = False
     data: DataConfig
@@ -860,7 +870,7 @@ def load_config(spec: Spec) -> Config:
     return cfg
 
 
-def configure(spec: Spec, overrides: list[str]) -> Config:
+def configure(spec: Spec, overrides: list[Any]) -> Config:
     """Validate the spec with ``--set`` overrides applied (no TensorFlow, no scikit-learn)."""
     from kexp.spec import apply_overrides
 

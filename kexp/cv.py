@@ -112,7 +112,7 @@ def _groups(cfg: Config, raw: data_mod.RawData, x: Any, base_dirs: list[Path], n
     return groups, x
 
 
-def _prepare(spec: Spec, overrides: list[str], log: Log) -> tuple[Spec, Config, Job, list[tuple[np.ndarray, np.ndarray]], str]:
+def _prepare(spec: Spec, overrides: list[Any], log: Log) -> tuple[Spec, Config, Job, list[tuple[np.ndarray, np.ndarray]], str]:
     """Validate, load, split and check that fold 1 builds; raise KexpError before any training."""
     import random
 

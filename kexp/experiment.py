@@ -42,7 +42,7 @@ def _silent(_: str) -> None:
 class Options:
     """Command-line choices that are not part of the spec."""
 
-    overrides: list[str] = field(default_factory=list)
+    overrides: list[Any] = field(default_factory=list)  # "a.b=c" or ("a.b=c", "--option v")
     runs_dir: Path = Path("runs")
     verbose: int | str = "auto"
     argv: list[str] = field(default_factory=lambda: list(sys.argv))

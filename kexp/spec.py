@@ -144,7 +144,7 @@ def parse_override(item: str) -> tuple[PathT, Any]:
     return tuple(parts), value
 
 
-def apply_overrides(spec: Spec, items: list[str]) -> Spec:
+def apply_overrides(spec: Spec, items: list[str] | list[str | tuple[str, str]]) -> Spec:
     """Return a new Spec with ``--set`` overrides applied.
 
     Missing mapping keys are created (the schema then rejects unknown ones with a
@@ -152,9 +152,10 @@ def apply_overrides(spec: Spec, items: list[str]) -> Spec:
     """
     data = copy.deepcopy(spec.data)
     overrides = dict(spec.overrides)
-    for item in items:
+    for entry in items:
+        # an entry is "a.b=c" (from --set) or ("a.b=c", "--epochs 3") naming its option
+        item, origin = entry if isinstance(entry, tuple) else (entry, f"--set {entry}")
         path, value = parse_override(item)
-        origin = f"--set {item}"
         target: Any = data
         for i, part in enumerate(path[:-1]):
             nxt = path[i + 1]

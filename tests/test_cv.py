@@ -127,7 +127,7 @@ def test_headline_matches_seed_002_format() -> None:
 # -------------------------------------------------------------------- bad input
 
 BAD = [
-    (["--folds", "1"], "cv.folds (from --set cv.folds=1): expected at least 2 folds"),
+    (["--folds", "1"], "cv.folds (from --folds 1): expected at least 2 folds"),
     (["--folds", "13"], "13 stratified folds need at least 13 samples of every class; class 1 has 12"),
     (["--folds", "40", "--stratify", "false"], "40 folds need at least 40 samples, the data has 36"),
     (["--group", "nope"], "cv.group"),
@@ -160,7 +160,7 @@ def test_regression_with_stratify_is_refused(project: Path, tmp_path: Path,
     monkeypatch.chdir(project)
     result = CliRunner().invoke(cli, ["cv", "reg.yaml", "--runs-dir", str(tmp_path), "--stratify", "true"])
     assert result.exit_code == 2
-    assert "cv.stratify (from --set cv.stratify=true): stratify: true needs class labels" in result.output
+    assert "cv.stratify (from --stratify true): stratify: true needs class labels" in result.output
     assert "Set cv.stratify: auto or false" in result.output
 
 
