@@ -272,10 +272,11 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
     """
     from pathlib import Path
 
-    from kexp import experiment, tf
+    from kexp import predict as predict_mod
+    from kexp import tf
 
     tf.set_verbose(ctx.obj["verbose"])
-    path, rows = experiment.predict(Path(run_dir), Path(data), Path(out) if out else None, log=_log)
+    path, rows = predict_mod.predict(Path(run_dir), Path(data), Path(out) if out else None, log=_log)
     click.echo(f"Wrote {rows} predictions to {path}")
 
 

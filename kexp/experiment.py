@@ -7,7 +7,6 @@ a ``log`` callable instead of printing.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -25,7 +24,7 @@ from kexp import data as data_mod
 from kexp import model as model_mod
 from kexp import multiio, registry, splits, tf
 from kexp import train as train_mod
-from kexp.config import Config, CsvData, FunctionalModel, load_config, resolved
+from kexp.config import Config, FunctionalModel, load_config, resolved
 from kexp.errors import ConfigError, DataError, KexpError, RunError
 from kexp.preprocess import Preprocessor
 from kexp.runs import RunFolder
@@ -428,71 +427,3 @@ def validate(spec: Spec, options: Options, log: Log = _silent) -> tuple[Prepared
     """Check the spec, load the data and build the model; no training."""
     p = prepare(spec, options, log)
     return p, summary_text(p.model)
-
-
-# --------------------------------------------------------------------------- predict
-
-
-def predict(run_dir: Path, data_path: Path, out: Path | None, log: Log = _silent) -> tuple[Path, int]:
-    """Apply a finished run's preprocessing and model to new data; write a CSV."""
-    import yaml
-
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "preprocess.json", "model.keras"):
-        if not (run_dir / name).is_file():
-            raise RunError(f"{run_dir}: no {name}; is this a completed kexp run folder?")
-    cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text())
-    cfg = Config.model_validate(cfg_data)
-    pre = multiio.load_preprocessor(json.loads((run_dir / "preprocess.json").read_text()))
-    keras = tf.keras()
-    registry.add_search_path(Path.cwd())
-    custom = registry.custom_objects_in(cfg_data)
-    model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
-    x, y = _read_new_data(cfg, Path(data_path))
-    if isinstance(y, dict) and isinstance(pre, multiio.NamedPreprocessor) and set(y) != set(pre.output_names or ()):
-        y = None  # the new data lacks some outputs' columns: predict without y_true
-    x, y = multiio.name_data(cfg, x, y, "new")
-    arr = pre.transform_x(x, "x")
-    check_finite(arr, "x")
-    if isinstance(arr, dict):
-        expected_shapes = {t.name: tuple(t.shape[1:]) for t in model.inputs}
-        for name, a in arr.items():
-            if name in expected_shapes and tuple(a.shape[1:]) != expected_shapes[name]:
-                raise DataError(
-                    f"{data_path}: input '{name}' has samples of shape {a.shape[1:]} after "
-                    f"preprocessing, the model expects {expected_shapes[name]}"
-                )
-    else:
-        expected = tuple(model.input_shape[1:])
-        if tuple(arr.shape[1:]) != expected:
-            raise DataError(
-                f"{data_path}: samples have shape {arr.shape[1:]} after preprocessing, the model expects {expected}"
-            )
-    frame = predictions(model, cfg, pre, arr, pre.map_labels(y, "y"))
-    out = Path(out) if out else run_dir / f"predictions-{Path(data_path).stem}.csv"
-    from kexp.runs import atomic_write
-
-    atomic_write(out, frame.to_csv(index=False))
-    return out, len(frame)
-
-
-def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            keys = npz.files
-            if isinstance(cfg.model, FunctionalModel) and all(n in keys for n in cfg.model.inputs):
-                # arrays named after the model's inputs (and outputs, for y_true)
-                outs = cfg.model.outputs
-                y_named = {o: npz[o] for o in outs} if all(o in keys for o in outs) else None
-                return {n: npz[n] for n in cfg.model.inputs}, y_named
-            xkey = next((k for k in ("x", "x_test", "x_train") if k in keys), None)
-            if xkey is None:
-                raise DataError(f"{path}: expected an array named x, x_test or x_train (arrays: {keys})")
-            ykey = {"x": "y", "x_test": "y_test", "x_train": "y_train"}[xkey]
-            return npz[xkey], (npz[ykey] if ykey in keys else None)
-    if isinstance(cfg.data, CsvData):
-        df = data_mod.read_csv(path, cfg.data, ("data",))
-        return data_mod.select_columns(df, cfg.data, need_target=False)
-    raise DataError(f"{path}: expected a .npz file for a model trained on {cfg.data.source} data")
