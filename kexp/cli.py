@@ -45,6 +45,16 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run folder says "interrupted"
             click.secho("Interrupted.", err=True, fg="yellow")
             sys.exit(130)
+        except Exception as exc:  # a bug or an environment problem, not the user's input
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None and (ctx.find_root().obj or {}).get("verbose"):
+                raise
+            click.secho(
+                f"Error: unexpected failure: {type(exc).__name__}: {exc}\n"
+                "(any run folder is marked failed; run with -v for the traceback)",
+                err=True, fg="red",
+            )
+            sys.exit(1)
 
     return wrapper
 

@@ -11,6 +11,7 @@ imported; nothing is evaluated.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import re
 import sys
@@ -358,6 +359,12 @@ def callback(obj: Any, loc: Loc, run_dir: Path | None) -> Any:
         )
     if not (isinstance(cls, type) and issubclass(cls, k.callbacks.Callback)):
         raise ConfigError(cloc, f"unknown callback '{name}'", hint=did_you_mean(name, names))
+    if name == "TensorBoard" and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            cloc,
+            "the TensorBoard callback needs the tensorboard package, which is not installed",
+            hint="pip install 'kexp[tensorboard]' (or pip install tensorboard), or remove the callback",
+        )
     defaults = {
         "ModelCheckpoint": ("filepath", "checkpoint.keras"),
         "TensorBoard": ("log_dir", "tensorboard"),

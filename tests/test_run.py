@@ -298,3 +298,40 @@ def test_sigterm_leaves_status_interrupted(workdir):
     assert "Interrupted." in err and "Traceback" not in err
     status = json.loads(status_file.read_text())
     assert status["status"] == "interrupted" and status["finished"]
+
+
+def test_tensorboard_callback_logs_into_the_run_folder(write_spec, runner, workdir):
+    spec = write_spec(PIMA_SPEC.replace("validation_split: 0.2", "validation_split: 0.2\n  callbacks: [TensorBoard]"))
+    result = runner.invoke(cli, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert list((_only_run(workdir / "runs") / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_tensorboard_missing_is_a_clear_error(write_spec, runner, workdir, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    spec = write_spec(PIMA_SPEC.replace("validation_split: 0.2", "validation_split: 0.2\n  callbacks: [TensorBoard]"))
+    result = runner.invoke(cli, ["run", str(spec)])
+    assert result.exit_code == 2
+    assert "fit.callbacks[0] (line 23): the TensorBoard callback needs the tensorboard package" in result.output
+    assert not (workdir / "runs").exists()
+
+
+def test_unexpected_failure_is_one_line_exit_1(write_spec, runner, workdir, monkeypatch):
+    from kexp import train
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(train, "evaluate", broken)
+    spec = write_spec(PIMA_SPEC)
+    result = runner.invoke(cli, ["run", str(spec)])
+    assert result.exit_code == 1
+    assert "Error: unexpected failure: RuntimeError: disk on fire" in result.output
+    assert "Traceback" not in result.output
+    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    assert status["status"] == "failed"
+    verbose = runner.invoke(cli, ["-v", "run", str(spec)])
+    assert isinstance(verbose.exception, RuntimeError)  # -v shows the real exception
