@@ -45,6 +45,8 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run folder says "interrupted"
             click.secho("Interrupted.", err=True, fg="yellow")
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors: Click prints them (exit 2)
         except Exception as exc:  # a bug or an environment problem, not the user's input
             ctx = click.get_current_context(silent=True)
             if ctx is not None and (ctx.find_root().obj or {}).get("verbose"):
