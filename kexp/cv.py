@@ -31,7 +31,7 @@ import pandas as pd
 
 from kexp import data as data_mod
 from kexp import experiment, registry, splits
-from kexp.config import Config, CsvData, load_config, resolved
+from kexp.config import Config, CsvData, resolved
 from kexp.errors import ConfigError, DataError, KexpError, RunError
 from kexp.folds import CVOptions, FoldOutcome, FoldTask, Job, _Lost, _outcomes, fold_seed, take
 from kexp.runs import Interrupted, RunFolder, write_json
@@ -114,18 +114,13 @@ def _groups(cfg: Config, raw: data_mod.RawData, x: Any, base_dirs: list[Path], n
 
 def _prepare(spec: Spec, overrides: list[Any], log: Log) -> tuple[Spec, Config, Job, list[tuple[np.ndarray, np.ndarray]], str]:
     """Validate, load, split and check that fold 1 builds; raise KexpError before any training."""
-    import random
-
     from kexp import tf
 
     full = apply_overrides(spec, overrides)
     try:
-        cfg = load_config(full)
-        seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
-        cfg = cfg.model_copy(update={"seed": seed})
-        base_dirs = experiment._base_dirs(spec)
-        for d in base_dirs:
-            registry.add_search_path(d)
+        cfg, base_dirs = experiment.setup(full)
+        seed = cfg.seed
+        assert seed is not None
         raw = data_mod.load(cfg.data, seed, base_dirs)
         notes = list(raw.notes)
         if cfg.data.test is not None and raw.x_test is None:
@@ -154,7 +149,7 @@ def _fold_dir(root: Path, fold: int, total: int) -> Path:
     return root / f"fold-{fold:0{max(2, len(str(total)))}d}"
 
 
-def folds_frame(outcomes: Iterable[FoldOutcome], repeats: bool = False) -> pd.DataFrame:
+def folds_frame(outcomes: Iterable[FoldOutcome], repeats: bool = False, total: int = 0) -> pd.DataFrame:
     rows = []
     for o in sorted(outcomes, key=lambda o: o.fold):
         row: dict[str, Any] = {"fold": o.fold, "status": o.status, "train_size": o.train_size,
@@ -163,7 +158,7 @@ def folds_frame(outcomes: Iterable[FoldOutcome], repeats: bool = False) -> pd.Da
             row["repeat"] = o.repeat
         row.update(sorted(o.metrics.items(), key=lambda kv: kv[0] != "loss"))
         row.update(epochs=o.epochs, duration_s=o.duration_s,
-                   indices=f"fold-{o.fold:02d}/indices.json", error=o.error or "")
+                   indices=f"{_fold_dir(Path(), o.fold, total).name}/indices.json", error=o.error or "")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -324,7 +319,7 @@ def _execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutc
     outcomes = list(done)
 
     def record() -> pd.DataFrame:
-        frame = folds_frame(outcomes, repeats)
+        frame = folds_frame(outcomes, repeats, total)
         rf.write_text("folds.csv", frame.to_csv(index=False))
         return frame
 

@@ -79,13 +79,10 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
     """
     full = apply_overrides(spec, options.overrides)
     try:
-        cfg = cfg or load_config(full)
-        seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
-        cfg = cfg.model_copy(update={"seed": seed})
+        cfg, base_dirs = setup(full, cfg)
+        seed = cfg.seed
+        assert seed is not None
         notes: list[str] = []
-        base_dirs = _base_dirs(spec)
-        for d in base_dirs:
-            registry.add_search_path(d)
         tf.seed_everything(seed, cfg.deterministic)
         raw = data_mod.load(cfg.data, seed, base_dirs)
         for note in raw.notes:
@@ -101,6 +98,17 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
     for note in notes[len(raw.notes):]:
         log(f"Note: {note}")
     return Prepared(full, cfg, seed, raw, split, pre, model, notes, weights)
+
+
+def setup(full: Spec, cfg: Config | None = None) -> tuple[Config, list[Path]]:
+    """Validate the spec (overrides applied), fix its seed (drawn and recorded when
+    the spec has none) and make custom code importable from the spec's folders."""
+    cfg = cfg or load_config(full)
+    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    base_dirs = _base_dirs(full)
+    for d in base_dirs:
+        registry.add_search_path(d)
+    return cfg.model_copy(update={"seed": seed}), base_dirs
 
 
 def build_model(cfg: Config, split: train_mod.Split, pre: Any, notes: list[str]) -> Any:
