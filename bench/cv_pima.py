@@ -62,7 +62,8 @@ def hand_loop(folds: int, epochs: int, batch: int) -> list[float]:
 
 
 def kexp_cv(folds: int, epochs: int, spe: int, jobs: int, stack: bool = False) -> list[float]:
-    from kexp import cv, experiment
+    from kexp import experiment
+    from kexp.cv import run as cv
     from kexp.spec import load_spec
 
     overrides = [f"cv.folds={folds}", f"fit.epochs={epochs}", f"compile.steps_per_execution={spe}"]
@@ -89,9 +90,9 @@ def main() -> None:
     if args.batch_size != 10:
         print("note: --batch-size only changes the hand loop; pima.yaml keeps 10")
 
-    from kexp import tf
+    from kexp import backend
 
-    tf.keras()  # import TensorFlow once, outside every timing
+    backend.keras()  # import TensorFlow once, outside every timing
     print(f"Pima, {args.folds} folds x {args.epochs} epochs, batch 10, {os.cpu_count()} cores")
     import numpy as np
 

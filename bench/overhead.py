@@ -49,7 +49,7 @@ def hand_written(cfg) -> tuple[float, float]:
     import keras
     import numpy as np
 
-    from kexp.data import load  # the same loader (and offline fallback) as kexp
+    from kexp.data.sources import load  # the same loader (and offline fallback) as kexp
 
     t0 = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
@@ -91,11 +91,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each, alternating; best time counts")
     args = ap.parse_args()
 
-    from kexp import tf
-    from kexp.config import load_config
-    from kexp.spec import apply_overrides, load_spec
+    from kexp import backend
+    from kexp.spec import apply_overrides, load_config, load_spec
 
-    tf.keras()  # import TensorFlow once, outside both timings
+    backend.keras()  # import TensorFlow once, outside both timings
     overrides = []
     if args.fashion:
         _fashion_into_keras_cache()

@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from kexp.config import configure
 from kexp.errors import KexpError
+from kexp.spec import configure
 
 EPILOG = """\b
 Examples:
@@ -97,8 +97,8 @@ def plot_cmd(runs: tuple[str, ...], out_dir: Path | None, fmt: str, show: bool) 
     """
     import matplotlib
 
-    from kexp import plots
-    from kexp.runinfo import resolve_runs
+    from kexp.report import plots
+    from kexp.rundir.read import resolve_runs
 
     wanted, show = show, show and plots.has_display()
     if not show:
@@ -128,7 +128,7 @@ def plot_cmd(runs: tuple[str, ...], out_dir: Path | None, fmt: str, show: bool) 
 @user_errors
 def ls_cmd(runs_dir: Path, sort: str | None, filters: tuple[str, ...], fmt: str) -> None:
     """List the runs and CV runs in RUNS_DIR (default: runs)."""
-    from kexp import report
+    from kexp.report import tables as report
 
     table = report.list_runs(runs_dir, sort=sort, filters=filters)
     _warn(table.warnings)
@@ -145,8 +145,8 @@ def compare_cmd(runs: tuple[str, ...], fmt: str) -> None:
 
     A CV folder is compared by its metric means.
     """
-    from kexp import report
-    from kexp.runinfo import resolve_runs
+    from kexp.report import tables as report
+    from kexp.rundir.read import resolve_runs
 
     comparison = report.compare_runs(resolve_runs(runs))
     _warn(comparison.warnings)
@@ -185,10 +185,10 @@ def _log(message: str) -> None:
 
 
 def _load(spec_path: str, verbose: bool) -> Any:
-    from kexp import tf
+    from kexp import backend
     from kexp.spec import load_spec
 
-    tf.set_verbose(verbose)
+    backend.set_verbose(verbose)
     return load_spec(spec_path)
 
 
@@ -246,7 +246,8 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
     parsed = _load(spec, ctx.obj["verbose"])
     items = _overrides(overrides, name, seed, epochs)
     configure(parsed, items)
-    from kexp import experiment, multiio
+    from kexp import experiment
+    from kexp.data import named as multiio
 
     prepared, summary = experiment.validate(parsed, experiment.Options(overrides=items), log=_log)
     click.echo(summary, nl=False)
@@ -261,7 +262,7 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
         f"validation, {multiio.n_rows(s.x_test) if s.test_name == 'test' else 0} test samples; {shapes}"
     )
     if graph:
-        from kexp import modelplot
+        from kexp.model import draw as modelplot
 
         notice = modelplot.save(prepared.model, Path(graph))
         if notice:
@@ -284,10 +285,10 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
     """
     from pathlib import Path
 
+    from kexp import backend
     from kexp import predict as predict_mod
-    from kexp import tf
 
-    tf.set_verbose(ctx.obj["verbose"])
+    backend.set_verbose(ctx.obj["verbose"])
     path, rows = predict_mod.predict(Path(run_dir), Path(data), Path(out) if out else None, log=_log)
     click.echo(f"Wrote {rows} predictions to {path}")
 
@@ -365,8 +366,8 @@ def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: s
         configure(parsed, items)
         checked = (parsed, items)
 
-    from kexp import cv as cv_mod
     from kexp import experiment
+    from kexp.cv import run as cv_mod
 
     opts = cv_mod.CVOptions(jobs=jobs, executor=executor, address=address, threads=threads,
                             save_models=save_models, plots=plots, stack=stack)
@@ -380,9 +381,9 @@ def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: s
             if given:
                 raise click.UsageError(f"--resume takes the spec and settings from the CV folder; "
                                        f"remove {', '.join(given)}")
-            from kexp import tf
+            from kexp import backend
 
-            tf.set_verbose(ctx.obj["verbose"])
+            backend.set_verbose(ctx.obj["verbose"])
             result = cv_mod.resume(Path(resume_dir), options, opts, log=_log)
         else:
             if checked is None:

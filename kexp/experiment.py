@@ -19,16 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from kexp import baseline as baseline_mod
-from kexp import data as data_mod
-from kexp import model as model_mod
-from kexp import multiio, registry, splits, tf
-from kexp import train as train_mod
-from kexp.config import Config, FunctionalModel, load_config, resolved
+from kexp import backend
+from kexp.data import named as multiio
+from kexp.data import sources as data_mod
+from kexp.data import split as splits
+from kexp.data.preprocess import Preprocessor
 from kexp.errors import ConfigError, DataError, KexpError, RunError
-from kexp.preprocess import Preprocessor
-from kexp.runs import RunFolder
-from kexp.spec import Spec, apply_overrides
+from kexp.model import build as model_mod
+from kexp.model import objects, resolve
+from kexp.rundir.write import RunFolder
+from kexp.spec import Config, FunctionalModel, Spec, apply_overrides, load_config, resolved
+from kexp.train import baseline as baseline_mod
+from kexp.train import fit as train_mod
 
 Log = Callable[[str], None]
 
@@ -83,7 +85,7 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
         seed = cfg.seed
         assert seed is not None
         notes: list[str] = []
-        tf.seed_everything(seed, cfg.deterministic)
+        backend.seed_everything(seed, cfg.deterministic)
         raw = data_mod.load(cfg.data, seed, base_dirs)
         for note in raw.notes:
             log(f"Warning: {note}")
@@ -92,7 +94,7 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
         model = build_model(cfg, split, pre, notes)
         weights = _class_weights(cfg, split, pre)
         for i, c in enumerate(cfg.fit.callbacks):  # checked now; made again in the run folder
-            registry.callback(c, ("fit", "callbacks", i), None)
+            objects.callback(c, ("fit", "callbacks", i), None)
     except ConfigError as exc:
         raise _located(full, exc) from None
     for note in notes[len(raw.notes):]:
@@ -107,7 +109,7 @@ def setup(full: Spec, cfg: Config | None = None) -> tuple[Config, list[Path]]:
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     base_dirs = _base_dirs(full)
     for d in base_dirs:
-        registry.add_search_path(d)
+        resolve.add_search_path(d)
     return cfg.model_copy(update={"seed": seed}), base_dirs
 
 
@@ -123,7 +125,7 @@ def build_model(cfg: Config, split: train_mod.Split, pre: Any, notes: list[str])
 
 
 def _build_functional(cfg: Config, split: train_mod.Split, pre: Any, notes: list[str]) -> Any:
-    from kexp import functional
+    from kexp.model import functional
 
     assert isinstance(cfg.model, FunctionalModel)
     named_y = isinstance(split.y_train, dict)
@@ -233,12 +235,12 @@ def check_finite(arr: Any, part: str) -> None:
 def environment(cfg: Config, seed: int, raw: data_mod.RawData, argv: list[str]) -> dict[str, Any]:
     env: dict[str, Any] = {
         "python": platform.python_version(),
-        **tf.versions(),
+        **backend.versions(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or None,
         "cpu_count": os.cpu_count(),
-        **tf.devices(),
+        **backend.devices(),
         "command": argv,
         "cwd": str(Path.cwd()),
         "seed": seed,
@@ -301,7 +303,7 @@ def run(spec: Spec, options: Options, log: Log = _silent) -> RunResult:
 
 def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _silent) -> RunResult:
     """Train a prepared experiment, writing everything into ``rf``."""
-    keras = tf.keras()
+    keras = backend.keras()
     cfg = p.cfg
     rf.set_status("running", name=cfg.name, notes=p.notes)
     log(f"Run folder: {rf.path}")
@@ -321,7 +323,7 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
                 keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
                 _epoch_status(rf),
                 *(
-                    registry.callback(c, ("fit", "callbacks", i), rf.path)
+                    objects.callback(c, ("fit", "callbacks", i), rf.path)
                     for i, c in enumerate(cfg.fit.callbacks)
                 ),
             ]
@@ -377,7 +379,7 @@ def _class_weights(cfg: Config, split: train_mod.Split, pre: Any) -> dict[int, f
 def predictions(model: Any, cfg: Config, pre: Any, x: Any, y_raw: Any) -> Any:
     """The predictions frame: ``y_true,y_pred,prob_<c>...``, or with several outputs
     ``<output>.y_true,<output>.y_pred,<output>.prob_<c>...``."""
-    from kexp import outputs as outputs_mod
+    from kexp.train import outputs as outputs_mod
 
     if isinstance(pre, multiio.NamedPreprocessor) and pre.output_names is not None:
         outs = pre.output_names
@@ -398,7 +400,7 @@ def predictions(model: Any, cfg: Config, pre: Any, x: Any, y_raw: Any) -> Any:
 
 
 def _model_png(model: Any, rf: RunFolder, notes: list[str], log: Log) -> None:
-    from kexp import modelplot
+    from kexp.model import draw as modelplot
 
     notice = modelplot.save(model, rf.file("model.png"))
     if notice:
@@ -407,7 +409,7 @@ def _model_png(model: Any, rf: RunFolder, notes: list[str], log: Log) -> None:
 
 
 def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
-    from kexp import plots
+    from kexp.report import plots
 
     for fn in (plots.plot_history, plots.plot_predictions):
         try:
@@ -419,7 +421,7 @@ def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
 
 def _epoch_status(rf: RunFolder) -> Any:
     """A callback keeping status.json's epoch count current (for ``kexp ls`` on running runs)."""
-    keras = tf.keras()
+    keras = backend.keras()
 
     class EpochStatus(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:

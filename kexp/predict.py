@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from kexp import data as data_mod
-from kexp import multiio, registry, tf
-from kexp.config import Config, CsvData, FunctionalModel
+from kexp import backend
+from kexp.data import named as multiio
+from kexp.data import sources as data_mod
 from kexp.errors import DataError, RunError
 from kexp.experiment import Log, _silent, check_finite, predictions
-from kexp.runs import atomic_write
+from kexp.model import resolve
+from kexp.rundir.write import atomic_write
+from kexp.spec import Config, CsvData, FunctionalModel
 
 
 def predict(run_dir: Path, data_path: Path, out: Path | None, log: Log = _silent) -> tuple[Path, int]:
@@ -31,9 +33,9 @@ def predict(run_dir: Path, data_path: Path, out: Path | None, log: Log = _silent
     cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg = Config.model_validate(cfg_data)
     pre = multiio.load_preprocessor(json.loads((run_dir / "preprocess.json").read_text()))
-    keras = tf.keras()
-    registry.add_search_path(Path.cwd())
-    custom = registry.custom_objects_in(cfg_data)
+    keras = backend.keras()
+    resolve.add_search_path(Path.cwd())
+    custom = resolve.custom_objects_in(cfg_data)
     model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
     x, y = _read_new_data(cfg, Path(data_path))
     if isinstance(y, dict) and isinstance(pre, multiio.NamedPreprocessor) and set(y) != set(pre.output_names or ()):

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from kexp import splits
 from kexp.cli import cli
-from kexp.config import CVConfig, configure
+from kexp.data import split as splits
 from kexp.errors import ConfigError
+from kexp.spec import CVConfig, configure
 
 SPEC = """\
 name: tiny
@@ -102,7 +102,7 @@ def test_regression_uses_kfold_and_groups_stay_together() -> None:
 
 
 def test_same_seed_same_folds_and_fold_seeds_differ() -> None:
-    from kexp.cv import fold_seed
+    from kexp.cv.run import fold_seed
 
     y = np.arange(40) % 2
     a, b = splits.kfold(y, CVConfig(folds=4), 7), splits.kfold(y, CVConfig(folds=4), 7)
@@ -112,7 +112,7 @@ def test_same_seed_same_folds_and_fold_seeds_differ() -> None:
 
 
 def test_headline_matches_seed_002_format() -> None:
-    from kexp.cv import FoldOutcome, headline, summarize
+    from kexp.cv.run import FoldOutcome, headline, summarize
 
     acc = [0.7792, 0.7403, 0.7143, 0.7792, 0.7403, 0.7922, 0.8052, 0.7662, 0.6711, 0.8158]
     outs = [FoldOutcome(i + 1, "completed", 691, 77, {"accuracy": a}) for i, a in enumerate(acc)]
@@ -232,7 +232,7 @@ def test_no_statistic_leaks_from_the_held_out_fold(in_process: Path, project: Pa
 
 def _training_rows(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     """The rows fit_transform keeps for training after holding out data.validation."""
-    from kexp.config import Holdout
+    from kexp.spec import Holdout
 
     keep, _, _, _ = splits.holdout(x, y, Holdout(size=0.25), seed + 1, ("data", "validation"))
     return keep

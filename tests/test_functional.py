@@ -13,19 +13,19 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kexp import functional, modelplot
 from kexp.cli import cli
-from kexp.config import load_config
-from kexp.spec import load_spec, parse_spec
+from kexp.model import draw as modelplot
+from kexp.model import functional
+from kexp.spec import load_config, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def keras():
-    from kexp import tf
+    from kexp import backend
 
-    return tf.keras()
+    return backend.keras()
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from kexp import graph, labels
-from kexp.config import Config, CsvData, LabelMap, load_config, resolved
-from kexp.data import select_columns
+from kexp.data.sources import select_columns
+from kexp.data.steps import labels
 from kexp.errors import KexpError
-from kexp.spec import parse_spec
+from kexp.spec import Config, CsvData, LabelMap, graph, load_config, parse_spec, resolved
 
 SPEC = {
     "name": "g",

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from matplotlib import image
 
-from kexp import plots
 from kexp.cli import cli
 from kexp.errors import RunError
-from kexp.runinfo import Run, higher_is_better, read_history
+from kexp.report import plots
+from kexp.rundir.read import Run, higher_is_better, read_history
 from tests.runfolders import binary_predictions, history, make_cv, make_run
 
 

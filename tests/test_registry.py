@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kexp import registry
 from kexp.errors import ConfigError
+from kexp.model import layers, objects, resolve
 
 keras = pytest.importorskip("keras")
 LOC = ("model", "layers", 0)
@@ -28,7 +28,7 @@ LOC = ("model", "layers", 0)
     ],
 )
 def test_initializers(spec, cls, config):
-    init = registry.initializer(spec, LOC)
+    init = objects.initializer(spec, LOC)
     assert type(init).__name__ == cls
     for key, value in config.items():
         assert init.get_config()[key] == pytest.approx(value)
@@ -44,13 +44,13 @@ def test_initializers(spec, cls, config):
     ],
 )
 def test_regularizers(spec, l1, l2):
-    reg = registry.regularizer(spec, LOC).get_config()
+    reg = objects.regularizer(spec, LOC).get_config()
     assert reg.get("l1", 0.0) == pytest.approx(l1)
     assert reg.get("l2", 0.0) == pytest.approx(l2)
 
 
 def test_constraints_and_layer_arguments():
-    layer = registry.layer(
+    layer = layers.layer(
         {
             "Dense": {
                 "units": 3,
@@ -75,13 +75,13 @@ def test_constraints_and_layer_arguments():
 
 
 def test_wrapper_layer_takes_a_nested_layer():
-    layer = registry.layer({"Bidirectional": {"layer": {"LSTM": {"units": 4, "return_sequences": True}}}}, LOC)
+    layer = layers.layer({"Bidirectional": {"layer": {"LSTM": {"units": 4, "return_sequences": True}}}}, LOC)
     assert type(layer.forward_layer).__name__ == "LSTM"
 
 
 def test_lr_is_learning_rate():
     notes: list[str] = []
-    opt = registry.optimizer({"SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True}}, ("compile", "optimizer"), notes)
+    opt = objects.optimizer({"SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True}}, ("compile", "optimizer"), notes)
     assert float(opt.learning_rate) == pytest.approx(0.1)
     assert opt.nesterov is True
     assert any("'lr' is 'learning_rate'" in n for n in notes)
@@ -90,7 +90,7 @@ def test_lr_is_learning_rate():
 @pytest.mark.parametrize("name, default_lr", [("SGD", 0.01), ("Adam", 0.001), ("RMSprop", 0.001)])
 def test_decay_is_keras2_inverse_time_decay(name, default_lr):
     notes: list[str] = []
-    opt = registry.optimizer({name: {"decay": 0.01}}, ("compile", "optimizer"), notes)
+    opt = objects.optimizer({name: {"decay": 0.01}}, ("compile", "optimizer"), notes)
     schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
     for step in (0, 1, 10, 1000):
         expected = default_lr / (1 + 0.01 * step)  # Keras 2: lr / (1 + decay * iterations)
@@ -99,7 +99,7 @@ def test_decay_is_keras2_inverse_time_decay(name, default_lr):
 
 
 def test_schedule_by_name():
-    opt = registry.optimizer(
+    opt = objects.optimizer(
         {"Adam": {"learning_rate": {"ExponentialDecay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}}}},
         ("compile", "optimizer"),
         [],
@@ -110,7 +110,7 @@ def test_schedule_by_name():
 @pytest.mark.parametrize("old, new", [("logcosh", "log_cosh"), ("kullback_leibler_divergence", "kl_divergence"), ("cosine_proximity", "cosine_similarity")])
 def test_keras2_loss_names(old, new):
     notes: list[str] = []
-    fn = registry.loss(old, ("compile", "loss"), notes)
+    fn = objects.loss(old, ("compile", "loss"), notes)
     assert fn is keras.losses.get(new)
     assert notes and old in notes[0]
 
@@ -120,35 +120,35 @@ def test_keras2_loss_names(old, new):
              "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "huber"],
 )
 def test_builtin_losses(loss):
-    assert callable(registry.loss(loss, ("compile", "loss"), []))
+    assert callable(objects.loss(loss, ("compile", "loss"), []))
 
 
 def test_loss_with_arguments():
-    fn = registry.loss({"categorical_crossentropy": {"label_smoothing": 0.1}}, ("compile", "loss"), [])
+    fn = objects.loss({"categorical_crossentropy": {"label_smoothing": 0.1}}, ("compile", "loss"), [])
     assert fn.get_config()["label_smoothing"] == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "ftrl", "adamw"])
 def test_builtin_optimizers(opt):
-    assert registry.optimizer(opt, ("compile", "optimizer"), []) is not None
+    assert objects.optimizer(opt, ("compile", "optimizer"), []) is not None
 
 
 def test_adam_hyperparameters():
-    opt = registry.optimizer({"Adam": {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-8, "amsgrad": True}}, ("o",), [])
+    opt = objects.optimizer({"Adam": {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-8, "amsgrad": True}}, ("o",), [])
     assert (opt.beta_1, opt.beta_2, opt.epsilon, opt.amsgrad) == (0.8, 0.99, 1e-8, True)
 
 
 def test_metrics_keep_their_spelling():
-    assert registry.metric("accuracy", ("m",), []) == "accuracy"
-    assert registry.metric("acc", ("m",), []) == "acc"
-    assert registry.metric("mae", ("m",), []) == "mae"
-    auc = registry.metric({"AUC": {"num_thresholds": 50}}, ("m",), [])
+    assert objects.metric("accuracy", ("m",), []) == "accuracy"
+    assert objects.metric("acc", ("m",), []) == "acc"
+    assert objects.metric("mae", ("m",), []) == "mae"
+    auc = objects.metric({"AUC": {"num_thresholds": 50}}, ("m",), [])
     assert auc.num_thresholds == 50
 
 
 def test_custom_loss_import(workdir):
-    registry.add_search_path(workdir)
-    fn = registry.loss("examples.inventory:inventory_cost", ("compile", "loss"), [])
+    resolve.add_search_path(workdir)
+    fn = objects.loss("examples.inventory:inventory_cost", ("compile", "loss"), [])
     y_true = np.array([[10.0]], dtype="float32")
     # under-predicting by 2 costs 4, over-predicting by 2 costs 2
     assert float(fn(y_true, np.array([[8.0]], dtype="float32"))[0]) == pytest.approx(4.0)
@@ -157,16 +157,16 @@ def test_custom_loss_import(workdir):
 
 def test_custom_name_format():
     with pytest.raises(ConfigError, match="package.module:attribute"):
-        registry.import_object("os.system; rm", ("compile", "loss"))
+        resolve.import_object("os.system; rm", ("compile", "loss"))
 
 
 def test_reserved_callback():
     with pytest.raises(ConfigError, match="added by kexp itself"):
-        registry.callback("CSVLogger", ("fit", "callbacks", 0), None)
+        objects.callback("CSVLogger", ("fit", "callbacks", 0), None)
 
 
 def test_callback_paths_go_into_the_run_folder(tmp_path):
-    cb = registry.callback({"ModelCheckpoint": {"save_best_only": True}}, ("fit", "callbacks", 0), tmp_path)
+    cb = objects.callback({"ModelCheckpoint": {"save_best_only": True}}, ("fit", "callbacks", 0), tmp_path)
     assert cb.filepath == str(tmp_path / "checkpoint.keras")
-    tb = registry.callback("TensorBoard", ("fit", "callbacks", 1), tmp_path)
+    tb = objects.callback("TensorBoard", ("fit", "callbacks", 1), tmp_path)
     assert str(tb.log_dir) == str(tmp_path / "tensorboard")

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from kexp import report, runinfo
 from kexp.cli import cli
 from kexp.errors import KexpError, RunError
+from kexp.report import tables as report
+from kexp.rundir import read as runinfo
 from tests.runfolders import make_cv, make_run
 
 DEAD_PID = 2**22 + 1  # above Linux's largest pid_max: never a live process

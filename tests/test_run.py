@@ -14,7 +14,7 @@ import yaml
 from kexp import experiment
 from kexp.cli import cli
 from kexp.errors import RunError
-from kexp.runs import RunFolder
+from kexp.rundir.write import RunFolder
 from kexp.spec import load_spec
 from tests.conftest import DIGITS_SPEC, PIMA_SPEC, ROOT
 
@@ -161,7 +161,7 @@ def test_no_test_set_evaluates_on_training_data(write_spec, runner, workdir):
 
 def test_interrupted_run_is_marked(write_spec, workdir, monkeypatch):
     spec = load_spec(write_spec(PIMA_SPEC))
-    from kexp import train
+    from kexp.train import fit as train
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
@@ -189,7 +189,7 @@ def test_diverging_run_is_failed(write_spec, runner, workdir):
 
 def test_exception_marks_failed(write_spec, workdir, monkeypatch):
     spec = load_spec(write_spec(PIMA_SPEC))
-    from kexp import train
+    from kexp.train import fit as train
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -320,7 +320,7 @@ def test_tensorboard_missing_is_a_clear_error(write_spec, runner, workdir, monke
 
 
 def test_unexpected_failure_is_one_line_exit_1(write_spec, runner, workdir, monkeypatch):
-    from kexp import train
+    from kexp.train import fit as train
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")

@@ -13,9 +13,9 @@ import yaml
 from click.testing import CliRunner
 
 from kexp.cli import cli
-from kexp.config import PreprocessConfig
+from kexp.data.preprocess import Preprocessor
 from kexp.errors import ConfigError, DataError
-from kexp.preprocess import Preprocessor
+from kexp.spec import PreprocessConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -267,8 +267,8 @@ def test_sequence_layers_and_input_length_note(tmp_path: Path) -> None:
 
 
 def test_missing_values_and_dropna(tmp_path: Path) -> None:
-    from kexp.config import CsvData
-    from kexp.data import _load_csv
+    from kexp.data.sources import _load_csv
+    from kexp.spec import CsvData
 
     csv = tmp_path / "m.csv"
     pd.DataFrame({"a": [0, 1, 2, 0], "b": [5, 0, 7, 8], "y": [0, 1, 0, 1]}).to_csv(csv, index=False)
@@ -282,8 +282,8 @@ def test_missing_values_and_dropna(tmp_path: Path) -> None:
 def test_imdb_offline_is_a_clear_data_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
-    from kexp.config import SequenceData
-    from kexp.data import _load_sequences
+    from kexp.data.sources import _load_sequences
+    from kexp.spec import SequenceData
 
     def offline(**kwargs: object) -> None:
         raise OSError("network is unreachable")
@@ -294,8 +294,7 @@ def test_imdb_offline_is_a_clear_data_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_imdb_spec_validates_without_tensorflow_errors() -> None:
-    from kexp.config import load_config
-    from kexp.spec import Spec
+    from kexp.spec import Spec, load_config
 
     data = {"data": {"source": "reuters", "num_words": 1000, "maxlen": 0},
             "model": {"layers": ["Dense"]}, "compile": {"loss": "mse"}}

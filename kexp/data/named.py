@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import Config, FunctionalModel, PreprocessConfig
+from kexp.data.preprocess import Preprocessor
 from kexp.errors import ConfigError, did_you_mean
-from kexp.preprocess import Preprocessor
+from kexp.spec import Config, FunctionalModel, PreprocessConfig
 
 
 def n_rows(a: Any) -> int:

@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp import data as data_mod
 from kexp import experiment
-from kexp.config import Config
+from kexp.data import sources as data_mod
 from kexp.errors import KexpError, RunError
-from kexp.runs import RunFolder
-from kexp.spec import Spec
+from kexp.rundir.write import RunFolder
+from kexp.spec import Config, Spec
 
 
 def _silent(_: str) -> None:
@@ -121,7 +120,7 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None) -> FoldOutco
     A KexpError or an unexpected exception marks the fold failed and is
     returned, not raised, so that the other folds finish; Ctrl-C propagates.
     """
-    from kexp import tf
+    from kexp import backend
 
     t0 = time.monotonic()
     path = Path(folder or task.path)
@@ -130,9 +129,9 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None) -> FoldOutco
     rf = RunFolder(path)
     cfg = job.cfg.model_copy(update={"seed": task.seed})
     out = FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat)
-    keras = tf.keras()
+    keras = backend.keras()
     keras.backend.clear_session()
-    tf.seed_everything(task.seed, cfg.deterministic)
+    backend.seed_everything(task.seed, cfg.deterministic)
     try:
         x_tr, y_tr, x_te, y_te = (take(job.x, task.train), take(job.y, task.train),
                                   take(job.x, task.test), take(job.y, task.test))
@@ -180,9 +179,9 @@ def _set_threads(threads: int) -> None:
     if _THREADS_SET:
         return
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    from kexp import tf
+    from kexp import backend
 
-    tf.keras()
+    backend.keras()
     import tensorflow
 
     try:
@@ -195,9 +194,9 @@ def _set_threads(threads: int) -> None:
 
 def _init_worker(job: Job, threads: int, verbose: bool) -> None:
     global _WORKER_JOB
-    from kexp import tf
+    from kexp import backend
 
-    tf.set_verbose(verbose)
+    backend.set_verbose(verbose)
     _set_threads(threads)
     _WORKER_JOB = job
 
@@ -217,12 +216,12 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[Fol
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from kexp import tf
+    from kexp import backend
 
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=min(opts.jobs, len(tasks)), mp_context=ctx, initializer=_init_worker,
-        initargs=(job, opts.fold_threads(), tf._verbose),
+        initargs=(job, opts.fold_threads(), backend._verbose),
     )
     pending = {pool.submit(_worker_fold, t): t for t in tasks}
     procs = list((getattr(pool, "_processes", None) or {}).values())  # spawned at the first submit
@@ -274,7 +273,7 @@ def _ray(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutco
         raise RunError("--executor ray needs Ray: pip install 'kexp[ray]' (or pip install ray)") from None
     started = False
     if not ray.is_initialized():
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
                "KERAS_BACKEND": "tensorflow"}
@@ -313,7 +312,7 @@ def _outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[Fold
     if not tasks:
         return iter(())
     if opts.stack:
-        from kexp import stack
+        from kexp.cv import stack
 
         return stack.train(job, tasks, _silent)
     if opts.executor == "ray":

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import CVConfig, Holdout
 from kexp.errors import ConfigError
+from kexp.spec import CVConfig, Holdout
 
 
 def labels_of(y: Any) -> np.ndarray:
@@ -40,7 +40,7 @@ def holdout(x: Any, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, A
     outputs): the rows are split alike, stratified by the first output's labels.
     """
     if isinstance(x, dict) or isinstance(y, dict):
-        from kexp import multiio
+        from kexp.data import named as multiio
 
         rows = np.arange(multiio.n_rows(x))
         keep, out, _, _ = holdout(rows, multiio.first(y), cfg, seed, key)

@@ -1,4 +1,4 @@
-"""Table-level x steps: one-hot categories, fill missing values, scale chosen columns.
+"""Table steps: one-hot categories (get_dummies) and missing values (impute).
 
 These steps run on the data as loaded (a pandas DataFrame), before it becomes one
 numeric array; like every step they are fitted on the training part only and keep
@@ -13,76 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import GetDummiesStep, ImputeStep
-from kexp.errors import ConfigError, did_you_mean
-
-Loc = tuple[Any, ...]
-
-
-class RawStep:
-    """A step that takes the data as loaded (a table or sequences), not a float array.
-
-    ``loc`` is the step's YAML path (``preprocess.x[2].get_dummies``), set by the
-    Preprocessor so that errors name it.
-    """
-
-    name = ""
-    raw = True
-    loc: Loc = ("preprocess", "x")
-
-    def fit(self, x: Any) -> RawStep:
-        return self
-
-    def transform(self, x: Any) -> Any:
-        raise NotImplementedError
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load(self, state: dict[str, Any]) -> None:
-        pass
-
-
-def frame_of(x: Any, loc: Loc) -> pd.DataFrame:
-    if isinstance(x, pd.Series):
-        return x.to_frame()
-    if isinstance(x, pd.DataFrame):
-        return x
-    raise ConfigError(
-        loc,
-        f"expected a table with named columns (CSV data), received an array of shape "
-        f"{np.shape(x)}",
-        hint="Table steps (get_dummies, impute, columns:) work on source: csv",
-    )
-
-
-def column_of(df: pd.DataFrame, col: Any, loc: Loc) -> Any:
-    """The frame's column named (or numbered, for files without a header) ``col``."""
-    cols = list(df.columns)
-    if col in cols:
-        return col
-    if isinstance(col, int) and not isinstance(col, bool) and -len(cols) <= col < len(cols):
-        if not any(isinstance(c, int) for c in cols):
-            return cols[col]
-    names = [str(c) for c in cols]
-    raise ConfigError(
-        loc,
-        f"no column {col!r} in the features (columns: {', '.join(names[:20])})",
-        hint=did_you_mean(str(col), names) or "Check data.features and the CSV header",
-    )
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-able Python scalar."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _all_missing(col: Any, n: int, loc: Loc, what: str) -> ConfigError:
-    return ConfigError(
-        loc,
-        f"column {col!r} has no values in the training data (all {n} missing); nothing to {what}",
-        hint="Remove it from the step's columns (or from data.features)",
-    )
+from kexp.data.steps.base import RawStep, all_missing, column_of, frame_of, plain
+from kexp.errors import ConfigError
+from kexp.spec import GetDummiesStep, ImputeStep
 
 
 class GetDummies(RawStep):
@@ -120,7 +53,7 @@ class GetDummies(RawStep):
             name = column_of(df, col, cloc)
             cats = sorted({c for cell in self._values(df[name]) for c in cell})
             if not cats:
-                raise _all_missing(name, len(df), cloc, "one-hot encode")
+                raise all_missing(name, len(df), cloc, "one-hot encode")
             self.categories.append((name, cats))
         return self
 
@@ -143,7 +76,7 @@ class GetDummies(RawStep):
         return pd.concat(parts, axis=1)
 
     def state(self) -> dict[str, Any]:
-        return {"categories": [[_plain(n), cats] for n, cats in self.categories]}
+        return {"categories": [[plain(n), cats] for n, cats in self.categories]}
 
     def load(self, state: dict[str, Any]) -> None:
         self.categories = [(n, list(cats)) for n, cats in state["categories"]]
@@ -173,10 +106,10 @@ class Impute(RawStep):
         for col, cloc in targets:
             values = df[col].dropna()
             if strategy == "constant":
-                self.fill.append((col, _plain(self.args.fill_value)))
+                self.fill.append((col, plain(self.args.fill_value)))
                 continue
             if values.empty:
-                raise _all_missing(col, len(df), cloc, f"compute a {strategy} from")
+                raise all_missing(col, len(df), cloc, f"compute a {strategy} from")
             if strategy in ("mean", "median") and not pd.api.types.is_numeric_dtype(values):
                 raise ConfigError(
                     cloc,
@@ -191,7 +124,7 @@ class Impute(RawStep):
             else:  # most_frequent: the smallest of the most common values, as sklearn
                 counts = values.value_counts()
                 value = sorted(counts[counts == counts.max()].index.tolist())[0]
-            self.fill.append((col, _plain(value)))
+            self.fill.append((col, plain(value)))
         return self
 
     def transform(self, x: Any) -> pd.DataFrame:
@@ -205,55 +138,7 @@ class Impute(RawStep):
         return filled
 
     def state(self) -> dict[str, Any]:
-        return {"fill": [[_plain(c), v] for c, v in self.fill]}
+        return {"fill": [[plain(c), v] for c, v in self.fill]}
 
     def load(self, state: dict[str, Any]) -> None:
         self.fill = [(c, v) for c, v in state["fill"]]
-
-
-class ColumnScaler(RawStep):
-    """An array scaler (standardize / minmax) applied to chosen columns of a table;
-    the other columns pass through unchanged."""
-
-    def __init__(self, inner: Any, columns: list[Any]) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.columns = columns
-        self.resolved: list[Any] = []
-
-    def fit(self, x: Any) -> ColumnScaler:
-        df = frame_of(x, self.loc)
-        self.resolved = []
-        for j, col in enumerate(self.columns):
-            cloc = self.loc + ("columns", j)
-            name = column_of(df, col, cloc)
-            if not pd.api.types.is_numeric_dtype(df[name]):
-                raise ConfigError(
-                    cloc,
-                    f"column {name!r} is not numeric (e.g. {df[name].dropna().iloc[0]!r}); "
-                    f"{self.name} scales numbers",
-                    hint="Encode it with get_dummies, or leave it out of columns",
-                )
-            if df[name].isna().all():
-                raise _all_missing(name, len(df), cloc, "scale")
-            self.resolved.append(name)
-        self.inner.fit(df[self.resolved].to_numpy(dtype=np.float64))
-        return self
-
-    def transform(self, x: Any) -> pd.DataFrame:
-        df = frame_of(x, self.loc)
-        for j, col in enumerate(self.resolved):
-            if col not in df.columns:
-                column_of(df, col, self.loc + ("columns", j))
-        out = df.copy()
-        scaled = self.inner.transform(df[self.resolved].to_numpy(dtype=np.float64))
-        for k, col in enumerate(self.resolved):
-            out[col] = scaled[:, k]
-        return out
-
-    def state(self) -> dict[str, Any]:
-        return {"columns": [_plain(c) for c in self.resolved], "scaler": self.inner.state()}
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.resolved = list(state["columns"])
-        self.inner.load(state["scaler"])

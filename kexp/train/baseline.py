@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kexp.splits import labels_of
+from kexp.data.split import labels_of
 
 
 def baseline(y_train: Any, y_test: Any, classes: list | None, classify: bool) -> dict[str, Any] | None:

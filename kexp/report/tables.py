@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from kexp.errors import KexpError, RunError, did_you_mean
-from kexp.runinfo import Run, differing_keys, higher_is_better, looks_like_run
+from kexp.rundir.read import Run, differing_keys, higher_is_better, looks_like_run
 
 __all__ = [
     "Comparison",

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import RESERVED_TOKENS, PadStep, TokenizeStep
+from kexp.backend import keras as import_keras
+from kexp.data.steps.base import RawStep, column_of
 from kexp.errors import ConfigError
-from kexp.tabular import RawStep, column_of
-from kexp.tf import keras as import_keras
+from kexp.spec import RESERVED_TOKENS, PadStep, TokenizeStep
 
 #: The out-of-vocabulary entry TextVectorization itself uses.
 KERAS_OOV = "[UNK]"

@@ -1,6 +1,6 @@
 """Build a Keras functional model from the spec's named graph (no training here).
 
-Every node's layer is resolved through :func:`kexp.registry.layer` and named after
+Every node's layer is resolved through :func:`kexp.layers.layer` and named after
 the node; ``layer: <node>`` applies the very same layer object again, so the
 weights are shared. Inputs and outputs are named after their keys, which is how
 Keras matches ``fit``'s dicts, per-output losses and metrics to them.
@@ -11,11 +11,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from kexp import graph as graph_mod
-from kexp import registry
-from kexp.config import FunctionalModel, named
 from kexp.errors import ConfigError
-from kexp.model import _fmt_shape, _shape_hint, _size, check_targets
+from kexp.model import layers, resolve
+from kexp.model.build import _fmt_shape, _shape_hint, _size, check_targets
+from kexp.spec import FunctionalModel, named
+from kexp.spec import graph as graph_mod
 
 Shape = tuple[Any, ...]
 
@@ -94,11 +94,11 @@ def build(
     for name in names:
         shape = _input_shape(cfg, name, shapes.get(name))
         tensors[name] = keras.Input(shape=shape, name=name, dtype=cfg.inputs[name].dtype)
-    layers: dict[str, Any] = {}
+    built: dict[str, Any] = {}
     merge = _merge_class()
     for name in g.order:
         owner = g.owner[name]
-        if owner not in layers:
+        if owner not in built:
             layer_name, args = named(cfg.nodes[owner].op)
             if args is not None and not isinstance(args, dict):
                 args_loc = ("model", "nodes", owner, layer_name)
@@ -107,8 +107,8 @@ def build(
                     hint=f"e.g. {layer_name}: {{units: 8}}",
                 )
             kwargs = {"name": owner, **(args or {})}
-            layers[owner] = registry.layer({layer_name: kwargs}, ("model", "nodes", owner))
-        layer = layers[owner]
+            built[owner] = layers.layer({layer_name: kwargs}, ("model", "nodes", owner))
+        layer = built[owner]
         tensors[name] = _apply(cfg, name, layer, tensors, merge)
     outputs = {o: tensors[o] for o in cfg.outputs}
     if not named_outputs and len(outputs) > 1:  # pragma: no cover - callers pass named_outputs
@@ -164,7 +164,7 @@ def _apply(cfg: FunctionalModel, name: str, layer: Any, tensors: dict[str, Any],
         raise ConfigError(
             loc + (op_name,),
             f"node '{name}': {cls} cannot take {_describe_inputs(refs, tensors)}: "
-            f"{registry._first_line(exc)}",
+            f"{resolve.first_line(exc)}",
             hint=_shape_hint(cls, shape[1:]) if len(refs) == 1 else None,
         ) from None
 

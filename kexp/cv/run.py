@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp import data as data_mod
-from kexp import experiment, registry, splits
-from kexp.config import Config, CsvData, resolved
+from kexp import experiment
+from kexp.cv.folds import CVOptions, FoldOutcome, FoldTask, Job, _Lost, _outcomes, fold_seed, take
+from kexp.data import sources as data_mod
+from kexp.data import split as splits
 from kexp.errors import ConfigError, DataError, KexpError, RunError
-from kexp.folds import CVOptions, FoldOutcome, FoldTask, Job, _Lost, _outcomes, fold_seed, take
-from kexp.runs import Interrupted, RunFolder, write_json
-from kexp.spec import Spec, apply_overrides, parse_spec
+from kexp.model import resolve
+from kexp.rundir.write import Interrupted, RunFolder, write_json
+from kexp.spec import Config, CsvData, Spec, apply_overrides, parse_spec, resolved
 
 __all__ = ["CVOptions", "CVResult", "CVInterrupted", "FoldOutcome", "FoldTask", "Job", "cross_validate",
            "fold_seed", "headline", "percent_like", "resume", "summarize", "take"]
@@ -114,7 +115,7 @@ def _groups(cfg: Config, raw: data_mod.RawData, x: Any, base_dirs: list[Path], n
 
 def _prepare(spec: Spec, overrides: list[Any], log: Log) -> tuple[Spec, Config, Job, list[tuple[np.ndarray, np.ndarray]], str]:
     """Validate, load, split and check that fold 1 builds; raise KexpError before any training."""
-    from kexp import tf
+    from kexp import backend
 
     full = apply_overrides(spec, overrides)
     try:
@@ -129,11 +130,11 @@ def _prepare(spec: Spec, overrides: list[Any], log: Log) -> tuple[Spec, Config, 
         folds = splits.kfold(y, cfg.cv, seed, groups)
         name = splits.splitter_name(y, cfg.cv, groups is not None)
         # build fold 1 here so that model/loss/shape errors come before any folder or training
-        tf.seed_everything(fold_seed(seed, 1), cfg.deterministic)
+        backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)
         tr, te = folds[0]
         split, pre = experiment.fit_transform(cfg, take(x, tr), take(y, tr), take(x, te), take(y, te), seed)
         experiment.build_model(cfg, split, pre, [])
-        tf.keras().backend.clear_session()
+        backend.keras().backend.clear_session()
     except ConfigError as exc:
         raise experiment._located(full, exc) from None
     for note in notes:
@@ -220,7 +221,7 @@ def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions, 
     """Cross-validate the experiment in ``spec``; write a CV folder in ``options.runs_dir``."""
     full, cfg, job, folds, splitter = _prepare(spec, options.overrides, log)
     if cv_opts.stack:
-        from kexp import stack
+        from kexp.cv import stack
 
         try:
             stack.check(cfg, [len(tr) for tr, _ in folds])
@@ -264,7 +265,7 @@ def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions, log: L
         raise RunError(f"{cv_dir}: a '{status.get('kind')}' folder, not a CV folder (kind cv)")
     import yaml
 
-    from kexp import tf
+    from kexp import backend
 
     spec_text = (cv_dir / "spec.yaml").read_text() if (cv_dir / "spec.yaml").exists() else ""
     env = json.loads((cv_dir / "env.json").read_text())
@@ -273,7 +274,7 @@ def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions, log: L
     spec = parse_spec(spec_text, Path(spec_dir) / "spec.yaml" if spec_dir else None) if spec_text else Spec({})
     base_dirs = [Path.cwd(), *( [Path(spec_dir), Path(spec_dir).parent] if spec_dir else [])]
     for d in base_dirs:
-        registry.add_search_path(d)
+        resolve.add_search_path(d)
     raw = data_mod.load(cfg.data, cfg.seed or 0, base_dirs)
     old = (env.get("data") or {}).get("sha256")
     if old and raw.info.get("sha256") and old != raw.info["sha256"]:
@@ -281,7 +282,7 @@ def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions, log: L
                         "(sha256 differs); the saved fold indices no longer apply. Start a new `kexp cv`")
     notes: list[str] = []
     x, y, _ = _whole_data(cfg, raw, base_dirs, notes)
-    tf.keras()
+    backend.keras()
     job = Job(spec, cfg, x, y, {**raw.info, "samples": len(x)}, list(status.get("notes") or []),
               options.argv, cv_opts.save_models, cv_opts.plots)
     dirs = sorted(p for p in cv_dir.glob("fold-*") if (p / "indices.json").exists())
@@ -371,7 +372,7 @@ def _raise_on_sigterm() -> Any:
 
 
 def _write_files(folder: Path, files: dict[str, bytes]) -> None:
-    from kexp.runs import atomic_write
+    from kexp.rundir.write import atomic_write
 
     folder.mkdir(exist_ok=True)
     for name, content in files.items():
@@ -381,7 +382,7 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
 
 
 def _cv_plots(rf: RunFolder, log: Log) -> None:
-    from kexp import plots
+    from kexp.report import plots
 
     try:
         plots.plot_history(rf.path)

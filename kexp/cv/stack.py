@@ -22,11 +22,12 @@ from typing import Any
 
 import pandas as pd
 
-from kexp import data as data_mod
-from kexp import experiment, registry
-from kexp.config import Config
+from kexp import experiment
+from kexp.data import sources as data_mod
 from kexp.errors import ConfigError
-from kexp.runs import RunFolder
+from kexp.model import objects
+from kexp.rundir.write import RunFolder
+from kexp.spec import Config
 
 
 def check(cfg: Config, train_sizes: list[int]) -> None:
@@ -60,10 +61,10 @@ def train(job: Any, tasks: list[Any], log: Any) -> Iterator[Any]:
 
     import tensorflow as tfm
 
-    from kexp import folds as cv
-    from kexp import tf
+    from kexp import backend
+    from kexp.cv import folds as cv
 
-    keras = tf.keras()
+    keras = backend.keras()
     t0 = time.monotonic()
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
@@ -74,7 +75,7 @@ def train(job: Any, tasks: list[Any], log: Any) -> Iterator[Any]:
             "seed": task.seed,
             "model": cfg.model.model_copy(update={"name": f"fold_{task.fold:02d}"}),
         })
-        tf.seed_everything(task.seed, cfg.deterministic)  # the same init as a fold trained alone
+        backend.seed_everything(task.seed, cfg.deterministic)  # the same init as a fold trained alone
         x_tr, y_tr, x_te, y_te = (cv.take(job.x, task.train), cv.take(job.y, task.train),
                                   cv.take(job.x, task.test), cv.take(job.y, task.test))
         split, pre = experiment.fit_transform(fcfg, x_tr, y_tr, x_te, y_te, task.seed)
@@ -89,9 +90,9 @@ def train(job: Any, tasks: list[Any], log: Any) -> Iterator[Any]:
     notes: list[str] = []
     cc = cfg.compile
     stacked.compile(
-        loss=[registry.loss(cc.loss, ("compile", "loss"), notes) for _ in parts],
-        optimizer=registry.optimizer(cc.optimizer, ("compile", "optimizer"), notes),
-        metrics=[[registry.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cc.metrics)]
+        loss=[objects.loss(cc.loss, ("compile", "loss"), notes) for _ in parts],
+        optimizer=objects.optimizer(cc.optimizer, ("compile", "optimizer"), notes),
+        metrics=[[objects.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cc.metrics)]
                  for _ in parts],
         steps_per_execution=cc.steps_per_execution,
         jit_compile=cc.jit_compile,

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import CsvData, KerasData, NpzData, RandomData, SequenceData
 from kexp.errors import ConfigError, DataError, did_you_mean
+from kexp.spec import CsvData, KerasData, NpzData, RandomData, SequenceData
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: Offline stand-ins for keras.datasets, shipped in datasets/ (see datasets/README.md).
 OFFLINE_SAMPLES = {"mnist": "mnist-sample.npz"}
 
@@ -327,7 +327,7 @@ def offline_sample(name: str) -> Path | None:
 
 
 def _load_keras(cfg: KerasData) -> RawData:
-    from kexp.tf import keras as import_keras
+    from kexp.backend import keras as import_keras
 
     keras = import_keras()
     name = cfg.source
@@ -363,7 +363,7 @@ def _load_keras(cfg: KerasData) -> RawData:
 
 def _load_sequences(cfg: SequenceData) -> RawData:
     """imdb / reuters: object arrays of integer lists (different lengths)."""
-    from kexp.tf import keras as import_keras
+    from kexp.backend import keras as import_keras
 
     keras = import_keras()
     name = cfg.source

@@ -30,7 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from kexp.errors import RunError
-from kexp.runinfo import Run, differing_keys, higher_is_better
+from kexp.rundir.read import Run, differing_keys, higher_is_better
 
 __all__ = [
     "FORMATS",

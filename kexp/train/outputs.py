@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp import registry
-from kexp.config import CompileConfig, _single_key
 from kexp.errors import ConfigError, did_you_mean
+from kexp.model import objects
+from kexp.spec import CompileConfig, single_key
 
 
 def per_output(value: Any, outputs: list[str], loc: tuple) -> dict[str, Any] | None:
@@ -40,7 +40,7 @@ def per_output(value: Any, outputs: list[str], loc: tuple) -> dict[str, Any] | N
 
 def _named_object(value: Any, loc: tuple) -> Any:
     try:
-        return _single_key(value)
+        return single_key(value)
     except ValueError as exc:
         raise ConfigError(loc, str(exc)) from None
 
@@ -64,10 +64,10 @@ def compile_args(
                 hint=f"Add {', '.join(f'{m}: <loss>' for m in missing)}, or give one loss for all",
             )
         loss: dict[str, Any] = {
-            o: registry.loss(_named_object(v, loc + (o,)), loc + (o,), notes) for o, v in losses.items()
+            o: objects.loss(_named_object(v, loc + (o,)), loc + (o,), notes) for o, v in losses.items()
         }
     else:
-        loss = {o: registry.loss(cfg.loss, loc, notes) for o in outputs}
+        loss = {o: objects.loss(cfg.loss, loc, notes) for o in outputs}
 
     mloc = ("compile", "metrics")
     metrics: dict[str, list[Any]] = {o: [] for o in outputs}
@@ -75,10 +75,10 @@ def compile_args(
         per = per_output(cfg.metrics, outputs, mloc) or {}
         for o, items in per.items():
             items = items if isinstance(items, list) else [items]
-            metrics[o] = [registry.metric(m, mloc + (o, i), notes) for i, m in enumerate(items)]
+            metrics[o] = [objects.metric(m, mloc + (o, i), notes) for i, m in enumerate(items)]
     else:
         for o in outputs:
-            metrics[o] = [registry.metric(m, mloc + (i,), notes) for i, m in enumerate(cfg.metrics)]
+            metrics[o] = [objects.metric(m, mloc + (i,), notes) for i, m in enumerate(cfg.metrics)]
 
     wloc = ("compile", "loss_weights")
     weights: dict[str, float] | None = None

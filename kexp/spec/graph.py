@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kexp.config import FunctionalModel, GraphNode
 from kexp.errors import ConfigError, did_you_mean
+from kexp.spec.schema import FunctionalModel, GraphNode
 
 #: Node, input and output names: also Keras layer names and predictions.csv prefixes.
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

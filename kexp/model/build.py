@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kexp import registry
-from kexp.config import FunctionalModel, SequentialModel, named
 from kexp.errors import ConfigError
+from kexp.model import layers, resolve
+from kexp.spec import FunctionalModel, SequentialModel, named
 
 Shape = tuple[int, ...]
 
@@ -16,7 +16,7 @@ def build(cfg: Any, input_shape: Shape, notes: list[str]) -> Any:
     if isinstance(cfg, SequentialModel):
         return build_sequential(cfg, input_shape, notes)
     if isinstance(cfg, FunctionalModel):
-        from kexp import functional
+        from kexp.model import functional
 
         return functional.build(cfg, input_shape, notes)[0]
     raise ConfigError(("model", "type"), f"unsupported model type {cfg.type!r}")  # pragma: no cover
@@ -88,7 +88,7 @@ def build_sequential(cfg: SequentialModel, input_shape: Shape, notes: list[str])
     before: tuple = (None, *input_shape)
     for i in range(start, len(items)):
         loc = ("model", "layers", i)
-        layer = registry.layer(items[i], loc)
+        layer = layers.layer(items[i], loc)
         try:
             model.add(layer)
             before = tuple(model.output_shape)
@@ -96,7 +96,7 @@ def build_sequential(cfg: SequentialModel, input_shape: Shape, notes: list[str])
             name = named(items[i])[0]
             raise ConfigError(
                 loc + (name,),
-                f"{name} cannot take input of shape {_fmt_shape(before)}: {registry._first_line(exc)}",
+                f"{name} cannot take input of shape {_fmt_shape(before)}: {resolve.first_line(exc)}",
                 hint=_shape_hint(name, before),
             ) from None
     return model

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.config import LabelMap
 from kexp.errors import DataError
+from kexp.spec import LabelMap
 
 
 def _key(value: Any) -> Any:

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp import registry
-from kexp.config import CompileConfig, FitConfig, named
 from kexp.errors import ConfigError
+from kexp.model import objects
+from kexp.spec import CompileConfig, FitConfig, named
 
 
 @dataclass
@@ -49,19 +49,19 @@ def compile_model(
     ``outputs``: the output names of a functional model (losses, loss weights and
     metrics may be given per name); ``named``: the model's outputs are a dict.
     """
-    from kexp import outputs as outputs_mod
+    from kexp.train import outputs as outputs_mod
 
     if outputs is None:
         outputs_mod.check_single(cfg)
-        loss = registry.loss(cfg.loss, ("compile", "loss"), notes)
+        loss = objects.loss(cfg.loss, ("compile", "loss"), notes)
         metrics: Any = [
-            registry.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cfg.metrics)
+            objects.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cfg.metrics)
         ]
         loss_weights = cfg.loss_weights
     else:
         args = outputs_mod.compile_args(cfg, outputs, named, notes)
         loss, metrics, loss_weights = args["loss"], args["metrics"], args["loss_weights"]
-    optimizer = registry.optimizer(cfg.optimizer, ("compile", "optimizer"), notes)
+    optimizer = objects.optimizer(cfg.optimizer, ("compile", "optimizer"), notes)
     model.compile(
         loss=loss,
         optimizer=optimizer,

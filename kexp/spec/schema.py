@@ -30,14 +30,14 @@ from pydantic import (
 )
 
 from kexp.errors import ConfigError, ConfigErrors, did_you_mean
-from kexp.spec import PathT, Spec, format_path
+from kexp.spec.load import PathT, Spec
 
 
 class Base(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _single_key(value: Any) -> Any:
+def single_key(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) != 1:
             raise ValueError(
@@ -53,7 +53,7 @@ def _single_key(value: Any) -> Any:
 #: A Keras object by name (``adam``), with arguments (``{SGD: {momentum: 0.9}}``),
 #: with a single positional argument (``{l2: 0.001}``), or custom code
 #: (``mypkg.losses:asymmetric``).
-NamedObject = Annotated[str | dict[str, Any], AfterValidator(_single_key)]
+NamedObject = Annotated[str | dict[str, Any], AfterValidator(single_key)]
 
 
 def per_name(one: Any, is_per_name: Any) -> Any:
@@ -861,7 +861,7 @@ def load_config(spec: Spec) -> Config:
             raise errs[0] from None
         raise ConfigErrors(errs) from None
     if isinstance(cfg.model, FunctionalModel):
-        from kexp import graph  # the graph's references and order; no TensorFlow
+        from kexp.spec import graph  # the graph's references and order; no TensorFlow
 
         try:
             graph.analyze(cfg.model)
@@ -872,7 +872,7 @@ def load_config(spec: Spec) -> Config:
 
 def configure(spec: Spec, overrides: list[Any]) -> Config:
     """Validate the spec with ``--set`` overrides applied (no TensorFlow, no scikit-learn)."""
-    from kexp.spec import apply_overrides
+    from kexp.spec.load import apply_overrides
 
     return load_config(apply_overrides(spec, overrides))
 
@@ -884,6 +884,3 @@ def resolved(cfg: Config) -> dict[str, Any]:
     out["data"] = {"source": data.pop("source"), **data}
     return out
 
-
-def path_of(*parts: Any) -> str:
-    return format_path(tuple(parts))

@@ -1,0 +1,68 @@
+"""The x steps of ``preprocess.x``, by name: one table, derived from the step classes.
+
+:func:`make_step` makes the step for one spec item, :func:`check_order` checks that
+raw steps come before array steps, :func:`apply_steps` runs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kexp.data.steps.base import RawStep, Step, to_array
+from kexp.data.steps.scale import (
+    ColumnScaler,
+    Flatten,
+    MinMax,
+    Reshape,
+    Scale,
+    SklearnScaler,
+    Standardize,
+)
+from kexp.data.steps.tabular import GetDummies, Impute
+from kexp.data.steps.text import Pad, Tokenize
+from kexp.errors import ConfigError
+
+__all__ = ["STEP_CLASSES", "RawStep", "Step", "apply_steps", "check_order", "make_step", "to_array"]
+
+STEP_CLASSES: dict[str, type[Any]] = {
+    cls.name: cls
+    for cls in (Flatten, Reshape, Scale, Standardize, MinMax, Tokenize, Pad, GetDummies, Impute)
+}
+
+
+def make_step(name: str, args: Any, loc: tuple) -> Any:
+    """The step object for one ``preprocess.x`` item; scalers with ``columns`` work
+    on those columns of the table only."""
+    step = STEP_CLASSES[name](args)
+    if getattr(args, "columns", None) is not None and isinstance(step, SklearnScaler):
+        step = ColumnScaler(step, args.columns)
+    step.loc = loc + (name,)
+    return step
+
+
+def check_order(steps: list[Any], loc: tuple) -> None:
+    first_array = next((i for i, s in enumerate(steps) if not s.raw), None)
+    for i, s in enumerate(steps):
+        if s.raw and first_array is not None and i > first_array:
+            raise ConfigError(
+                loc + (i,),
+                f"'{s.name}' works on the data as loaded (a table or sequences) and must come "
+                f"before '{steps[first_array].name}', which works on the numeric array",
+                hint=f"Move {s.name} up in preprocess.x",
+            )
+
+
+def apply_steps(steps: list[Any], x: Any, part: str, fit: bool) -> np.ndarray:
+    """Run the steps (fitting each first when ``fit``); the data becomes a float32
+    array before the first step that needs one."""
+    data = x
+    converted = False
+    for step in steps:
+        if not step.raw and not converted:
+            data, converted = to_array(data, ("data", part)), True
+        if fit:
+            step.fit(data)
+        data = step.transform(data)
+    return data if converted else to_array(data, ("data", part))

@@ -1,0 +1,81 @@
+"""Layers by class name through ``keras.layers.deserialize``; their initializer,
+regularizer, constraint and activation arguments resolved by name too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kexp.errors import ConfigError, did_you_mean
+from kexp.model.objects import activation, constraint, initializer, regularizer
+from kexp.model.resolve import CUSTOM_RE, Loc, first_line, import_object, keras, kwarg_hint
+from kexp.spec import named
+
+
+def layer_names() -> list[str]:
+    k = keras()
+    return [
+        n
+        for n in dir(k.layers)
+        if isinstance(getattr(k.layers, n), type) and issubclass(getattr(k.layers, n), k.layers.Layer)
+    ]
+
+
+_SUFFIX_RESOLVERS: dict[str, Callable[[Any, Loc], Any]] = {
+    "_initializer": initializer,
+    "_regularizer": regularizer,
+    "_constraint": constraint,
+}
+
+
+def layer_kwargs(kwargs: dict[str, Any], loc: Loc) -> dict[str, Any]:
+    """Resolve initializer/regularizer/constraint/activation arguments of a layer."""
+    out = {}
+    for key, value in kwargs.items():
+        kloc = loc + (key,)
+        if value is None or not isinstance(key, str):
+            out[key] = value
+            continue
+        for suffix, fn in _SUFFIX_RESOLVERS.items():
+            if key.endswith(suffix) and isinstance(value, (str, dict)):
+                value = fn(value, kloc)
+                break
+        else:
+            if key in ("activation", "recurrent_activation") and isinstance(value, (str, dict)):
+                value = activation(value, kloc)
+            elif key in ("layer", "backward_layer") and isinstance(value, dict) and len(value) == 1:
+                # wrappers (Bidirectional, TimeDistributed) take a layer's config
+                value = keras().layers.serialize(layer(value, kloc))
+        out[key] = value
+    return out
+
+
+def layer(obj: Any, loc: Loc) -> Any:
+    """Build one layer from ``{ClassName: {kwargs}}`` via ``keras.layers.deserialize``."""
+    k = keras()
+    name, args = named(obj)
+    if args is not None and not isinstance(args, dict):
+        raise ConfigError(
+            loc + (name,),
+            f"expected a mapping of keyword arguments, received {args!r}",
+            hint=f"e.g. {{{name}: {{units: 64}}}}",
+        )
+    lloc = loc + (name,) if isinstance(obj, dict) else loc
+    if CUSTOM_RE.match(name):
+        cls = import_object(name, lloc)
+        try:
+            return cls(**layer_kwargs(args or {}, lloc))
+        except Exception as exc:
+            raise ConfigError(lloc, f"custom layer '{name}' failed: {first_line(exc)}") from None
+    cls = getattr(k.layers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, k.layers.Layer)):
+        raise ConfigError(lloc, f"unknown layer '{name}'", hint=did_you_mean(name, layer_names()))
+    kwargs = layer_kwargs(args or {}, lloc)
+    try:
+        return k.layers.deserialize(
+            {"module": "keras.layers", "class_name": name, "config": kwargs, "registered_name": None}
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            lloc, f"invalid arguments for {name}: {first_line(exc)}", hint=kwarg_hint(cls, args or {})
+        ) from None
