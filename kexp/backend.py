@@ -16,6 +16,11 @@ from typing import Any
 _verbose = False
 
 
+def is_verbose() -> bool:
+    """Whether the user asked for TensorFlow's own log (``-v``)."""
+    return _verbose
+
+
 def set_verbose(flag: bool) -> None:
     global _verbose
     _verbose = flag

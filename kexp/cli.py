@@ -97,15 +97,15 @@ def plot_cmd(runs: tuple[str, ...], out_dir: Path | None, fmt: str, show: bool) 
     """
     import matplotlib
 
-    from kexp.report import plots
+    from kexp import report
     from kexp.rundir.read import resolve_runs
 
-    wanted, show = show, show and plots.has_display()
+    wanted, show = show, show and report.has_display()
     if not show:
         matplotlib.use("Agg")
-    context = plots.pyplot_figures() if show else contextlib.nullcontext()
+    context = report.pyplot_figures() if show else contextlib.nullcontext()
     with context:
-        result = plots.plot_runs(resolve_runs(runs), out_dir, fmt)
+        result = report.plot_runs(resolve_runs(runs), out_dir, fmt)
     _warn(result.warnings)
     for path in result.paths:
         click.echo(str(path))
@@ -128,7 +128,7 @@ def plot_cmd(runs: tuple[str, ...], out_dir: Path | None, fmt: str, show: bool) 
 @user_errors
 def ls_cmd(runs_dir: Path, sort: str | None, filters: tuple[str, ...], fmt: str) -> None:
     """List the runs and CV runs in RUNS_DIR (default: runs)."""
-    from kexp.report import tables as report
+    from kexp import report
 
     table = report.list_runs(runs_dir, sort=sort, filters=filters)
     _warn(table.warnings)
@@ -145,7 +145,7 @@ def compare_cmd(runs: tuple[str, ...], fmt: str) -> None:
 
     A CV folder is compared by its metric means.
     """
-    from kexp.report import tables as report
+    from kexp import report
     from kexp.rundir.read import resolve_runs
 
     comparison = report.compare_runs(resolve_runs(runs))
@@ -247,24 +247,11 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
     items = _overrides(overrides, name, seed, epochs)
     configure(parsed, items)
     from kexp import experiment
-    from kexp.data import named as multiio
 
-    prepared, summary = experiment.validate(parsed, experiment.Options(overrides=items), log=_log)
-    click.echo(summary, nl=False)
-    s = prepared.split
-    shape = multiio.sample_shape(s.x_train)
-    shapes = (
-        "input shapes " + ", ".join(f"{k} {v}" for k, v in shape.items())
-        if isinstance(shape, dict) else f"input shape {shape}"
-    )
-    click.echo(
-        f"Data: {multiio.n_rows(s.x_train)} train, {0 if s.x_val is None else multiio.n_rows(s.x_val)} "
-        f"validation, {multiio.n_rows(s.x_test) if s.test_name == 'test' else 0} test samples; {shapes}"
-    )
+    result = experiment.validate(parsed, experiment.Options(overrides=items), log=_log)
+    click.echo(result.text, nl=False)
     if graph:
-        from kexp.model import draw as modelplot
-
-        notice = modelplot.save(prepared.model, Path(graph))
+        notice = result.draw(Path(graph))
         if notice:
             click.echo(f"Note: {notice}", err=True)
         else:

@@ -68,7 +68,7 @@ class Prepared:
     class_weight: dict[int, float] | None = None
 
 
-def _located(spec: Spec, exc: ConfigError) -> ConfigError:
+def located(spec: Spec, exc: ConfigError) -> ConfigError:
     if exc.loc is None:
         return exc
     return exc.located(*spec.locate(exc.loc))
@@ -92,11 +92,11 @@ def prepare(spec: Spec, options: Options, log: Log = _silent, cfg: Config | None
         notes += raw.notes
         split, pre = make_split(cfg, raw, seed)
         model = build_model(cfg, split, pre, notes)
-        weights = _class_weights(cfg, split, pre)
+        weights = class_weights(cfg, split, pre)
         for i, c in enumerate(cfg.fit.callbacks):  # checked now; made again in the run folder
             objects.callback(c, ("fit", "callbacks", i), None)
     except ConfigError as exc:
-        raise _located(full, exc) from None
+        raise located(full, exc) from None
     for note in notes[len(raw.notes):]:
         log(f"Note: {note}")
     return Prepared(full, cfg, seed, raw, split, pre, model, notes, weights)
@@ -366,7 +366,7 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = _si
     return RunResult(rf.path, metrics, p.split.test_name, p.notes)
 
 
-def _class_weights(cfg: Config, split: train_mod.Split, pre: Any) -> dict[int, float] | None:
+def class_weights(cfg: Config, split: train_mod.Split, pre: Any) -> dict[int, float] | None:
     y = split.y_train
     if isinstance(y, dict):
         if cfg.fit.class_weight is None or len(y) > 1:  # several: refused in build_model
@@ -409,9 +409,9 @@ def _model_png(model: Any, rf: RunFolder, notes: list[str], log: Log) -> None:
 
 
 def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
-    from kexp.report import plots
+    from kexp import report
 
-    for fn in (plots.plot_history, plots.plot_predictions):
+    for fn in (report.plot_history, report.plot_predictions):
         try:
             fn(rf.path)
         except KexpError as exc:
@@ -433,7 +433,33 @@ def _epoch_status(rf: RunFolder) -> Any:
 # -------------------------------------------------------------------------- validate
 
 
-def validate(spec: Spec, options: Options, log: Log = _silent) -> tuple[Prepared, str]:
+@dataclass
+class Validation:
+    """What ``kexp validate`` found: the prepared experiment and its report."""
+
+    prepared: Prepared
+    text: str  # the model summary and a line describing the data
+
+    def draw(self, path: Path) -> str | None:
+        """Draw the model's graph to ``path``; a notice when it cannot be drawn."""
+        from kexp.model import draw
+
+        return draw.save(self.prepared.model, path)
+
+
+def describe_data(split: train_mod.Split) -> str:
+    """``Data: 240 train, 60 validation, 100 test samples; input shape (784,)``."""
+    shape = multiio.sample_shape(split.x_train)
+    shapes = (
+        "input shapes " + ", ".join(f"{k} {v}" for k, v in shape.items())
+        if isinstance(shape, dict) else f"input shape {shape}"
+    )
+    val = 0 if split.x_val is None else multiio.n_rows(split.x_val)
+    test = multiio.n_rows(split.x_test) if split.test_name == "test" else 0
+    return f"Data: {multiio.n_rows(split.x_train)} train, {val} validation, {test} test samples; {shapes}"
+
+
+def validate(spec: Spec, options: Options, log: Log = _silent) -> Validation:
     """Check the spec, load the data and build the model; no training."""
     p = prepare(spec, options, log)
-    return p, summary_text(p.model)
+    return Validation(p, summary_text(p.model) + describe_data(p.split) + "\n")

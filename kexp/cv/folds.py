@@ -139,7 +139,7 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None) -> FoldOutco
         split, pre = experiment.fit_transform(cfg, x_tr, y_tr, x_te, y_te, task.seed)
         model = experiment.build_model(cfg, split, pre, notes)
         raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
-        weights = experiment._class_weights(cfg, split, pre)
+        weights = experiment.class_weights(cfg, split, pre)
         prepared = experiment.Prepared(job.spec, cfg, task.seed, raw, split, pre, model, notes, weights)
         options = experiment.Options(verbose=0, argv=job.argv, save_model=job.save_model, plots=job.plots,
                                      runs_dir=path.parent)
@@ -221,7 +221,7 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[Fol
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=min(opts.jobs, len(tasks)), mp_context=ctx, initializer=_init_worker,
-        initargs=(job, opts.fold_threads(), backend._verbose),
+        initargs=(job, opts.fold_threads(), backend.is_verbose()),
     )
     pending = {pool.submit(_worker_fold, t): t for t in tasks}
     procs = list((getattr(pool, "_processes", None) or {}).values())  # spawned at the first submit

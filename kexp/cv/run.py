@@ -105,7 +105,7 @@ def _groups(cfg: Config, raw: data_mod.RawData, x: Any, base_dirs: list[Path], n
     if cfg.data.limit is not None:
         frames = [f.iloc[: cfg.data.limit] for f in frames]
     df = pd.concat(frames, ignore_index=True)
-    col = data_mod._column(df, cfg.cv.group, key)
+    col = data_mod.column(df, cfg.cv.group, key)
     groups = df[col].to_numpy()
     if isinstance(x, pd.DataFrame) and col in x.columns and cfg.data.features is None:
         x = x.drop(columns=[col])
@@ -136,7 +136,7 @@ def _prepare(spec: Spec, overrides: list[Any], log: Log) -> tuple[Spec, Config, 
         experiment.build_model(cfg, split, pre, [])
         backend.keras().backend.clear_session()
     except ConfigError as exc:
-        raise experiment._located(full, exc) from None
+        raise experiment.located(full, exc) from None
     for note in notes:
         log(f"Note: {note}")
     info = {**raw.info, "samples": len(x)}
@@ -226,7 +226,7 @@ def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions, 
         try:
             stack.check(cfg, [len(tr) for tr, _ in folds])
         except ConfigError as exc:
-            raise experiment._located(full, exc) from None
+            raise experiment.located(full, exc) from None
     job.argv, job.save_model, job.plots = options.argv, cv_opts.save_models, cv_opts.plots
     rf = RunFolder.create(options.runs_dir, cfg.name, kind="cv")
     total = len(folds)
@@ -382,9 +382,9 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
 
 
 def _cv_plots(rf: RunFolder, log: Log) -> None:
-    from kexp.report import plots
+    from kexp import report
 
     try:
-        plots.plot_history(rf.path)
+        report.plot_history(rf.path)
     except KexpError as exc:
         log(f"Note: plot: {exc}")

@@ -126,7 +126,7 @@ def mark_missing(df: pd.DataFrame, spec: list[Any] | dict[Any, list[Any]]) -> pd
         targets = {c: spec for c in df.columns}
     else:
         targets = {
-            _column(df, col, ("data", "missing_values", col)): values for col, values in spec.items()
+            column(df, col, ("data", "missing_values", col)): values for col, values in spec.items()
         }
     df = df.copy()
     for col, values in targets.items():
@@ -141,7 +141,7 @@ def drop_missing(x: pd.DataFrame, y: Any, cfg: CsvData) -> tuple[pd.DataFrame, A
     if cfg.dropna is True:
         cols = list(x.columns)
     else:
-        cols = [_column(x, c, ("data", "dropna", i)) for i, c in enumerate(cfg.dropna)]
+        cols = [column(x, c, ("data", "dropna", i)) for i, c in enumerate(cfg.dropna)]
     keep = ~x[cols].isna().any(axis=1)
     if y is not None:
         keep &= ~(y.isna().any(axis=1) if isinstance(y, pd.DataFrame) else y.isna())
@@ -153,7 +153,7 @@ def drop_missing(x: pd.DataFrame, y: Any, cfg: CsvData) -> tuple[pd.DataFrame, A
     return x[keep], (y[keep] if y is not None else None), int((~keep).sum())
 
 
-def _column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
+def column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
     cols = list(df.columns)
     if isinstance(col, int) and not isinstance(col, bool):
         if col in cols and not isinstance(cols[0], str):
@@ -209,7 +209,7 @@ def select_columns(df: pd.DataFrame, cfg: CsvData, *, need_target: bool = True) 
 def _target_columns(df: pd.DataFrame, spec: Any, key: tuple, need_target: bool) -> list[Any]:
     targets = spec if isinstance(spec, list) else [spec]
     try:
-        return [_column(df, t, key + ((i,) if isinstance(spec, list) else ())) for i, t in enumerate(targets)]
+        return [column(df, t, key + ((i,) if isinstance(spec, list) else ())) for i, t in enumerate(targets)]
     except ConfigError:
         if need_target:
             raise
@@ -219,7 +219,7 @@ def _target_columns(df: pd.DataFrame, spec: Any, key: tuple, need_target: bool) 
 def _feature_columns(df: pd.DataFrame, spec: Any, key: tuple) -> list[Any]:
     if isinstance(spec, str):
         return _slice_columns(df, spec, key)
-    return [_column(df, f, key + (i,)) for i, f in enumerate(spec)]
+    return [column(df, f, key + (i,)) for i, f in enumerate(spec)]
 
 
 def _no_overlap(feature_cols: list[Any], target_cols: list[Any], key: tuple) -> None:
@@ -236,7 +236,7 @@ def _slice_columns(df: pd.DataFrame, text: str, key: tuple = ("data", "features"
         if not cols:
             raise ConfigError(key, f"the column range '{text}' selects no columns (the file has {df.shape[1]})")
         return cols
-    return [_column(df, text, key)]
+    return [column(df, text, key)]
 
 
 def _load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
