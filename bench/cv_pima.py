@@ -1,10 +1,11 @@
-"""Benchmark: seed 002's hand-written 10-fold CV loop vs ``kexp cv configs/pima.yaml``.
+"""Benchmark: the Pima Indians diabetes tutorial's hand-written 10-fold stratified CV loop
+vs ``kexp cv configs/pima.yaml``.
 
-Runs, in one invocation, the seed's loop in plain Keras + scikit-learn
+Runs, in one invocation, the tutorial's loop in plain Keras + scikit-learn
 (StratifiedKFold, shuffle, seed 7, 12-8-1 network, adam, binary cross-entropy)
 and ``kexp cv`` through the library API with the same model and fit settings,
 once per lever, and prints wall times, speed-ups and mean ± std accuracy
-(population std, like the seed).
+(population std, as the tutorial prints it).
 
 Levers (each keeps every fold's math: same batches, same epochs):
   plain  kexp cv as is (in-process, one fold after another)
@@ -35,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def hand_loop(folds: int, epochs: int, batch: int) -> list[float]:
-    """Seed 002's loop, with today's names (StratifiedKFold.split, keras 3)."""
+    """The tutorial's loop, with today's names (StratifiedKFold.split, keras 3)."""
     import numpy
     from keras.layers import Dense, Input
     from keras.models import Sequential
@@ -57,21 +58,23 @@ def hand_loop(folds: int, epochs: int, batch: int) -> list[float]:
         model.fit(X[train], Y[train], epochs=epochs, batch_size=batch, verbose=0)
         scores = model.evaluate(X[test], Y[test], verbose=0)
         cvscores.append(scores[1] * 100)
-    print("  seed's line: %.2f%% (+/- %.2f%%)" % (numpy.mean(cvscores), numpy.std(cvscores)))  # noqa: UP031 (as the seed prints it)
+    print("  tutorial's line: %.2f%% (+/- %.2f%%)"  # noqa: UP031 (as the tutorial prints it)
+          % (numpy.mean(cvscores), numpy.std(cvscores)))
     return [s / 100 for s in cvscores]
 
 
 def kexp_cv(folds: int, epochs: int, spe: int, jobs: int, stack: bool = False) -> list[float]:
     from kexp import experiment
-    from kexp.cv import run as cv
+    from kexp.cv.options import CVOptions
+    from kexp.cv.run import cross_validate
     from kexp.spec import load_spec
 
     overrides = [f"cv.folds={folds}", f"fit.epochs={epochs}", f"compile.steps_per_execution={spe}"]
     with tempfile.TemporaryDirectory(prefix="kexp-bench-") as runs:
-        result = cv.cross_validate(
+        result = cross_validate(
             load_spec(ROOT / "configs" / "pima.yaml"),
             experiment.Options(overrides=overrides, runs_dir=Path(runs), argv=["bench"]),
-            cv.CVOptions(jobs=jobs, plots=False, stack=stack),
+            CVOptions(jobs=jobs, plots=False, stack=stack),
         )
         return [o.metrics["accuracy"] for o in result.outcomes if o.status == "completed"]
 
@@ -80,7 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=150)
-    ap.add_argument("--batch-size", type=int, default=10, help="the seed's 10 (pima.yaml says the same)")
+    ap.add_argument("--batch-size", type=int, default=10, help="the tutorial's 10 (pima.yaml says the same)")
     ap.add_argument("--spe", type=int, default=70, help="steps_per_execution for the spe lever")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--levers", default="plain,spe,jobs,stack",

@@ -3,9 +3,9 @@
 Runs a spec (default ``configs/mnist.yaml``) through ``kexp run`` (the library
 call the CLI makes) and the same model, data, preprocessing and seed written by
 hand in Keras, in one process (TensorFlow imported once, warmed up by neither).
-The hand-written baseline does what seed 000's script does plus what a careful
-script would keep: fit, evaluate, predict and save the model. Prints both wall
-times, the ratio kexp/hand, and both test accuracies.
+The hand-written baseline does what the Keras MNIST tutorial's MLP script does
+plus what a careful script would keep: fit, evaluate, predict and save the model.
+Prints both wall times, the ratio kexp/hand, and both test accuracies.
 
     python bench/overhead.py                       # configs/mnist.yaml (offline: the 10k sample)
     python bench/overhead.py --fashion             # full Fashion-MNIST (apt-get install dataset-fashion-mnist)
@@ -45,7 +45,7 @@ def _fashion_into_keras_cache() -> None:
 
 
 def hand_written(cfg) -> tuple[float, float]:
-    """Seed 000's script in plain Keras, with the spec's numbers."""
+    """The Keras MNIST tutorial's MLP script in plain Keras, with the spec's numbers."""
     import keras
     import numpy as np
 

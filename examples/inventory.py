@@ -1,4 +1,4 @@
-"""Seed 000's custom-loss example: an asymmetric inventory cost.
+"""The asymmetric inventory-cost custom loss.
 
 A shortage (predicting less than the demand, so orders are lost) costs twice as
 much per unit as surplus stock (predicting more, so units sit in storage):

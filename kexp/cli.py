@@ -1,7 +1,10 @@
 """The ``kexp`` command line: a thin Click layer over the library.
 
+Each command parses its options, calls one library function and prints the result.
 Every :class:`kexp.errors.KexpError` becomes one message on stderr and exit code 2.
-TensorFlow is imported only by the commands that train or load models.
+The spec schema (pydantic) is imported only by the commands that read a spec, and
+TensorFlow only by those that train or load models: ``kexp --help``, ``ls``, ``plot``
+and ``compare`` start without either.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 import click
 
 from kexp.errors import KexpError
-from kexp.spec import configure
 
 EPILOG = """\b
 Examples:
@@ -114,7 +116,8 @@ def plot_cmd(runs: tuple[str, ...], out_dir: Path | None, fmt: str, show: bool) 
 
         plt.show()
     elif wanted:
-        click.echo("Note: --show needs a display (no DISPLAY or WAYLAND_DISPLAY); figures were only saved.")
+        click.echo("Note: --show needs a display (no DISPLAY or WAYLAND_DISPLAY); "
+                   "figures were only saved.")
 
 
 @cli.command("ls")
@@ -161,10 +164,12 @@ def main() -> None:
 
 def _spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                      help="Override a spec value (YAML-typed), e.g. --set fit.epochs=3. Repeatable.")(fn)
+                      help="Override a spec value (YAML-typed), e.g. --set fit.epochs=3. "
+                           "Repeatable.")(fn)
     fn = click.option("--name", help="Experiment name (overrides the spec's name).")(fn)
     fn = click.option("--seed", type=int, help="Random seed (overrides the spec's seed).")(fn)
-    fn = click.option("--epochs", type=click.IntRange(min=1), help="Epochs (overrides fit.epochs).")(fn)
+    fn = click.option("--epochs", type=click.IntRange(min=1),
+                      help="Epochs (overrides fit.epochs).")(fn)
     return fn
 
 
@@ -213,7 +218,7 @@ def run(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | N
     Example:
       kexp run configs/mnist.yaml --epochs 2 --set compile.optimizer=sgd
     """
-    from pathlib import Path
+    from kexp.spec import configure
 
     parsed = _load(spec, ctx.obj["verbose"])
     items = _overrides(overrides, name, seed, epochs)
@@ -243,6 +248,8 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
     Example:
       kexp validate configs/shared_input.yaml --graph model.png
     """
+    from kexp.spec import configure
+
     parsed = _load(spec, ctx.obj["verbose"])
     items = _overrides(overrides, name, seed, epochs)
     configure(parsed, items)
@@ -262,7 +269,8 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), help="Output CSV (default: RUN_DIR/predictions-<DATA>.csv).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Output CSV (default: RUN_DIR/predictions-<DATA>.csv).")
 @click.pass_context
 @user_errors
 def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> None:
@@ -270,13 +278,12 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
 
     Writes predicted classes with probabilities (or values, for regression).
     """
-    from pathlib import Path
-
     from kexp import backend
     from kexp import predict as predict_mod
 
     backend.set_verbose(ctx.obj["verbose"])
-    path, rows = predict_mod.predict(Path(run_dir), Path(data), Path(out) if out else None, log=_log)
+    path, rows = predict_mod.predict(Path(run_dir), Path(data), Path(out) if out else None,
+                                     log=_log)
     click.echo(f"Wrote {rows} predictions to {path}")
 
 
@@ -288,12 +295,16 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Where the CV folder is created.")
 @click.option("--folds", type=int, help="Number of folds K (overrides cv.folds; default 10).")
-@click.option("--repeats", type=int, help="Repeat K-fold R times with reshuffling (overrides cv.repeats).")
-@click.option("--shuffle/--no-shuffle", default=None, help="Shuffle before splitting (overrides cv.shuffle).")
+@click.option("--repeats", type=int,
+              help="Repeat K-fold R times with reshuffling (overrides cv.repeats).")
+@click.option("--shuffle/--no-shuffle", default=None,
+              help="Shuffle before splitting (overrides cv.shuffle).")
 @click.option("--stratify", type=click.Choice(["auto", "true", "false"]),
               help="Stratify by class (overrides cv.stratify; auto: for class labels).")
-@click.option("--group", metavar="COLUMN", help="CSV column of group labels for GroupKFold (overrides cv.group).")
-@click.option("--cv-seed", type=int, help="Seed of the fold shuffling (overrides cv.seed; default: --seed).")
+@click.option("--group", metavar="COLUMN",
+              help="CSV column of group labels for GroupKFold (overrides cv.group).")
+@click.option("--cv-seed", type=int,
+              help="Seed of the fold shuffling (overrides cv.seed; default: --seed).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Folds trained at once, each in its own process (1: in this process).")
 @click.option("--threads", type=click.IntRange(min=1),
@@ -305,16 +316,13 @@ def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> Non
 @click.option("--stack", is_flag=True,
               help="Train the folds together as one model of K disjoint sub-networks (faster for "
                    "small models; Sequential, no validation/callbacks/class_weight).")
-@click.option("--plots/--no-plots", default=True, show_default=True, help="Draw PNG plots per fold and for the CV.")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="Draw PNG plots per fold and for the CV.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
               help="Train only the folds of this CV folder that did not complete, then summarize.")
 @click.pass_context
 @user_errors
-def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: str | None,
-       seed: int | None, epochs: int | None, runs_dir: str, folds: int | None, repeats: int | None,
-       shuffle: bool | None, stratify: str | None, group: str | None, cv_seed: int | None, jobs: int,
-       threads: int | None, executor: str, address: str | None, save_models: bool, stack: bool,
-       plots: bool, resume_dir: str | None) -> None:
+def cv(ctx: click.Context, **options: Any) -> None:
     """K-fold cross-validate the experiment in SPEC; keep every fold's run folder.
 
     The whole data set is split into folds (data.test is not applied: each
@@ -339,58 +347,29 @@ def cv(ctx: click.Context, spec: str | None, overrides: tuple[str, ...], name: s
       kexp cv configs/pima.yaml --executor ray --address auto
       kexp cv --resume runs/<id>
     """
-    checked = None
-    if resume_dir is None and spec is not None:  # schema errors before pandas/TensorFlow load
-        parsed = _load(spec, ctx.obj["verbose"])
-        items = _overrides(overrides, name, seed, epochs)
-        for key, option, value in (("folds", "--folds", folds), ("repeats", "--repeats", repeats),
-                                    ("group", "--group", group), ("seed", "--cv-seed", cv_seed),
-                                    ("stratify", "--stratify", stratify)):
-            if value is not None:
-                items.append((f"cv.{key}={value}", f"{option} {value}"))
-        if shuffle is not None:
-            items.append((f"cv.shuffle={str(shuffle).lower()}", "--shuffle" if shuffle else "--no-shuffle"))
-        configure(parsed, items)
-        checked = (parsed, items)
+    from kexp.cv import command
+    from kexp.cv.options import (
+        EXIT_FOLDS_FAILED,
+        EXIT_INTERRUPTED,
+        CVInterrupted,
+        CVRequest,
+        UsageError,
+    )
 
-    from kexp import experiment
-    from kexp.cv import run as cv_mod
-
-    opts = cv_mod.CVOptions(jobs=jobs, executor=executor, address=address, threads=threads,
-                            save_models=save_models, plots=plots, stack=stack)
-    options = experiment.Options(runs_dir=Path(runs_dir))
     try:
-        if resume_dir is not None:
-            given = [o for o, v in (("SPEC", spec), ("--set", overrides), ("--name", name), ("--seed", seed),
-                                    ("--epochs", epochs), ("--folds", folds), ("--repeats", repeats),
-                                    ("--shuffle", shuffle), ("--stratify", stratify), ("--group", group),
-                                    ("--cv-seed", cv_seed)) if v]
-            if given:
-                raise click.UsageError(f"--resume takes the spec and settings from the CV folder; "
-                                       f"remove {', '.join(given)}")
-            from kexp import backend
-
-            backend.set_verbose(ctx.obj["verbose"])
-            result = cv_mod.resume(Path(resume_dir), options, opts, log=_log)
-        else:
-            if checked is None:
-                raise click.UsageError("give a SPEC file, or --resume runs/<id>")
-            parsed, items = checked
-            options.overrides = items
-            result = cv_mod.cross_validate(parsed, options, opts, log=_log)
-    except cv_mod.CVInterrupted as exc:
-        click.secho(f"Interrupted: {exc.reason}. {exc.done} of {exc.total} folds completed and kept in "
-                    f"{exc.path}.\nContinue with: kexp cv --resume {exc.path}", err=True, fg="yellow")
-        sys.exit(cv_mod.EXIT_INTERRUPTED)
-    click.echo(result.folds.drop(columns=["indices", "error", "duration_s"], errors="ignore")
-               .to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        result = command.run(CVRequest(**options, verbose=ctx.obj["verbose"]), log=_log)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except CVInterrupted as exc:
+        click.secho(f"Interrupted: {exc.reason}. {exc.done} of {exc.total} folds completed and "
+                    f"kept in {exc.path}.\nContinue with: kexp cv --resume {exc.path}",
+                    err=True, fg="yellow")
+        sys.exit(EXIT_INTERRUPTED)
+    click.echo(result.table())
     click.echo(f"CV folder: {result.path}")
-    stats = result.summary["metrics"]
-    n = result.summary["completed"]
-    names = sorted(stats, key=lambda m: (m != "loss", cv_mod.percent_like(m)))
-    for metric in names:
-        click.echo(cv_mod.headline(metric, stats[metric], n))
+    for line in result.headlines():
+        click.echo(line)
     if result.failed:
         click.secho(f"Error: fold(s) {', '.join(map(str, result.failed))} failed (see folds.csv; "
                     f"rerun them with kexp cv --resume {result.path})", err=True, fg="red")
-        sys.exit(cv_mod.EXIT_FOLDS_FAILED)
+        sys.exit(EXIT_FOLDS_FAILED)

@@ -7,60 +7,70 @@ data file; writes predicted classes with probabilities, or values for regression
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from kexp import backend
-from kexp.data import named as multiio
-from kexp.data import sources as data_mod
+from kexp.data import named, sources
+from kexp.data.preprocess import NamedPreprocessor
 from kexp.errors import DataError, RunError
-from kexp.experiment import Log, _silent, check_finite, predictions
 from kexp.model import resolve
 from kexp.rundir.write import atomic_write
 from kexp.spec import Config, CsvData, FunctionalModel
+from kexp.train.predictions import predictions
 
 
-def predict(run_dir: Path, data_path: Path, out: Path | None, log: Log = _silent) -> tuple[Path, int]:
+def _silent(_: str) -> None:
+    pass
+
+
+def predict(run_dir: Path, data_path: Path, out: Path | None,
+            log: Callable[[str], None] = _silent) -> tuple[Path, int]:
     """Apply a finished run's preprocessing and model to new data; write a CSV."""
-    import yaml
-
     run_dir = Path(run_dir)
     for name in ("config.yaml", "preprocess.json", "model.keras"):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: no {name}; is this a completed kexp run folder?")
     cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg = Config.model_validate(cfg_data)
-    pre = multiio.load_preprocessor(json.loads((run_dir / "preprocess.json").read_text()))
+    ins, outs = named.names_of(cfg)
+    pre = NamedPreprocessor.from_state(json.loads((run_dir / "preprocess.json").read_text()), ins, outs)
     keras = backend.keras()
     resolve.add_search_path(Path.cwd())
     custom = resolve.custom_objects_in(cfg_data)
     model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
     x, y = _read_new_data(cfg, Path(data_path))
-    if isinstance(y, dict) and isinstance(pre, multiio.NamedPreprocessor) and set(y) != set(pre.output_names or ()):
+    if isinstance(y, dict) and set(y) != set(outs):
         y = None  # the new data lacks some outputs' columns: predict without y_true
-    x, y = multiio.name_data(cfg, x, y, "new")
+    x, y = named.name_data(cfg, x, y, "new")
     arr = pre.transform_x(x, "x")
-    check_finite(arr, "x")
-    if isinstance(arr, dict):
-        expected_shapes = {t.name: tuple(t.shape[1:]) for t in model.inputs}
-        for name, a in arr.items():
-            if name in expected_shapes and tuple(a.shape[1:]) != expected_shapes[name]:
-                raise DataError(
-                    f"{data_path}: input '{name}' has samples of shape {a.shape[1:]} after "
-                    f"preprocessing, the model expects {expected_shapes[name]}"
-                )
-    else:
-        expected = tuple(model.input_shape[1:])
-        if tuple(arr.shape[1:]) != expected:
-            raise DataError(
-                f"{data_path}: samples have shape {arr.shape[1:]} after preprocessing, the model expects {expected}"
-            )
-    frame = predictions(model, cfg, pre, arr, pre.map_labels(y, "y"))
+    named.check_finite(arr, "x")
+    _check_shapes(model, arr, data_path)
+    frame = predictions(model, cfg.compile, pre.classes, arr, pre.map_labels(y, "y"), cfg.fit.batch_size)
     out = Path(out) if out else run_dir / f"predictions-{Path(data_path).stem}.csv"
     atomic_write(out, frame.to_csv(index=False))
     return out, len(frame)
+
+
+def _check_shapes(model: Any, arr: dict[str, np.ndarray], data_path: Path) -> None:
+    """The preprocessed new data must have the shapes the model was trained on."""
+    if len(arr) == 1:
+        a, expected = next(iter(arr.values())), tuple(model.inputs[0].shape[1:])
+        if tuple(a.shape[1:]) != expected:
+            raise DataError(f"{data_path}: samples have shape {a.shape[1:]} after preprocessing, "
+                            f"the model expects {expected}")
+        return
+    expected_shapes = {t.name: tuple(t.shape[1:]) for t in model.inputs}
+    for name, a in arr.items():
+        if name in expected_shapes and tuple(a.shape[1:]) != expected_shapes[name]:
+            raise DataError(
+                f"{data_path}: input '{name}' has samples of shape {a.shape[1:]} after "
+                f"preprocessing, the model expects {expected_shapes[name]}"
+            )
 
 
 def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:
@@ -80,6 +90,6 @@ def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:
             ykey = {"x": "y", "x_test": "y_test", "x_train": "y_train"}[xkey]
             return npz[xkey], (npz[ykey] if ykey in keys else None)
     if isinstance(cfg.data, CsvData):
-        df = data_mod.read_csv(path, cfg.data, ("data",))
-        return data_mod.select_columns(df, cfg.data, need_target=False)
+        df = sources.read_csv(path, cfg.data, ("data",))
+        return sources.select_columns(df, cfg.data, need_target=False)
     raise DataError(f"{path}: expected a .npz file for a model trained on {cfg.data.source} data")

@@ -88,12 +88,17 @@ def binary_predictions(n: int = 60, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, n), 0, 1)
-    return pd.DataFrame({"y_true": y, "y_pred": (p > 0.5).astype(int), "prob_0": 1 - p, "prob_1": p})
+    return pd.DataFrame({"y_true": y, "y_pred": (p > 0.5).astype(int),
+                         "prob_0": 1 - p, "prob_1": p})
 
 
 def make_cv(root: Path, name: str = "pima-cv", lengths: tuple[int, ...] = (5, 4, 3),
             config: dict[str, Any] | None = None) -> Path:
-    """A CV folder with one fold run per entry of ``lengths`` (epochs of that fold)."""
+    """A CV folder with one fold run per entry of ``lengths`` (epochs of that fold).
+
+    As ``kexp cv`` writes it, ``summary.json`` has a population std and, with a
+    single fold, ``null`` confidence bounds.
+    """
     n = next(_counter)
     path = Path(root) / f"20261128-14{n:04d}-{name}-{n:06x}"
     path.mkdir(parents=True)
@@ -109,10 +114,12 @@ def make_cv(root: Path, name: str = "pima-cv", lengths: tuple[int, ...] = (5, 4,
                      "loss": 0.3 + 0.01 * k, "accuracy": 0.8 + 0.01 * k})
     folds = pd.DataFrame(rows)
     folds.to_csv(path / "folds.csv", index=False)
+    one = len(lengths) < 2
     summary = {"folds": len(lengths), "completed": len(lengths), "metrics": {
-        m: {"mean": float(folds[m].mean()), "std": float(folds[m].std()),
+        m: {"mean": float(folds[m].mean()), "std": float(folds[m].std(ddof=0)),
             "min": float(folds[m].min()), "max": float(folds[m].max()),
-            "ci95_low": float(folds[m].mean() - 0.05), "ci95_high": float(folds[m].mean() + 0.05)}
+            "ci95_low": None if one else float(folds[m].mean() - 0.05),
+            "ci95_high": None if one else float(folds[m].mean() + 0.05)}
         for m in ("loss", "accuracy")}}
     (path / "summary.json").write_text(json.dumps(summary))
     return path

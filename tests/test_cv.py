@@ -102,7 +102,7 @@ def test_regression_uses_kfold_and_groups_stay_together() -> None:
 
 
 def test_same_seed_same_folds_and_fold_seeds_differ() -> None:
-    from kexp.cv.run import fold_seed
+    from kexp.cv.folds import fold_seed
 
     y = np.arange(40) % 2
     a, b = splits.kfold(y, CVConfig(folds=4), 7), splits.kfold(y, CVConfig(folds=4), 7)
@@ -112,13 +112,14 @@ def test_same_seed_same_folds_and_fold_seeds_differ() -> None:
 
 
 def test_headline_matches_seed_002_format() -> None:
-    from kexp.cv.run import FoldOutcome, headline, summarize
+    from kexp.cv.folds import FoldOutcome
+    from kexp.cv.record import headline, summarize
 
     acc = [0.7792, 0.7403, 0.7143, 0.7792, 0.7403, 0.7922, 0.8052, 0.7662, 0.6711, 0.8158]
     outs = [FoldOutcome(i + 1, "completed", 691, 77, {"accuracy": a}) for i, a in enumerate(acc)]
     s = summarize(outs, 10, "StratifiedKFold")
     m = s["metrics"]["accuracy"]
-    assert m["std"] == pytest.approx(np.std(acc))  # population std, as the seed prints
+    assert m["std"] == pytest.approx(np.std(acc))  # population std, as the tutorial prints
     assert m["ci95_low"] < m["mean"] < m["ci95_high"]
     assert headline("accuracy", m, 10) == (
         f"accuracy: {np.mean(acc) * 100:.1f}% ± {np.std(acc) * 100:.1f}% (10 folds)")
@@ -234,8 +235,8 @@ def _training_rows(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     """The rows fit_transform keeps for training after holding out data.validation."""
     from kexp.spec import Holdout
 
-    keep, _, _, _ = splits.holdout(x, y, Holdout(size=0.25), seed + 1, ("data", "validation"))
-    return keep
+    keep, _, _, _ = splits.holdout({"x": x}, {"y": y}, Holdout(size=0.25), seed + 1, ("data", "validation"))
+    return keep["x"]
 
 
 @pytest.mark.slow  # spawns 2 processes that each import TensorFlow (~20-40 s on 2 shared cores)

@@ -14,8 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from kexp.cli import cli
+from kexp.model import build as functional
 from kexp.model import draw as modelplot
-from kexp.model import functional
 from kexp.spec import load_config, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def write(tmp_path: Path, spec: dict, name: str = "spec.yaml") -> Path:
 # --------------------------------------------------------------------------- build
 
 
-def test_seed_000_shared_input_model(keras) -> None:
+def test_shared_input_two_branch_cnn_model(keras) -> None:
     cfg = load_config(load_spec(ROOT / "configs" / "shared_input.yaml"))
     model, outs = functional.build(cfg.model, None, [])
     assert model.count_params() == 63_685
@@ -152,7 +152,7 @@ def test_layer_taking_several_tensors_and_call_arguments(keras) -> None:
     }
     cfg = load_config(parse_spec(yaml.safe_dump({"data": {"source": "random"}, "model": spec,
                                                  "compile": {"loss": "mse"}})))
-    model, outs = functional.build(cfg.model, None, [], named_inputs=True)
+    model, outs = functional.build(cfg.model, None, [])
     assert outs == {"flat": (None, 16)}
 
 

@@ -1,4 +1,5 @@
-"""kexp.plots and ``kexp plot``: curves, CV folds, predictions, and runs with things missing."""
+"""kexp.report's figures and ``kexp plot``: curves, CV folds, predictions, and runs with
+things missing."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 from matplotlib import image
 
+from kexp import report
 from kexp.cli import cli
 from kexp.errors import RunError
-from kexp.report import plots
+from kexp.report import curves, figure, plot
+from kexp.report.predictions import prediction_figures
 from kexp.rundir.read import Run, higher_is_better, read_history
 from tests.runfolders import binary_predictions, history, make_cv, make_run
 
@@ -34,7 +37,7 @@ def labels(fig) -> list[str]:
 def test_metric_families_pairs_train_and_validation_and_puts_loss_first():
     columns = ["epoch", "accuracy", "learning_rate", "loss", "out1_accuracy", "out1_loss",
                "val_accuracy", "val_loss", "val_out1_loss", "val_auc"]
-    assert plots.metric_families(columns) == {
+    assert curves.metric_families(columns) == {
         "loss": ["loss", "val_loss"],
         "out1_loss": ["out1_loss", "val_out1_loss"],
         "accuracy": ["accuracy", "val_accuracy"],
@@ -58,7 +61,7 @@ def test_higher_is_better(metric, higher):
 
 def test_history_figures_train_solid_validation_dashed_best_epoch_marked(tmp_path):
     frame, _ = read_history(make_run(tmp_path) / "history.csv")
-    figures = plots.history_figures(frame, "mnist-mlp")
+    figures = curves.history_figures(frame, "mnist-mlp")
     assert list(figures) == ["loss", "accuracy"]
     loss = figures["loss"]
     assert len(loss.axes) == 1
@@ -73,7 +76,7 @@ def test_history_figures_train_solid_validation_dashed_best_epoch_marked(tmp_pat
 
 def test_plot_history_writes_one_image_per_metric_family(tmp_path):
     run = make_run(tmp_path, hist=history(6, extra=("auc", "val_auc", "learning_rate")))
-    paths = plots.plot_history(run)
+    paths = plot.plot_history(run)
     assert [p.name for p in paths] == ["loss.png", "accuracy.png", "auc.png"]
     for path in paths:
         assert path.parent == run
@@ -82,19 +85,19 @@ def test_plot_history_writes_one_image_per_metric_family(tmp_path):
 
 def test_plot_history_without_validation_plots_training_only(tmp_path):
     run = make_run(tmp_path, hist=history(4, val=False))
-    paths = plots.plot_history(run, out_dir=tmp_path / "out", fmt="svg")
+    paths = plot.plot_history(run, out_dir=tmp_path / "out", fmt="svg")
     assert [p.name for p in paths] == ["loss.svg", "accuracy.svg"]
     assert all(p.stat().st_size > 0 for p in paths)
     frame, _ = read_history(run / "history.csv")
-    assert labels(plots.history_figures(frame)["loss"])[0] == "train"
-    assert "validation" not in labels(plots.history_figures(frame)["loss"])
+    assert labels(curves.history_figures(frame)["loss"])[0] == "train"
+    assert "validation" not in labels(curves.history_figures(frame)["loss"])
 
 
 def test_multi_output_history_gets_a_figure_per_output_metric(tmp_path):
     frame = pd.DataFrame({"epoch": [0, 1, 2], "loss": [3, 2, 1], "out1_loss": [2, 1.5, 1],
                           "out2_loss": [1, 0.5, 0.4], "out1_accuracy": [0.2, 0.5, 0.6],
                           "val_out1_accuracy": [0.2, 0.4, 0.3]})
-    paths = plots.plot_history(make_run(tmp_path, hist=frame))
+    paths = plot.plot_history(make_run(tmp_path, hist=frame))
     assert [p.stem for p in paths] == ["loss", "out1_loss", "out2_loss", "out1_accuracy"]
 
 
@@ -112,7 +115,7 @@ def test_multi_output_history_gets_a_figure_per_output_metric(tmp_path):
 def test_plot_history_raises_run_error_when_history_is_unusable(tmp_path, hist, message):
     run = make_run(tmp_path, hist=hist)
     with pytest.raises(RunError, match=message):
-        plots.plot_history(run)
+        plot.plot_history(run)
 
 
 def test_partial_last_line_of_a_running_run_is_skipped_with_a_note(tmp_path):
@@ -133,7 +136,7 @@ def test_partial_last_line_of_a_running_run_is_skipped_with_a_note(tmp_path):
 def test_cv_curves_average_over_the_folds_that_reached_each_epoch(tmp_path):
     cv = make_cv(tmp_path, lengths=(5, 4, 3))
     histories = [Run(d).history() for d in Run(cv).fold_dirs()]
-    figures = plots.cv_curve_figures(histories)
+    figures = curves.cv_curve_figures(histories)
     ax = figures["loss"].axes[0]
     bold = [line for line in ax.get_lines() if line.get_linewidth() > 2]
     thin = [line for line in ax.get_lines() if line.get_linewidth() < 1]
@@ -149,7 +152,7 @@ def test_cv_curves_average_over_the_folds_that_reached_each_epoch(tmp_path):
 
 def test_plot_history_on_a_cv_folder_writes_curves_and_folds_chart(tmp_path):
     cv = make_cv(tmp_path)
-    paths = plots.plot_history(cv)
+    paths = plot.plot_history(cv)
     assert [p.name for p in paths] == ["loss.png", "accuracy.png", "folds.png"]
     for path in paths:
         assert_image(path)
@@ -157,12 +160,13 @@ def test_plot_history_on_a_cv_folder_writes_curves_and_folds_chart(tmp_path):
 
 def test_folds_chart_shows_each_fold_the_mean_and_the_ci_from_summary(tmp_path):
     run = Run(make_cv(tmp_path, lengths=(3, 3, 3, 3)))
-    fig = plots.folds_figure(run.folds_table(), run.summary)
+    fig = curves.folds_figure(run.folds_table(), run.summary)
     assert len(fig.axes) == 2  # loss, accuracy
     ax = fig.axes[1]
     points = ax.get_lines()[0]
     assert list(points.get_ydata()) == pytest.approx([0.81, 0.82, 0.83, 0.84])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(ax.patches) == 1  # the CI band
     assert legend[1] == "mean 0.825"
     assert legend[2] == "95% CI [0.775, 0.875]"
 
@@ -170,9 +174,46 @@ def test_folds_chart_shows_each_fold_the_mean_and_the_ci_from_summary(tmp_path):
 def test_folds_chart_computes_a_t_interval_without_summary():
     folds = pd.DataFrame({"fold": [1, 2, 3], "status": "completed", "train_size": 9,
                           "test_size": 1, "accuracy": [0.8, 0.9, 1.0]})
-    fig = plots.folds_figure(folds, {})
+    fig = curves.folds_figure(folds, {})
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend[2] == "95% CI [0.6516, 1.148]"  # 0.9 ± t(0.975, 2) * 0.1 / sqrt(3)
+
+
+def test_folds_chart_with_null_ci_in_summary_computes_it_from_the_folds():
+    folds = pd.DataFrame({"fold": [1, 2, 3], "accuracy": [0.8, 0.9, 1.0]})
+    summary = {"metrics": {"accuracy": {"mean": 0.9, "ci95_low": None, "ci95_high": None}}}
+    legend = [t.get_text() for t in curves.folds_figure(folds, summary).axes[0]
+              .get_legend().get_texts()]
+    assert legend[2] == "95% CI [0.6516, 1.148]"
+
+
+def test_one_fold_cv_folds_chart_has_no_ci_band_and_says_n_a(tmp_path):
+    run = Run(make_cv(tmp_path, lengths=(5,)))
+    assert run.summary["metrics"]["accuracy"]["ci95_low"] is None
+    fig = curves.folds_figure(run.folds_table(), run.summary)
+    for ax in fig.axes:
+        assert len(ax.patches) == 0  # no CI band
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend[2] == "95% CI n/a (1 fold)"
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()][1] == "mean 0.81"
+
+
+def test_cli_plot_one_fold_cv_folder(tmp_path):
+    cv = make_cv(tmp_path, lengths=(5,))
+    result = invoke("plot", str(cv))
+    assert result.exit_code == 0, result.output
+    assert [Path(p).name for p in result.stdout.split()] == ["loss.png", "accuracy.png",
+                                                             "folds.png"]
+    assert result.stderr == ""
+    for name in ("loss.png", "folds.png"):
+        assert_image(cv / name)
+
+
+def test_cli_plot_overlays_a_one_fold_cv_folder_with_a_run(tmp_path):
+    result = invoke("plot", str(make_run(tmp_path)), str(make_cv(tmp_path, lengths=(4,))),
+                    "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["accuracy.png", "loss.png"]
 
 
 # ------------------------------------------------------------------- predictions
@@ -180,11 +221,11 @@ def test_folds_chart_computes_a_t_interval_without_summary():
 
 def test_binary_classifier_gets_confusion_matrix_roc_and_pr(tmp_path):
     run = make_run(tmp_path, predictions=binary_predictions())
-    paths = plots.plot_predictions(run)
+    paths = plot.plot_predictions(run)
     assert [p.name for p in paths] == ["confusion_matrix.png", "roc.png", "pr.png"]
     for path in paths:
         assert_image(path)
-    figures = plots.prediction_figures(pd.read_csv(run / "predictions.csv"))
+    figures = prediction_figures(pd.read_csv(run / "predictions.csv"))
     assert len(figures["confusion_matrix"].axes) == 4  # counts, normalized, two colorbars
     assert labels(figures["roc"])[0].startswith("AUC = ")
     assert labels(figures["pr"])[0].startswith("AP = ")
@@ -196,7 +237,7 @@ def test_multiclass_string_labels_confusion_matrix_counts_and_normalized():
         "y_pred": ["cat", "dog", "dog", "owl", "owl", "cat"],
         "prob_cat": 0.3, "prob_dog": 0.3, "prob_owl": 0.4,
     })
-    figures = plots.prediction_figures(predictions)
+    figures = prediction_figures(predictions)
     assert list(figures) == ["confusion_matrix"]
     counts_ax, normalized_ax = figures["confusion_matrix"].axes[:2]
     counts = counts_ax.get_images()[0].get_array()
@@ -209,7 +250,7 @@ def test_multiclass_string_labels_confusion_matrix_counts_and_normalized():
 def test_regression_predictions_give_a_scatter(tmp_path):
     run = make_run(tmp_path, predictions=pd.DataFrame({"y_true": [1.0, 2.5, 3.0],
                                                        "y_pred": [1.1, 2.0, 3.3]}))
-    assert [p.name for p in plots.plot_predictions(run)] == ["predictions.png"]
+    assert [p.name for p in plot.plot_predictions(run)] == ["predictions.png"]
 
 
 @pytest.mark.parametrize(
@@ -222,7 +263,7 @@ def test_plot_predictions_says_what_is_wrong(tmp_path, content, message):
     if content is not None:
         (run / "predictions.csv").write_text(content)
     with pytest.raises(RunError, match=message):
-        plots.plot_predictions(run)
+        plot.plot_predictions(run)
 
 
 # ------------------------------------------------------------------- several runs
@@ -232,7 +273,7 @@ def test_overlay_labels_runs_by_the_hyperparameters_that_differ(tmp_path):
     a = make_run(tmp_path, hist=history(5))
     b = make_run(tmp_path, hist=history(3),  # stopped early
                  config={"compile": {"optimizer": {"SGD": {"learning_rate": 0.1}}}})
-    result = plots.plot_runs([a, b], out_dir=tmp_path / "cmp")
+    result = plot.plot_runs([a, b], out_dir=tmp_path / "cmp")
     assert [p.name for p in result.paths] == ["loss.png", "accuracy.png"]
     assert all(p.parent == tmp_path / "cmp" for p in result.paths)
     curves = [label for label in labels(result.figures["loss"]) if not label.startswith("_")]
@@ -248,7 +289,7 @@ def test_overlay_labels_runs_by_the_hyperparameters_that_differ(tmp_path):
 def test_overlay_of_a_run_and_a_cv_folder_uses_the_cv_mean(tmp_path):
     run = make_run(tmp_path, "pima-cv")
     cv = make_cv(tmp_path)
-    result = plots.plot_runs([run, cv], out_dir=tmp_path / "cmp")
+    result = plot.plot_runs([run, cv], out_dir=tmp_path / "cmp")
     curves = [label for label in labels(result.figures["loss"]) if not label.startswith("_")]
     assert curves[-1] == "pima-cv [CV mean] (val)"
     assert curves[0] == "pima-cv (train)"
@@ -283,7 +324,7 @@ def test_cli_plot_accepts_globs_out_and_format(tmp_path):
 def test_cli_plot_show_without_display_says_so(tmp_path, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(plots.sys, "platform", "linux")
+    monkeypatch.setattr(figure.sys, "platform", "linux")
     result = invoke("plot", str(make_run(tmp_path)), "--show")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1].startswith("Note: --show needs a display")
@@ -357,7 +398,7 @@ def test_cli_plot_show_with_a_display_builds_pyplot_figures_and_shows_them(tmp_p
 
     plt.switch_backend("Agg")  # a "display" that needs no window
     shown = []
-    monkeypatch.setattr(plots, "has_display", lambda: True)
+    monkeypatch.setattr(report, "has_display", lambda: True)
     monkeypatch.setattr(plt, "show", lambda: shown.append(plt.get_fignums()))
     try:
         result = invoke("plot", str(make_run(tmp_path)), "--show")
@@ -376,7 +417,7 @@ def test_multi_output_predictions_are_plotted_per_output(tmp_path):
         "bmi.y_true": [20.0, 30.0, 25.0, 22.0], "bmi.y_pred": [21.0, 28.0, 26.0, 23.0],
     })
     frame.to_csv(run / "predictions.csv", index=False)
-    names = {p.name for p in plots.plot_predictions(run)}
+    names = {p.name for p in plot.plot_predictions(run)}
     assert {"cls-confusion_matrix.png", "cls-roc.png", "cls-pr.png", "bmi-predictions.png"} <= names
     result = CliRunner().invoke(cli, ["plot", str(run)])
     assert result.exit_code == 0, result.output

@@ -245,3 +245,23 @@ def test_cli_compare_needs_two_runs(tmp_path):
     result = invoke("compare", str(make_run(tmp_path)))
     assert result.exit_code == 2
     assert "Error: compare: expected at least two runs, received 1" in result.stderr
+
+
+def test_one_fold_cv_folder_with_null_ci_is_listed_and_compared(tmp_path):
+    root = tmp_path / "runs"
+    run = make_run(root, "pima", metrics={"loss": 0.35, "accuracy": 0.8})
+    cv = make_cv(root, "pima-cv", lengths=(5,))
+    result = invoke("ls", str(root))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[2].split()[-2:] == ["0.31", "0.81"]
+
+    result = invoke("ls", str(root), "--format", "json", "--filter", "kind=cv")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["accuracy"] == pytest.approx(0.81)
+
+    result = invoke("compare", str(run), str(cv))
+    assert result.exit_code == 0, result.output
+    comparison = report.compare_runs([run, cv])
+    assert comparison.metrics[cv.name].tolist() == pytest.approx([0.31, 0.81])
+    assert comparison.warnings == []

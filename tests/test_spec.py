@@ -56,3 +56,19 @@ def test_override_list_index():
 def test_override_needs_equals():
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_override("fit.epochs")
+
+
+def test_validating_a_spec_imports_neither_tensorflow_nor_sklearn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kexp.spec import load_config, parse_spec\n"
+        "load_config(parse_spec('data: {source: random}\\n"
+        "preprocess: {x: [{impute: median}, standardize]}\\n"
+        "model: {layers: [Dense]}\\ncompile: {loss: mse}\\n'))\n"
+        "heavy = sorted({'tensorflow', 'sklearn', 'keras'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

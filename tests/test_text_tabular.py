@@ -124,7 +124,7 @@ def test_get_dummies_learns_categories_and_zeroes_unseen_ones() -> None:
     assert out[0, 0] == pytest.approx(0.0)  # median 3 filled, then standardized (mean 3)
     state = json.loads(json.dumps(pre.state()))
     assert state["steps"][0]["state"] == {"categories": [["colour", ["blue", "red"]]]}
-    assert state["steps"][2]["state"] == {"fill": [["num", 3.0]]}
+    assert state["steps"][2]["state"] == {"columns": ["num"], "statistics_": [3.0]}
     assert np.array_equal(Preprocessor.from_state(state).transform_x(new), out)
 
 
@@ -139,6 +139,55 @@ def test_impute_constant_and_categorical_most_frequent() -> None:
     assert pre.transform_x(pd.DataFrame({"num": [np.nan]}))[0, 0] == -1
     pre = _pre([{"impute": "most_frequent"}, {"get_dummies": ["colour"]}]).fit(TABLE[["colour"]], None)
     assert pre.transform_x(pd.DataFrame({"colour": [None]})).tolist() == [[0, 1]]  # red
+
+
+def test_impute_restores_its_statistics_without_refitting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.impute import SimpleImputer
+
+    pre = _pre([{"impute": "most_frequent"}])
+    pre.steps[0].fit(TABLE[["num", "colour"]])
+    state = json.loads(json.dumps(pre.state()))
+    assert state["steps"][0] == {
+        "name": "impute", "state": {"columns": ["num", "colour"], "statistics_": [1.0, "red"]}
+    }
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("refitted")
+
+    monkeypatch.setattr(SimpleImputer, "fit", no_fit)
+    new = pd.DataFrame({"num": [np.nan, 7.0], "colour": [None, "blue"]})
+    out = Preprocessor.from_state(state).steps[0].transform(new)
+    assert out["num"].tolist() == [1.0, 7.0] and out["colour"].tolist() == ["red", "blue"]
+
+
+def test_impute_loads_the_fill_state_of_older_run_folders() -> None:
+    state = _pre([{"impute": {"strategy": "median", "columns": ["num"]}}]).state()
+    state["steps"][0]["state"] = {"fill": [["num", 3.0]]}
+    out = Preprocessor.from_state(state).transform_x(pd.DataFrame({"num": [np.nan, 5.0]}))
+    assert out[:, 0].tolist() == [3.0, 5.0]
+
+
+def test_impute_constant_fills_a_column_missing_in_training_and_names_unseen_ones() -> None:
+    pre = _pre([{"impute": {"strategy": "constant", "fill_value": 0}}]).fit(TABLE[["num", "empty"]], None)
+    assert pre.transform_x(TABLE[["num", "empty"]])[:, 1].tolist() == [0, 0, 0, 0]
+    with pytest.raises(ConfigError, match=r"preprocess.x\[0\].impute.columns: no column 'empty'"):
+        pre.transform_x(TABLE[["num"]])
+
+
+def test_every_step_name_has_exactly_one_implementation_and_vice_versa() -> None:
+    from kexp.data.steps import STEP_CLASSES, step_classes
+    from kexp.spec import X_STEPS
+    from kexp.spec.steps import step_models
+
+    models = step_models()
+    classes = step_classes()
+    assert sorted(m.step for m in models) == sorted(set(m.step for m in models)) == sorted(X_STEPS)
+    assert sorted(c.name for c in classes) == sorted(set(c.name for c in classes))
+    assert set(STEP_CLASSES) == set(X_STEPS)
+    for name, cls in STEP_CLASSES.items():
+        assert cls.Args is X_STEPS[name] and cls.name == name
+    for model in models:
+        assert model.shorthand is None or model.shorthand in model.model_fields
 
 
 @pytest.mark.parametrize(
@@ -267,13 +316,13 @@ def test_sequence_layers_and_input_length_note(tmp_path: Path) -> None:
 
 
 def test_missing_values_and_dropna(tmp_path: Path) -> None:
-    from kexp.data.sources import _load_csv
+    from kexp.data.sources import load_csv
     from kexp.spec import CsvData
 
     csv = tmp_path / "m.csv"
     pd.DataFrame({"a": [0, 1, 2, 0], "b": [5, 0, 7, 8], "y": [0, 1, 0, 1]}).to_csv(csv, index=False)
     cfg = CsvData(source="csv", path=str(csv), target="y", missing_values={"a": [0]}, dropna=["a"])
-    raw = _load_csv(cfg, [tmp_path])
+    raw = load_csv(cfg, [tmp_path])
     assert raw.x_train["a"].tolist() == [1, 2] and raw.x_train["b"].tolist() == [0, 7]
     assert raw.y_train.tolist() == [1, 0]
     assert "dropped 2 of 4 rows" in raw.notes[0]
@@ -282,7 +331,7 @@ def test_missing_values_and_dropna(tmp_path: Path) -> None:
 def test_imdb_offline_is_a_clear_data_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
-    from kexp.data.sources import _load_sequences
+    from kexp.data.sources import load_sequences
     from kexp.spec import SequenceData
 
     def offline(**kwargs: object) -> None:
@@ -290,7 +339,7 @@ def test_imdb_offline_is_a_clear_data_error(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(keras.datasets.imdb, "load_data", offline)
     with pytest.raises(DataError, match=r"keras.datasets.imdb could not be loaded .*no offline copy"):
-        _load_sequences(SequenceData(source="imdb", num_words=100))
+        load_sequences(SequenceData(source="imdb", num_words=100))
 
 
 def test_imdb_spec_validates_without_tensorflow_errors() -> None:

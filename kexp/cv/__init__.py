@@ -1,2 +1,8 @@
-"""k-fold cross-validation: folds, their executors (in-process, processes, Ray,
-stacked) and resume."""
+"""k-fold cross-validation (``kexp cv``).
+
+:mod:`.options` what a CV is asked to do (light: the CLI loads it first);
+:mod:`.command` ``kexp cv`` as one call; :mod:`.prepare` the checks and data before
+any fold; :mod:`.folds` one fold; :mod:`.executors` in-process, processes, Ray;
+:mod:`.stack` all folds as one model; :mod:`.run` the CV and its executor loop;
+:mod:`.record` folds.csv and summary.json; :mod:`.resume` the folds left to train.
+"""

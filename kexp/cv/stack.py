@@ -17,17 +17,25 @@ of batches per epoch.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from kexp import experiment
+from kexp import backend, experiment
+from kexp.cv.folds import FoldOutcome, FoldTask, Job, clear_fold, fold_parts
 from kexp.data import sources as data_mod
+from kexp.data.named import for_keras
 from kexp.errors import ConfigError
 from kexp.model import objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config
+
+Log = Callable[[str], None]
+
+NOTE = "trained with --stack: one model of disjoint per-fold sub-networks"
 
 
 def check(cfg: Config, train_sizes: list[int]) -> None:
@@ -50,81 +58,96 @@ def check(cfg: Config, train_sizes: list[int]) -> None:
     steps = {math.ceil(n / bs) for n in train_sizes}
     if len(steps) > 1:
         raise ConfigError(("fit", "batch_size"),
-                          f"with --stack every fold needs the same number of batches per epoch; training "
-                          f"parts of {sorted(set(train_sizes))} samples give {sorted(steps)} batches of {bs}",
+                          f"with --stack every fold needs the same number of batches per epoch; "
+                          f"training parts of {sorted(set(train_sizes))} samples give "
+                          f"{sorted(steps)} batches of {bs}",
                           hint="Choose a batch size for which they agree, or run without --stack")
 
 
-def train(job: Any, tasks: list[Any], log: Any) -> Iterator[Any]:
+def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
     """Train every task's fold in one stacked model; yield a FoldOutcome per fold."""
-    import time
-
-    import tensorflow as tfm
-
-    from kexp import backend
-    from kexp.cv import folds as cv
-
     keras = backend.keras()
     t0 = time.monotonic()
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
     keras.backend.clear_session()
-    parts = []
-    for task in tasks:
-        fcfg = cfg.model_copy(update={
-            "seed": task.seed,
-            "model": cfg.model.model_copy(update={"name": f"fold_{task.fold:02d}"}),
-        })
-        backend.seed_everything(task.seed, cfg.deterministic)  # the same init as a fold trained alone
-        x_tr, y_tr, x_te, y_te = (cv.take(job.x, task.train), cv.take(job.y, task.train),
-                                  cv.take(job.x, task.test), cv.take(job.y, task.test))
-        split, pre = experiment.fit_transform(fcfg, x_tr, y_tr, x_te, y_te, task.seed)
-        notes = list(job.notes) + ["trained with --stack: one model of disjoint per-fold sub-networks"]
-        model = experiment.build_model(fcfg, split, pre, notes)
-        raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
-        parts.append(experiment.Prepared(job.spec, fcfg, task.seed, raw, split, pre, model, notes))
-
-    inputs = [keras.Input(tuple(p.split.x_train.shape[1:]), name=f"x_{p.cfg.model.name}") for p in parts]
+    parts = [_part(job, task) for task in tasks]
+    inputs = [keras.Input(tuple(for_keras(p.split.x_train).shape[1:]), name=f"x_{p.cfg.model.name}")
+              for p in parts]
     outputs = [p.model(i) for p, i in zip(parts, inputs, strict=True)]
     stacked = keras.Model(inputs, outputs, name="stacked_folds")
+    _compile(stacked, cfg, len(parts))
+    log(f"training {len(parts)} folds as one stacked model ({stacked.count_params()} weights)")
+    history = stacked.fit(_batches(parts, cfg), epochs=cfg.fit.epochs, verbose=0,
+                          shuffle=False).history
+    per_fold_s = (time.monotonic() - t0) / len(parts)
+    for task, p in zip(tasks, parts, strict=True):
+        yield _record(job, task, p, history, per_fold_s)
+
+
+def _part(job: Job, task: FoldTask) -> experiment.Prepared:
+    """One fold's preprocessing and freshly seeded sub-network (the init of a lone fold)."""
+    cfg = job.cfg
+    fcfg = cfg.model_copy(update={
+        "seed": task.seed,
+        "model": cfg.model.model_copy(update={"name": f"fold_{task.fold:02d}"}),
+    })
+    backend.seed_everything(task.seed, cfg.deterministic)
+    x_tr, y_tr, x_te, y_te = fold_parts(job, task)
+    split, pre = experiment.fit_transform(fcfg, x_tr, y_tr, x_te, y_te, task.seed)
+    notes = [*job.notes, NOTE]
+    model = experiment.build_model(fcfg, split, pre, notes)
+    raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
+    return experiment.Prepared(job.spec, fcfg, task.seed, raw, split, pre, model, notes)
+
+
+def _compile(stacked: Any, cfg: Config, n: int) -> None:
+    """The spec's loss and metrics once per fold, one optimizer for the stacked model."""
     notes: list[str] = []
     cc = cfg.compile
     stacked.compile(
-        loss=[objects.loss(cc.loss, ("compile", "loss"), notes) for _ in parts],
+        loss=[objects.loss(cc.loss, ("compile", "loss"), notes) for _ in range(n)],
         optimizer=objects.optimizer(cc.optimizer, ("compile", "optimizer"), notes),
-        metrics=[[objects.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cc.metrics)]
-                 for _ in parts],
+        metrics=[[objects.metric(m, ("compile", "metrics", i), notes)
+                  for i, m in enumerate(cc.metrics)] for _ in range(n)],
         steps_per_execution=cc.steps_per_execution,
         jit_compile=cc.jit_compile,
     )
-    bs = cfg.fit.batch_size
+
+
+def _batches(parts: list[experiment.Prepared], cfg: Config) -> Any:
+    """Every fold's own (shuffled) batches, zipped: one step of the stacked model."""
+    import tensorflow as tf
+
     streams = []
     for p in parts:
-        ds = tfm.data.Dataset.from_tensor_slices((p.split.x_train, p.split.y_train))
+        x, y = for_keras(p.split.x_train), for_keras(p.split.y_train)
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
         if cfg.fit.shuffle:
-            ds = ds.shuffle(len(p.split.x_train), seed=p.seed, reshuffle_each_iteration=True)
-        streams.append(ds.batch(bs))
-    data = tfm.data.Dataset.zip(tuple(streams)).map(
+            ds = ds.shuffle(len(x), seed=p.seed, reshuffle_each_iteration=True)
+        streams.append(ds.batch(cfg.fit.batch_size))
+    return tf.data.Dataset.zip(tuple(streams)).map(
         lambda *xy: (tuple(a for a, _ in xy), tuple(b for _, b in xy))).prefetch(2)
-    log(f"training {len(parts)} folds as one stacked model ({stacked.count_params()} weights)")
-    history = stacked.fit(data, epochs=cfg.fit.epochs, verbose=0, shuffle=False).history
-    per_fold_s = (time.monotonic() - t0) / len(parts)
-    for task, p in zip(tasks, parts, strict=True):
-        t1 = time.monotonic()
-        frame = _fold_history(history, str(p.cfg.model.name))
-        options = experiment.Options(verbose=0, argv=job.argv, save_model=job.save_model, plots=job.plots,
-                                     history=frame)
-        out = cv.FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat)
-        rf = RunFolder(cv.Path(task.path))
-        cv._clear_fold(rf.path)
-        try:
-            result = experiment.train_in_folder(p, rf, options)
-            out.status, out.metrics = "completed", result.metrics
-        except Exception as exc:  # noqa: BLE001 - recorded per fold, like the unstacked path
-            out.error = str(exc)
-        out.epochs = len(frame)
-        out.duration_s = round(per_fold_s + time.monotonic() - t1, 3)
-        yield out
+
+
+def _record(job: Job, task: FoldTask, p: experiment.Prepared, history: dict[str, list[float]],
+            per_fold_s: float) -> FoldOutcome:
+    """Write the fold's run folder from its part of the stacked history."""
+    t1 = time.monotonic()
+    frame = _fold_history(history, str(p.cfg.model.name))
+    options = experiment.Options(verbose=0, argv=job.argv, save_model=job.save_model,
+                                 plots=job.plots, history=frame)
+    out = FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat)
+    rf = RunFolder(Path(task.path))
+    clear_fold(rf.path)
+    try:
+        result = experiment.train_in_folder(p, rf, options)
+        out.status, out.metrics = "completed", result.metrics
+    except Exception as exc:  # noqa: BLE001 - recorded per fold, like the unstacked path
+        out.error = str(exc)
+    out.epochs = len(frame)
+    out.duration_s = round(per_fold_s + time.monotonic() - t1, 3)
+    return out
 
 
 def _fold_history(history: dict[str, list[float]], name: str) -> pd.DataFrame:
@@ -133,4 +156,5 @@ def _fold_history(history: dict[str, list[float]], name: str) -> pd.DataFrame:
     for key, values in history.items():
         if key.startswith(f"{name}_"):
             cols[key[len(name) + 1:]] = values
-    return pd.DataFrame({"epoch": range(len(next(iter(history.values())))), **dict(sorted(cols.items()))})
+    return pd.DataFrame({"epoch": range(len(next(iter(history.values())))),
+                         **dict(sorted(cols.items()))})

@@ -1,7 +1,9 @@
 """Transforms of x and y, fitted on the training part only and saved as JSON.
 
-The fitted state goes into the run folder (``preprocess.json``) so that
-``kexp predict`` applies exactly the same transforms to new data.
+A :class:`Preprocessor` holds the x steps of one model input and the y encoding of one
+output; :class:`NamedPreprocessor` holds one per input and output of the model. The
+fitted state goes into the run folder (``preprocess.json``) so that ``kexp predict``
+applies exactly the same transforms to new data.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kexp.data.named import names_of
 from kexp.data.steps import Tokenize, apply_steps, check_order, make_step
-from kexp.errors import ConfigError, DataError
-from kexp.spec import LabelMap, PreprocessConfig
+from kexp.data.steps import labels as label_maps
+from kexp.errors import ConfigError, DataError, did_you_mean
+from kexp.spec import Config, FunctionalModel, LabelMap, PreprocessConfig
 
 
 class Preprocessor:
@@ -31,11 +35,13 @@ class Preprocessor:
         self.classes: list[Any] | None = None
         self.fitted = False
 
-    # -- x
     def fit(self, x: Any, y: Any) -> Preprocessor:
-        apply_steps(self.steps, x, "x_train", fit=True)
-        if self.cfg.y != "none":
-            self.classes = self._fit_classes(self.map_labels(y, "y_train"))
+        """Fit the x steps on ``x`` and the y encoding on ``y`` (training part only)."""
+        return self.fit_x(x).fit_y(y)
+
+    # -- x
+    def fit_x(self, x: Any, part: str = "x_train") -> Preprocessor:
+        apply_steps(self.steps, x, part, fit=True)
         self.fitted = True
         return self
 
@@ -49,6 +55,12 @@ class Preprocessor:
         return sizes[-1] if sizes else None
 
     # -- y
+    def fit_y(self, y: Any, part: str = "y_train") -> Preprocessor:
+        if self.cfg.y != "none":
+            self.classes = self._fit_classes(self.map_labels(y, part))
+        self.fitted = True
+        return self
+
     def _fit_classes(self, y: Any) -> list[Any]:
         labels = _labels(y)
         n = self.cfg.num_classes
@@ -75,10 +87,8 @@ class Preprocessor:
 
     def map_labels(self, y: Any, part: str = "y") -> Any:
         """``y`` with ``preprocess.labels`` applied (unchanged when there is none)."""
-        from kexp.data.steps import labels
-
         spec = self.cfg.labels
-        return labels.apply(spec, y, part) if isinstance(spec, LabelMap) else y
+        return label_maps.apply(spec, y, part) if isinstance(spec, LabelMap) else y
 
     def transform_y(self, y: Any, part: str = "y") -> np.ndarray:
         y = self.map_labels(y, part)
@@ -146,3 +156,128 @@ def _labels(y: Any) -> np.ndarray:
             hint="Use y: none for targets that are already encoded",
         )
     return arr
+
+
+def _pick(value: Any, name: str, names: list[str], key: tuple, default: Any) -> Any:
+    """``value`` for ``name`` when given per name, else ``value`` for every name."""
+    if not isinstance(value, dict):
+        return value if value is not None else default
+    for k in value:
+        if k not in names:
+            raise ConfigError(
+                key + (k,),
+                f"'{k}' is not a model input/output here (expected one of: {', '.join(names)})",
+                hint=did_you_mean(str(k), names),
+            )
+    return value.get(name, default)
+
+
+class NamedPreprocessor:
+    """The preprocessing of every input and output of a model, by name.
+
+    A model with one input and one output whose preprocessing is not given per name has
+    one :class:`Preprocessor` for both; otherwise each input has its own x steps
+    (``preprocess.x: {image: [...]}`` or the same list for all) and each output its own y
+    encoding. ``classes`` is ``{output: class labels or None}``.
+    """
+
+    def __init__(self, cfg: PreprocessConfig, inputs: list[str], outputs: list[str]) -> None:
+        self.cfg, self.input_names, self.output_names = cfg, list(inputs), list(outputs)
+        if len(inputs) == 1 and len(outputs) == 1 and not cfg.is_per_name():
+            unit = Preprocessor(cfg)
+            self.inputs, self.outputs = {inputs[0]: unit}, {outputs[0]: unit}
+            return
+        self.inputs = {
+            n: Preprocessor(PreprocessConfig.model_validate(
+                {"x": _pick(cfg.x, n, inputs, ("preprocess", "x"), [])}))
+            for n in inputs
+        }
+        self.outputs = {
+            n: Preprocessor(PreprocessConfig.model_validate({
+                "y": _pick(cfg.y, n, outputs, ("preprocess", "y"), "none"),
+                "labels": _pick(cfg.labels, n, outputs, ("preprocess", "labels"), None),
+                "num_classes": _pick(cfg.num_classes, n, outputs, ("preprocess", "num_classes"), None),
+            }))
+            for n in outputs
+        }
+
+    @property
+    def shared(self) -> bool:
+        """One Preprocessor for the model's only input and output."""
+        return len(self.inputs) == 1 and next(iter(self.inputs.values())) is next(iter(self.outputs.values()))
+
+    @property
+    def classes(self) -> dict[str, Any]:
+        return {n: p.classes for n, p in self.outputs.items()}
+
+    @property
+    def y_modes(self) -> dict[str, str]:
+        return {n: p.cfg.y for n, p in self.outputs.items()}
+
+    @property
+    def vocabulary_sizes(self) -> dict[str, int | None]:
+        return {n: p.vocabulary_size for n, p in self.inputs.items()}
+
+    def fit(self, x: dict[str, Any], y: dict[str, Any]) -> NamedPreprocessor:
+        for name, pre in self.inputs.items():
+            pre.fit_x(x[name], _label("x_train", name, self.inputs))
+        for name, pre in self.outputs.items():
+            pre.fit_y(y[name], _label("y_train", name, self.outputs))
+        return self
+
+    def transform_x(self, x: dict[str, Any], part: str = "x") -> dict[str, np.ndarray]:
+        return {n: p.transform_x(x[n], _label(part, n, self.inputs)) for n, p in self.inputs.items()}
+
+    def transform_y(self, y: dict[str, Any], part: str = "y") -> dict[str, np.ndarray]:
+        return {n: p.transform_y(y[n], _label(part, n, self.outputs)) for n, p in self.outputs.items()}
+
+    def map_labels(self, y: dict[str, Any] | None, part: str = "y") -> dict[str, Any] | None:
+        if y is None:
+            return None
+        return {n: p.map_labels(y[n], _label(part, n, self.outputs)) for n, p in self.outputs.items()}
+
+    def state(self) -> dict[str, Any]:
+        names = {"input_names": self.input_names, "output_names": self.output_names}
+        if self.shared:
+            return {**next(iter(self.inputs.values())).state(), **names}
+        return {
+            "config": self.cfg.model_dump(mode="json"), **names,
+            "inputs": {n: p.state() for n, p in self.inputs.items()},
+            "outputs": {n: p.state() for n, p in self.outputs.items()},
+            "classes": self.classes,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], inputs: list[str], outputs: list[str]) -> NamedPreprocessor:
+        """The preprocessing saved in ``preprocess.json`` (also as written by kexp 0.1:
+        one Preprocessor's state, or per-name parts beside a ``plain`` one)."""
+        pre = cls.__new__(cls)
+        pre.cfg = PreprocessConfig.model_validate(state["config"])
+        pre.input_names = list(state.get("input_names") or inputs)
+        pre.output_names = list(state.get("output_names") or outputs)
+        if "inputs" not in state:
+            unit = Preprocessor.from_state(state)
+            pre.inputs, pre.outputs = {pre.input_names[0]: unit}, {pre.output_names[0]: unit}
+            return pre
+        plain = Preprocessor.from_state(state["plain"]) if "plain" in state else None
+        pre.inputs = {n: Preprocessor.from_state(s) for n, s in state["inputs"].items()} or {
+            pre.input_names[0]: plain}
+        pre.outputs = {n: Preprocessor.from_state(s) for n, s in state["outputs"].items()} or {
+            pre.output_names[0]: plain}
+        return pre
+
+
+def _label(part: str, name: str, by_name: dict[str, Any]) -> str:
+    return part if len(by_name) == 1 else f"{part}.{name}"
+
+
+def preprocessor_for(cfg: Config) -> NamedPreprocessor:
+    """The (unfitted) preprocessing of the spec's model, by input and output name."""
+    if not isinstance(cfg.model, FunctionalModel) and cfg.preprocess.is_per_name():
+        raise ConfigError(
+            ("preprocess",),
+            "preprocessing per input or output name needs a functional model with named "
+            "inputs and outputs",
+            hint="Give one list of x steps and one y encoding, or use model.type: functional",
+        )
+    return NamedPreprocessor(cfg.preprocess, *names_of(cfg))

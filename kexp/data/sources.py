@@ -63,7 +63,7 @@ def find_file(value: str, key: tuple, base_dirs: list[Path]) -> Path:
 def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
     """Load the data named by ``cfg`` (a DataConfig)."""
     if isinstance(cfg, CsvData):
-        raw = _load_csv(cfg, base_dirs)
+        raw = load_csv(cfg, base_dirs)
     elif isinstance(cfg, NpzData):
         raw = _load_npz(cfg, base_dirs)
     elif isinstance(cfg, RandomData):
@@ -71,7 +71,7 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
     elif isinstance(cfg, KerasData):
         raw = _load_keras(cfg)
     elif isinstance(cfg, SequenceData):
-        raw = _load_sequences(cfg)
+        raw = load_sequences(cfg)
     else:  # pragma: no cover - the schema admits nothing else
         raise DataError(f"unsupported data source {cfg!r}")
     if cfg.limit is not None:
@@ -239,7 +239,7 @@ def _slice_columns(df: pd.DataFrame, text: str, key: tuple = ("data", "features"
     return [column(df, text, key)]
 
 
-def _load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
+def load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
     path = find_file(cfg.path, ("data", "path"), base_dirs)
     df = read_csv(path, cfg, ("data", "path"))
     x, y = select_columns(df, cfg)
@@ -361,7 +361,7 @@ def _load_keras(cfg: KerasData) -> RawData:
     return RawData(x_train, y_train, x_test, y_test, info=info)
 
 
-def _load_sequences(cfg: SequenceData) -> RawData:
+def load_sequences(cfg: SequenceData) -> RawData:
     """imdb / reuters: object arrays of integer lists (different lengths)."""
     from kexp.backend import keras as import_keras
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kexp.data.named import Named, first, n_rows, take
 from kexp.errors import ConfigError
 from kexp.spec import CVConfig, Holdout
 
@@ -33,32 +34,32 @@ def looks_categorical(y: Any, max_classes: int = 50) -> bool:
     return False
 
 
-def holdout(x: Any, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, Any, Any, Any]:
+def holdout(x: Named, y: Named, cfg: Holdout, seed: int, key: tuple) -> tuple[Named, Named, Named, Named]:
     """Split off a part with ``train_test_split``; returns x_keep, x_out, y_keep, y_out.
 
-    x and y may be dicts ``{input/output name: data}`` (a model with several inputs or
-    outputs): the rows are split alike, stratified by the first output's labels.
+    The rows of every input and output are split alike, stratified by the first
+    output's labels.
     """
-    if isinstance(x, dict) or isinstance(y, dict):
-        from kexp.data import named as multiio
+    rows = np.arange(n_rows(x))
+    keep, out = _split_rows(rows, first(y), cfg, seed, key)
+    return take(x, keep), take(x, out), take(y, keep), take(y, out)
 
-        rows = np.arange(multiio.n_rows(x))
-        keep, out, _, _ = holdout(rows, multiio.first(y), cfg, seed, key)
-        return multiio.take(x, keep), multiio.take(x, out), multiio.take(y, keep), multiio.take(y, out)
+
+def _split_rows(rows: np.ndarray, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, Any]:
     stratify = cfg.stratify
     if stratify == "auto":
         stratify = cfg.shuffle and looks_categorical(y)
     if stratify and not cfg.shuffle:
         raise ConfigError(key + ("stratify",), "stratify needs shuffle: true", hint="Set shuffle: true or stratify: false")
     size: float | int = int(cfg.size) if cfg.size >= 1 else cfg.size
-    n = len(x)
+    n = len(rows)
     if isinstance(size, int) and size >= n:
         raise ConfigError(key + ("size",), f"size {size} leaves no rows to train on (the data has {n})")
     from sklearn.model_selection import train_test_split
 
     try:
-        return train_test_split(
-            x, y,
+        keep, out = train_test_split(
+            rows,
             test_size=size,
             shuffle=cfg.shuffle,
             random_state=cfg.random_state if cfg.random_state is not None else seed,
@@ -70,6 +71,7 @@ def holdout(x: Any, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, A
             f"cannot split the data: {exc}",
             hint="Use a larger size, or stratify: false" if stratify else None,
         ) from None
+    return keep, out
 
 
 # ---------------------------------------------------------------------------- k-fold

@@ -1,13 +1,13 @@
 """Figures and tables drawn from run-folder files only: learning curves, CV folds,
-prediction figures, ``kexp ls`` and ``kexp compare``. Never imports TensorFlow."""
+prediction figures, ``kexp ls`` and ``kexp compare``. Never imports TensorFlow.
 
-from kexp.report.plots import (
-    has_display,
-    plot_history,
-    plot_predictions,
-    plot_runs,
-    pyplot_figures,
-)
+:mod:`.figure` makes and saves figures, :mod:`.curves` draws metric curves and the
+folds chart, :mod:`.predictions` the prediction figures, :mod:`.plot` holds the
+plotting entry points and :mod:`.tables` the run tables.
+"""
+
+from kexp.report.figure import has_display, pyplot_figures
+from kexp.report.plot import plot_history, plot_predictions, plot_runs
 from kexp.report.tables import compare_runs, format_comparison, format_runs, list_runs
 
 __all__ = [

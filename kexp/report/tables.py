@@ -134,9 +134,17 @@ def list_runs(
     metrics = _metric_order(dict.fromkeys(k for row in rows for k in row if k not in BASE_COLUMNS))
     frame = pd.DataFrame(rows, columns=BASE_COLUMNS + metrics)
     warnings = [note for run in runs for note in run.notes]
+    frame = frame[_kept(frame, runs, parsed)]
+    if sort:
+        frame = _sorted(frame, sort)
+    return RunTable(frame.reset_index(drop=True), warnings)
 
+
+def _kept(frame: pd.DataFrame, runs: Sequence[Run],
+          filters: Sequence[tuple[str, str]]) -> pd.Series:
+    """Which rows match every ``(key, value)`` filter; a key is a column or a config key."""
     keep = pd.Series(True, index=frame.index)
-    for key, wanted in parsed:
+    for key, wanted in filters:
         if key in frame.columns:
             values = frame[key].tolist()
         elif any(key in run.flat_config for run in runs):
@@ -146,18 +154,19 @@ def list_runs(
             hint = did_you_mean(key, known)
             raise KexpError(f"--filter: unknown key {key!r}." + (f" {hint}" if hint else ""))
         keep &= pd.Series([_matches(v, wanted) for v in values], index=frame.index)
-    frame = frame[keep]
+    return keep
 
-    if sort:
-        if sort not in frame.columns:
-            hint = did_you_mean(sort, list(frame.columns))
-            raise KexpError(
-                f"--sort: unknown column or metric {sort!r}."
-                + (f" {hint}" if hint else f" Choose from: {', '.join(frame.columns)}")
-            )
-        ascending = sort in BASE_COLUMNS or not higher_is_better(sort)
-        frame = frame.sort_values(sort, ascending=ascending, na_position="last", kind="stable")
-    return RunTable(frame.reset_index(drop=True), warnings)
+
+def _sorted(frame: pd.DataFrame, sort: str) -> pd.DataFrame:
+    """Rows by ``sort``: accuracy-like descending, loss-like and columns ascending, NaN last."""
+    if sort not in frame.columns:
+        hint = did_you_mean(sort, list(frame.columns))
+        raise KexpError(
+            f"--sort: unknown column or metric {sort!r}."
+            + (f" {hint}" if hint else f" Choose from: {', '.join(frame.columns)}")
+        )
+    ascending = sort in BASE_COLUMNS or not higher_is_better(sort)
+    return frame.sort_values(sort, ascending=ascending, na_position="last", kind="stable")
 
 
 # ------------------------------------------------------------------------ formatting

@@ -1,7 +1,7 @@
 """Read run folders robustly: status, config, metrics, history, CV folds.
 
-Shared by :mod:`kexp.plots` and :mod:`kexp.report`. Only small plain files are
-read (JSON, YAML, CSV); nothing here imports TensorFlow or matplotlib.
+Read by :mod:`kexp.report` (plots, ``kexp ls``, ``kexp compare``). Only small plain
+files are read (JSON, YAML, CSV); nothing here imports TensorFlow or matplotlib.
 
 A file that is missing or unreadable gives ``None`` (or an empty frame) plus,
 where it matters, a :class:`~kexp.errors.RunError` naming the file and what is
@@ -28,12 +28,13 @@ from kexp.errors import RunError
 
 __all__ = [
     "Run",
+    "differing_keys",
     "flatten",
     "higher_is_better",
+    "looks_like_run",
     "pid_alive",
     "read_history",
     "resolve_runs",
-    "differing_keys",
 ]
 
 # Substrings of metric names where a larger value is better; everything else
@@ -312,6 +313,7 @@ class Run:
 
 
 def looks_like_run(path: Path) -> bool:
+    """Whether ``path`` is a folder holding ``status.json``, ``config.yaml`` or ``history.csv``."""
     return path.is_dir() and any(
         (path / name).exists() for name in ("status.json", "config.yaml", "history.csv")
     )

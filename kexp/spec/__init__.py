@@ -1,48 +1,59 @@
 """The spec stage: YAML with line numbers and ``--set`` (:mod:`.load`), the pydantic
-schema (:mod:`.schema`), pydantic errors as kexp messages, and functional-graph
-checks (:mod:`.graph`). Nothing here imports TensorFlow.
+schema (:mod:`.base`, :mod:`.sources`, :mod:`.steps`, :mod:`.schema`), validation with
+pydantic's errors as kexp messages (:mod:`.messages`), and functional-graph checks
+(:mod:`.graph`). Nothing here imports TensorFlow.
 """
 
 from kexp.errors import format_path
+from kexp.spec import graph
+from kexp.spec.base import Base, Column, Label, NamedObject, named, per_name, single_key
 from kexp.spec.load import PathT, Spec, apply_overrides, load_spec, parse_override, parse_spec
+from kexp.spec.messages import configure, load_config
 from kexp.spec.schema import (
-    RESERVED_TOKENS,
     CompileConfig,
     Config,
-    CsvData,
     CVConfig,
     FitConfig,
-    FlattenStep,
     FunctionalModel,
-    GetDummiesStep,
+    GraphInput,
     GraphNode,
+    SequentialModel,
+    resolved,
+)
+from kexp.spec.sources import (
+    DATA_SOURCES,
+    CsvData,
     Holdout,
-    ImputeStep,
     KerasData,
+    NpzData,
+    RandomData,
+    SequenceData,
+)
+from kexp.spec.steps import (
+    RESERVED_TOKENS,
+    X_STEPS,
+    BinaryLabels,
+    FlattenStep,
+    GetDummiesStep,
+    ImputeStep,
     LabelMap,
     MinMaxStep,
-    NpzData,
     PadStep,
     PreprocessConfig,
-    RandomData,
     ReshapeStep,
     ScaleStep,
-    SequenceData,
-    SequentialModel,
     StandardizeStep,
+    StepArgs,
     TokenizeStep,
-    configure,
-    load_config,
-    named,
-    resolved,
-    single_key,
 )
 
 __all__ = [
-    "RESERVED_TOKENS", "CVConfig", "CompileConfig", "Config", "CsvData", "FitConfig", "FlattenStep",
-    "FunctionalModel", "GetDummiesStep", "GraphNode", "Holdout", "ImputeStep", "KerasData", "LabelMap",
-    "MinMaxStep", "NpzData", "PadStep", "PathT", "PreprocessConfig", "RandomData", "ReshapeStep",
-    "ScaleStep", "SequenceData", "SequentialModel", "Spec", "StandardizeStep", "TokenizeStep",
-    "apply_overrides", "configure", "format_path", "load_config", "load_spec", "named",
-    "parse_override", "parse_spec", "resolved", "single_key",
+    "DATA_SOURCES", "RESERVED_TOKENS", "X_STEPS", "Base", "BinaryLabels", "CVConfig", "Column",
+    "CompileConfig", "Config", "CsvData", "FitConfig", "FlattenStep", "FunctionalModel",
+    "GetDummiesStep", "GraphInput", "GraphNode", "Holdout", "ImputeStep", "KerasData", "Label",
+    "LabelMap", "MinMaxStep", "NamedObject", "NpzData", "PadStep", "PathT", "PreprocessConfig",
+    "RandomData", "ReshapeStep", "ScaleStep", "SequenceData", "SequentialModel", "Spec",
+    "StandardizeStep", "StepArgs", "TokenizeStep", "apply_overrides", "configure", "format_path",
+    "graph", "load_config", "load_spec", "named", "parse_override", "parse_spec", "per_name",
+    "resolved", "single_key",
 ]

@@ -2,7 +2,7 @@
 
 Pure Python over the validated config (no TensorFlow), so ``kexp run`` and
 ``kexp validate`` report graph mistakes, with the node's YAML path, before any
-data is loaded. :mod:`kexp.functional` builds the Keras model in :attr:`Graph.order`.
+data is loaded. :mod:`kexp.model.functional` builds the Keras model in :attr:`Graph.order`.
 """
 
 from __future__ import annotations
@@ -149,6 +149,69 @@ def _find_cycle(cfg: FunctionalModel) -> list[str] | None:
     return None
 
 
+def _check_outputs(cfg: FunctionalModel) -> None:
+    for i, out in enumerate(cfg.outputs):
+        if out not in cfg.nodes:
+            what = "an input, not a node" if out in cfg.inputs else "not a node"
+            raise ConfigError(
+                ("model", "outputs", i),
+                f"output '{out}' is {what}",
+                hint=did_you_mean(out, list(cfg.nodes)) or f"Name a node: {', '.join(cfg.nodes)}",
+            )
+        if out in cfg.outputs[:i]:
+            raise ConfigError(("model", "outputs", i), f"output '{out}' is listed twice", hint="Remove one")
+
+
+def _check_acyclic(cfg: FunctionalModel) -> None:
+    """A cycle is found from its first node; the error names the node that closes it."""
+    cycle = _find_cycle(cfg)
+    if cycle:
+        raise ConfigError(
+            ("model", "nodes", cycle[-2], "inputs"),
+            f"the nodes form a cycle: {' -> '.join(reversed(cycle))} (each node's output "
+            "feeds the next)",
+            hint="A node cannot depend on its own output; remove one of these inputs",
+        )
+
+
+def _needed(cfg: FunctionalModel) -> set[str]:
+    """Every node some output depends on."""
+    needed: set[str] = set()
+    todo = list(cfg.outputs)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += _deps(cfg, name)
+    return needed
+
+
+def _check_inputs_used(cfg: FunctionalModel, needed: set[str]) -> None:
+    used_inputs = {
+        ref for name in needed for _, ref in references(cfg.nodes[name]) if ref in cfg.inputs
+    }
+    for name in cfg.inputs:
+        if name not in used_inputs:
+            raise ConfigError(
+                ("model", "inputs", name),
+                f"no output depends on input '{name}'",
+                hint="Give it to a node (inputs: " + name + ") or remove it",
+            )
+
+
+def _build_order(cfg: FunctionalModel, needed: set[str]) -> list[str]:
+    """Kahn's algorithm over the needed nodes, taking ready nodes in the spec's order."""
+    order: list[str] = []
+    done: set[str] = set()
+    pending = [n for n in cfg.nodes if n in needed]
+    while pending:
+        ready = next(n for n in pending if all(d in done for d in _deps(cfg, n)))
+        order.append(ready)
+        done.add(ready)
+        pending.remove(ready)
+    return order
+
+
 def analyze(cfg: FunctionalModel) -> Graph:
     """Check a functional model's graph and find its build order.
 
@@ -160,55 +223,13 @@ def analyze(cfg: FunctionalModel) -> Graph:
     for name, node in cfg.nodes.items():
         _check_node(cfg, name, node)
     owner = {name: _owner(cfg, name) for name in cfg.nodes}
-    for i, out in enumerate(cfg.outputs):
-        if out not in cfg.nodes:
-            what = "an input, not a node" if out in cfg.inputs else "not a node"
-            raise ConfigError(
-                ("model", "outputs", i),
-                f"output '{out}' is {what}",
-                hint=did_you_mean(out, list(cfg.nodes)) or f"Name a node: {', '.join(cfg.nodes)}",
-            )
-        if out in cfg.outputs[:i]:
-            raise ConfigError(("model", "outputs", i), f"output '{out}' is listed twice", hint="Remove one")
-    cycle = _find_cycle(cfg)
-    if cycle:
-        # a cycle is found from its first node; report the node that closes it
-        raise ConfigError(
-            ("model", "nodes", cycle[-2], "inputs"),
-            f"the nodes form a cycle: {' -> '.join(reversed(cycle))} (each node's output "
-            "feeds the next)",
-            hint="A node cannot depend on its own output; remove one of these inputs",
-        )
-    # every node some output depends on
-    needed: set[str] = set()
-    todo = list(cfg.outputs)
-    while todo:
-        name = todo.pop()
-        if name not in needed:
-            needed.add(name)
-            todo += _deps(cfg, name)
-    used_inputs = {
-        ref for name in needed for _, ref in references(cfg.nodes[name]) if ref in cfg.inputs
-    }
-    for name in cfg.inputs:
-        if name not in used_inputs:
-            raise ConfigError(
-                ("model", "inputs", name),
-                f"no output depends on input '{name}'",
-                hint="Give it to a node (inputs: " + name + ") or remove it",
-            )
-    # Kahn's algorithm, taking ready nodes in the spec's order
-    order: list[str] = []
-    done: set[str] = set()
-    pending = [n for n in cfg.nodes if n in needed]
-    while pending:
-        ready = next(n for n in pending if all(d in done for d in _deps(cfg, n)))
-        order.append(ready)
-        done.add(ready)
-        pending.remove(ready)
+    _check_outputs(cfg)
+    _check_acyclic(cfg)
+    needed = _needed(cfg)
+    _check_inputs_used(cfg, needed)
     unused = [n for n in cfg.nodes if n not in needed]
     notes = [
         f"model.nodes.{n}: no output depends on this node; it is left out of the model"
         for n in unused
     ]
-    return Graph(order=order, owner=owner, unused=unused, notes=notes)
+    return Graph(order=_build_order(cfg, needed), owner=owner, unused=unused, notes=notes)

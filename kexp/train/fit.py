@@ -1,75 +1,38 @@
-"""Compile, fit, evaluate and predict one split. No files, no printing."""
+"""Fit and evaluate one split, and Keras's class weights. No files, no printing.
+
+Every part of a :class:`Split` is keyed by the model's input or output names;
+:func:`kexp.data.named.for_keras` hands Keras what the model takes.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from kexp.data.named import Named, for_keras
 from kexp.errors import ConfigError
-from kexp.model import objects
-from kexp.spec import CompileConfig, FitConfig, named
+from kexp.spec import FitConfig
 
 
 @dataclass
 class Split:
-    """Preprocessed arrays of one split; val/test may be None."""
+    """Preprocessed arrays of one split, by input / output name; val/test may be None.
 
-    x_train: Any
-    y_train: Any
-    x_val: Any = None
-    y_val: Any = None
-    x_test: Any = None
-    y_test: Any = None
-    y_test_raw: Any = None
-    test_name: str = "test"
-
-
-@dataclass
-class Result:
-    history: dict[str, list[float]]
-    metrics: dict[str, float]
-    predictions: pd.DataFrame | None
-    epochs: int
-    notes: list[str] = field(default_factory=list)
-
-
-def compile_model(
-    model: Any,
-    cfg: CompileConfig,
-    notes: list[str],
-    outputs: list[str] | None = None,
-    named: bool = False,
-) -> None:
-    """Compile with the spec's loss, optimizer and metrics.
-
-    ``outputs``: the output names of a functional model (losses, loss weights and
-    metrics may be given per name); ``named``: the model's outputs are a dict.
+    ``y_test_raw`` holds the test labels as given (label maps applied, not encoded), for
+    predictions.csv; ``test_name`` is ``train`` when there is no test part.
     """
-    from kexp.train import outputs as outputs_mod
 
-    if outputs is None:
-        outputs_mod.check_single(cfg)
-        loss = objects.loss(cfg.loss, ("compile", "loss"), notes)
-        metrics: Any = [
-            objects.metric(m, ("compile", "metrics", i), notes) for i, m in enumerate(cfg.metrics)
-        ]
-        loss_weights = cfg.loss_weights
-    else:
-        args = outputs_mod.compile_args(cfg, outputs, named, notes)
-        loss, metrics, loss_weights = args["loss"], args["metrics"], args["loss_weights"]
-    optimizer = objects.optimizer(cfg.optimizer, ("compile", "optimizer"), notes)
-    model.compile(
-        loss=loss,
-        optimizer=optimizer,
-        metrics=metrics,
-        loss_weights=loss_weights,
-        steps_per_execution=cfg.steps_per_execution,
-        jit_compile=cfg.jit_compile,
-    )
+    x_train: Named
+    y_train: Named
+    x_val: Named | None = None
+    y_val: Named | None = None
+    x_test: Named | None = None
+    y_test: Named | None = None
+    y_test_raw: Named | None = None
+    test_name: str = "test"
 
 
 def class_weights(cfg: FitConfig, y_train: np.ndarray, classes: list | None) -> dict[int, float] | None:
@@ -108,10 +71,10 @@ def fit(
 ) -> Any:
     validation = None
     if split.x_val is not None:
-        validation = (split.x_val, split.y_val)
+        validation = (for_keras(split.x_val), for_keras(split.y_val))
     return model.fit(
-        split.x_train,
-        split.y_train,
+        for_keras(split.x_train),
+        for_keras(split.y_train),
         batch_size=cfg.batch_size,
         epochs=cfg.epochs,
         validation_split=cfg.validation_split if validation is None else 0.0,
@@ -123,65 +86,10 @@ def fit(
     )
 
 
-def evaluate(model: Any, x: Any, y: Any, batch_size: int) -> dict[str, float]:
-    scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+def evaluate(model: Any, x: Named, y: Named, batch_size: int) -> dict[str, float]:
+    scores = model.evaluate(for_keras(x), for_keras(y), batch_size=batch_size, verbose=0,
+                            return_dict=True)
     return {k: float(v) for k, v in scores.items()}
-
-
-def is_binary(loss: Any) -> bool:
-    name, _ = named(loss)
-    return "binary" in name.lower() or name.lower() in ("hinge", "squared_hinge", "bce")
-
-
-def predictions_frame(
-    model: Any,
-    x: Any,
-    y_raw: Any,
-    classes: list | None,
-    binary: bool,
-    batch_size: int,
-) -> pd.DataFrame:
-    """Test-set predictions: true label, predicted label/value, class probabilities."""
-    proba = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    return frame_of(proba, y_raw, classes, binary)
-
-
-def frame_of(proba: np.ndarray, y_raw: Any, classes: list | None, binary: bool) -> pd.DataFrame:
-    """The predictions frame of one output's predicted values/probabilities."""
-    y_true = None
-    if y_raw is not None:
-        y_true = y_raw.to_numpy() if isinstance(y_raw, (pd.Series, pd.DataFrame)) else np.asarray(y_raw)
-        if y_true.ndim == 2 and y_true.shape[1] == 1:
-            y_true = y_true[:, 0]
-    frame: dict[str, Any] = {}
-    if classes is not None or binary:
-        if proba.ndim == 2 and proba.shape[1] > 1:
-            idx = proba.argmax(axis=1)
-            labels = classes if classes is not None else list(range(proba.shape[1]))
-            probs = {f"prob_{c}": proba[:, i] for i, c in enumerate(labels)}
-        else:
-            p1 = proba.reshape(len(proba))
-            idx = (p1 > 0.5).astype(int)
-            labels = classes if classes is not None else [0, 1]
-            probs = {f"prob_{labels[0]}": 1.0 - p1, f"prob_{labels[1]}": p1}
-        if y_true is not None:
-            if y_true.ndim == 2:  # one-hot targets given as data
-                y_true = np.asarray(labels, dtype=object)[y_true.argmax(axis=1)]
-            frame["y_true"] = y_true
-        frame["y_pred"] = np.asarray(labels, dtype=object)[idx]
-        frame.update(probs)
-    else:
-        pred = proba.reshape(len(proba), -1)
-        if pred.shape[1] == 1:
-            if y_true is not None:
-                frame["y_true"] = y_true.reshape(len(y_true), -1)[:, 0] if y_true.ndim > 1 else y_true
-            frame["y_pred"] = pred[:, 0]
-        else:
-            for j in range(pred.shape[1]):
-                if y_true is not None:
-                    frame[f"y_true_{j}"] = y_true.reshape(len(y_true), -1)[:, j]
-                frame[f"y_pred_{j}"] = pred[:, j]
-    return pd.DataFrame(frame)
 
 
 def finite(metrics: dict[str, float]) -> bool:

@@ -1,5 +1,7 @@
 """The x steps of ``preprocess.x``, by name: one table, derived from the step classes.
 
+Each step class declares its spec argument model (``Args``), which names the step;
+:data:`STEP_CLASSES` maps each name to the class that implements it.
 :func:`make_step` makes the step for one spec item, :func:`check_order` checks that
 raw steps come before array steps, :func:`apply_steps` runs them.
 """
@@ -10,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from kexp.data.steps.base import RawStep, Step, to_array
+from kexp.data.steps.base import RawStep, Step, step_classes, to_array
 from kexp.data.steps.scale import (
     ColumnScaler,
     Flatten,
@@ -24,18 +26,32 @@ from kexp.data.steps.tabular import GetDummies, Impute
 from kexp.data.steps.text import Pad, Tokenize
 from kexp.errors import ConfigError
 
-__all__ = ["STEP_CLASSES", "RawStep", "Step", "apply_steps", "check_order", "make_step", "to_array"]
+__all__ = [
+    "STEP_CLASSES", "ColumnScaler", "Flatten", "GetDummies", "Impute", "MinMax", "Pad", "RawStep",
+    "Reshape", "Scale", "SklearnScaler", "Standardize", "Step", "Tokenize", "apply_steps",
+    "check_order", "make_step", "step_classes", "to_array",
+]
 
-STEP_CLASSES: dict[str, type[Any]] = {
-    cls.name: cls
-    for cls in (Flatten, Reshape, Scale, Standardize, MinMax, Tokenize, Pad, GetDummies, Impute)
-}
+
+def _step_table() -> dict[str, type[Step]]:
+    table: dict[str, type[Step]] = {}
+    for cls in step_classes():
+        if cls.name in table:
+            raise TypeError(
+                f"{cls.__name__} and {table[cls.name].__name__} both implement the step {cls.name!r}"
+            )
+        table[cls.name] = cls
+    return table
+
+
+#: step name -> the class that implements it
+STEP_CLASSES: dict[str, type[Step]] = _step_table()
 
 
 def make_step(name: str, args: Any, loc: tuple) -> Any:
     """The step object for one ``preprocess.x`` item; scalers with ``columns`` work
     on those columns of the table only."""
-    step = STEP_CLASSES[name](args)
+    step: Step = STEP_CLASSES[name](args)
     if getattr(args, "columns", None) is not None and isinstance(step, SklearnScaler):
         step = ColumnScaler(step, args.columns)
     step.loc = loc + (name,)
@@ -43,6 +59,7 @@ def make_step(name: str, args: Any, loc: tuple) -> Any:
 
 
 def check_order(steps: list[Any], loc: tuple) -> None:
+    """Raw steps (tables, text, sequences) must come before the first array step."""
     first_array = next((i for i, s in enumerate(steps) if not s.raw), None)
     for i, s in enumerate(steps):
         if s.raw and first_array is not None and i > first_array:

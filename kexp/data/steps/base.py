@@ -4,16 +4,19 @@ A step is fitted on the training part only, transforms any part, and keeps its
 fitted state as plain JSON (``preprocess.json``) so that ``kexp predict`` applies
 exactly the same transform to new data. ``raw`` steps (tables, text, sequences)
 take the data as loaded and come first; the others take the numeric float32 array.
+A step class declares its spec argument model (``Args = ScaleStep``): its ``name`` is
+that model's ``step``, and :func:`step_classes` finds every implementation.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from kexp.errors import ConfigError, DataError, did_you_mean
+from kexp.spec import StepArgs
 
 Loc = tuple[Any, ...]
 
@@ -44,13 +47,25 @@ def to_array(x: Any, key: tuple = ("data",)) -> np.ndarray:
 class Step:
     """A fitted transform of x: fit on training data, then transform any part.
 
-    ``loc`` is the step's YAML path (``preprocess.x[2].get_dummies``), set by
+    ``Args`` is the spec model of the step's arguments; a class that declares it
+    implements the step ``Args.step``, which becomes its ``name``. ``loc`` is the
+    step's YAML path (``preprocess.x[2].get_dummies``), set by
     :func:`kexp.data.steps.make_step` so that errors name it.
     """
 
-    name = ""
+    Args: ClassVar[type[StepArgs] | None] = None
+    name: str = ""
     raw = False
     loc: Loc = ("preprocess", "x")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        args = cls.__dict__.get("Args")
+        if args is not None:
+            cls.name = args.step
+
+    def __init__(self, args: Any = None) -> None:
+        self.args = args
 
     def fit(self, x: Any) -> Step:
         return self
@@ -71,7 +86,18 @@ class RawStep(Step):
     raw = True
 
 
+def step_classes(base: type[Step] = Step) -> list[type[Step]]:
+    """The classes below ``base`` that implement a spec step (declare their own ``Args``)."""
+    found: list[type[Step]] = []
+    for cls in base.__subclasses__():
+        if cls.__dict__.get("Args") is not None:
+            found.append(cls)
+        found += step_classes(cls)
+    return found
+
+
 def frame_of(x: Any, loc: Loc) -> pd.DataFrame:
+    """The data as a table with named columns (table steps need one)."""
     if isinstance(x, pd.Series):
         return x.to_frame()
     if isinstance(x, pd.DataFrame):
@@ -106,6 +132,7 @@ def plain(value: Any) -> Any:
 
 
 def all_missing(col: Any, n: int, loc: Loc, what: str) -> ConfigError:
+    """The error for a column with no value in the training part."""
     return ConfigError(
         loc,
         f"column {col!r} has no values in the training data (all {n} missing); nothing to {what}",

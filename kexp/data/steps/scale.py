@@ -1,5 +1,5 @@
 """Array steps (flatten, reshape, scale, standardize, minmax) and scalers on chosen
-table columns."""
+table columns (:class:`ColumnScaler`)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,14 @@ from kexp.spec import FlattenStep, MinMaxStep, ReshapeStep, ScaleStep, Standardi
 
 
 class Flatten(Step):
-    name = "flatten"
-
-    def __init__(self, args: FlattenStep) -> None:
-        pass
+    Args = FlattenStep
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), -1)
 
 
 class Reshape(Step):
-    name = "reshape"
+    Args = ReshapeStep
 
     def __init__(self, args: ReshapeStep) -> None:
         self.shape = tuple(args.shape)
@@ -41,7 +38,7 @@ class Reshape(Step):
 
 
 class Scale(Step):
-    name = "scale"
+    Args = ScaleStep
 
     def __init__(self, args: ScaleStep) -> None:
         self.factor = args.factor
@@ -77,7 +74,7 @@ class SklearnScaler(Step):
 
 
 class Standardize(SklearnScaler):
-    name = "standardize"
+    Args = StandardizeStep
     attrs = ("mean_", "scale_", "var_")
 
     def __init__(self, args: StandardizeStep) -> None:
@@ -90,7 +87,7 @@ class Standardize(SklearnScaler):
 
 
 class MinMax(SklearnScaler):
-    name = "minmax"
+    Args = MinMaxStep
     attrs = ("min_", "scale_", "data_min_", "data_max_", "data_range_")
 
     def __init__(self, args: MinMaxStep) -> None:

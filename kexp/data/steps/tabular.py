@@ -1,4 +1,5 @@
-"""Table steps: one-hot categories (get_dummies) and missing values (impute).
+"""Table steps: one-hot categories (get_dummies) and missing values (impute, with
+``sklearn.impute.SimpleImputer``).
 
 These steps run on the data as loaded (a pandas DataFrame), before it becomes one
 numeric array; like every step they are fitted on the training part only and keep
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.data.steps.base import RawStep, all_missing, column_of, frame_of, plain
+from kexp.data.steps.base import Loc, RawStep, all_missing, column_of, frame_of, plain
 from kexp.errors import ConfigError
 from kexp.spec import GetDummiesStep, ImputeStep
 
@@ -28,7 +29,7 @@ class GetDummies(RawStep):
     (``"a/b"``), as with ``Series.str.get_dummies('/')``.
     """
 
-    name = "get_dummies"
+    Args = GetDummiesStep
 
     def __init__(self, args: GetDummiesStep) -> None:
         self.args = args
@@ -83,31 +84,37 @@ class GetDummies(RawStep):
 
 
 class Impute(RawStep):
-    """Fill missing values with the training part's mean / median / most frequent
-    value, or a constant."""
+    """``sklearn.impute.SimpleImputer``: fill missing values with the training part's
+    mean / median / most frequent value, or a constant.
 
-    name = "impute"
+    The fitted state is one statistic per column (``{"columns": [...], "statistics_":
+    [...]}``, as the scalers keep theirs); each column is filled with its statistic by
+    itself, so it keeps its dtype (a single SimpleImputer array would not). Run folders
+    written before kept ``{"fill": [[column, value], ...]}``, which loads too.
+    """
+
+    Args = ImputeStep
 
     def __init__(self, args: ImputeStep) -> None:
         self.args = args
-        self.fill: list[tuple[Any, Any]] = []
+        self.columns: list[Any] = []
+        self.statistics: list[Any] = []
 
-    def fit(self, x: Any) -> Impute:
-        df = frame_of(x, self.loc)
-        strategy = self.args.strategy
+    def _targets(self, df: pd.DataFrame) -> list[tuple[Any, Loc]]:
+        """The columns to fill, each with its YAML path (default: those missing a value)."""
         if self.args.columns is None:
-            targets = [(c, self.loc) for c in df.columns if df[c].isna().any()]
-        else:
-            targets = [
-                (column_of(df, c, self.loc + ("columns", j)), self.loc + ("columns", j))
-                for j, c in enumerate(self.args.columns)
-            ]
-        self.fill = []
+            return [(c, self.loc) for c in df.columns if df[c].isna().any()]
+        return [
+            (column_of(df, c, self.loc + ("columns", j)), self.loc + ("columns", j))
+            for j, c in enumerate(self.args.columns)
+        ]
+
+    def _check(self, df: pd.DataFrame, targets: list[tuple[Any, Loc]]) -> None:
+        strategy = self.args.strategy
+        if strategy == "constant":
+            return
         for col, cloc in targets:
             values = df[col].dropna()
-            if strategy == "constant":
-                self.fill.append((col, plain(self.args.fill_value)))
-                continue
             if values.empty:
                 raise all_missing(col, len(df), cloc, f"compute a {strategy} from")
             if strategy in ("mean", "median") and not pd.api.types.is_numeric_dtype(values):
@@ -117,28 +124,45 @@ class Impute(RawStep):
                     f"(e.g. {values.iloc[0]!r})",
                     hint="Use strategy: most_frequent or constant for categorical columns",
                 )
-            if strategy == "mean":
-                value = float(values.mean())
-            elif strategy == "median":
-                value = float(values.median())
-            else:  # most_frequent: the smallest of the most common values, as sklearn
-                counts = values.value_counts()
-                value = sorted(counts[counts == counts.max()].index.tolist())[0]
-            self.fill.append((col, plain(value)))
+
+    def _statistics(self, table: pd.DataFrame) -> list[Any]:
+        from sklearn.impute import SimpleImputer
+
+        if self.args.strategy in ("mean", "median"):
+            data = table.to_numpy(dtype=np.float64)
+        else:
+            data = table.astype(object).where(table.notna(), np.nan).to_numpy()
+        imputer = SimpleImputer(
+            strategy=self.args.strategy, fill_value=self.args.fill_value, keep_empty_features=True
+        )
+        return [plain(v) for v in imputer.fit(data).statistics_]
+
+    def fit(self, x: Any) -> Impute:
+        df = frame_of(x, self.loc)
+        targets = self._targets(df)
+        self._check(df, targets)
+        self.columns = [col for col, _ in targets]
+        self.statistics = self._statistics(df[self.columns]) if self.columns else []
         return self
 
     def transform(self, x: Any) -> pd.DataFrame:
         df = frame_of(x, self.loc)
-        for col, _ in self.fill:
+        for col in self.columns:
             if col not in df.columns:
                 column_of(df, col, self.loc + ("columns",))
         filled = df.copy()
-        for col, value in self.fill:
+        for col, value in zip(self.columns, self.statistics, strict=True):
             filled[col] = filled[col].fillna(value)
         return filled
 
     def state(self) -> dict[str, Any]:
-        return {"fill": [[plain(c), v] for c, v in self.fill]}
+        return {"columns": [plain(c) for c in self.columns], "statistics_": self.statistics}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.fill = [(c, v) for c, v in state["fill"]]
+        if "fill" in state:
+            state = {
+                "columns": [c for c, _ in state["fill"]],
+                "statistics_": [v for _, v in state["fill"]],
+            }
+        self.columns = list(state["columns"])
+        self.statistics = list(state["statistics_"])

@@ -27,7 +27,7 @@ KERAS_OOV = "[UNK]"
 class Tokenize(RawStep):
     """Text -> lists of word indices, vocabulary fitted on the training part."""
 
-    name = "tokenize"
+    Args = TokenizeStep
 
     def __init__(self, args: TokenizeStep) -> None:
         self.args = args
@@ -134,7 +134,7 @@ class Tokenize(RawStep):
 class Pad(RawStep):
     """``keras.utils.pad_sequences`` with the spec's maxlen, padding, truncating, value."""
 
-    name = "pad"
+    Args = PadStep
 
     def __init__(self, args: PadStep) -> None:
         self.args = args

@@ -1,0 +1,50 @@
+"""``kexp cv`` as one library call: check the options, validate the spec, then
+cross-validate (:mod:`kexp.cv.run`) or resume a CV folder (:mod:`kexp.cv.resume`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kexp import backend
+from kexp.cv.options import CVRequest
+from kexp.spec import configure, load_spec
+
+if TYPE_CHECKING:
+    from kexp.cv.record import CVResult
+
+Log = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def run(request: CVRequest, log: Log = _silent) -> CVResult:
+    """Run ``kexp cv`` as ``request`` asks.
+
+    Raises :class:`~kexp.cv.options.UsageError` for options that do not go together, a
+    KexpError for bad input (before anything is written), and
+    :class:`~kexp.cv.options.CVInterrupted` when the CV stops with folds left to train.
+    Spec errors come before pandas and TensorFlow are imported: the training side of
+    the package is loaded only once the spec is valid.
+    """
+    request.check()
+    backend.set_verbose(request.verbose)
+    if request.resume_dir is not None:
+        from kexp import experiment
+        from kexp.cv.resume import resume
+
+        options = experiment.Options(runs_dir=Path(request.runs_dir))
+        return resume(Path(request.resume_dir), options, request.cv_options(), log=log)
+    assert request.spec is not None
+    parsed = load_spec(request.spec)
+    items = request.spec_overrides()
+    configure(parsed, items)
+    from kexp import experiment
+    from kexp.cv.run import cross_validate
+
+    options = experiment.Options(overrides=items, runs_dir=Path(request.runs_dir))
+    return cross_validate(parsed, options, request.cv_options(), log=log)

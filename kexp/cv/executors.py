@@ -1,0 +1,188 @@
+"""The executors that run a CV's folds, each yielding a FoldOutcome as folds finish.
+
+* in-process (``jobs=1``): one after another in this process;
+* local processes (``jobs=N``): a ``ProcessPoolExecutor`` with the "spawn"
+  context; each worker imports TensorFlow once and trains several folds;
+* Ray (``executor="ray"``): one Ray task per fold, on a local Ray instance or a
+  cluster (``address``); each fold's files come back to the driver;
+* stacked (``stack=True``): all folds as one model, see :mod:`kexp.cv.stack`.
+
+:func:`outcomes` picks one from the :class:`~kexp.cv.options.CVOptions`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kexp import backend
+from kexp.cv import stack
+from kexp.cv.folds import FoldOutcome, FoldTask, Job, train_fold
+from kexp.cv.options import CVOptions
+from kexp.errors import RunError
+
+
+class WorkerLost(Exception):
+    """A worker process died (killed, or out of memory); the CV stops as if interrupted."""
+
+
+def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
+    """The folds' outcomes, from the executor ``opts`` asks for."""
+    if not tasks:
+        return iter(())
+    if opts.stack:
+        return stack.train(job, tasks, _silent)
+    if opts.executor == "ray":
+        return _ray(job, tasks, opts)
+    if opts.jobs > 1 and len(tasks) > 1:
+        return _processes(job, tasks, opts)
+    return _in_process(job, tasks)
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def _in_process(job: Job, tasks: list[FoldTask]) -> Iterator[FoldOutcome]:
+    for task in tasks:
+        yield train_fold(job, task)
+
+
+# ------------------------------------------------------------------ local processes
+
+_WORKER_JOB: Job | None = None
+_THREADS_SET = False
+
+
+def _set_threads(threads: int) -> None:
+    """TensorFlow's thread pools, set once per process before its first op."""
+    global _THREADS_SET
+    if _THREADS_SET:
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    backend.keras()
+    import tensorflow
+
+    try:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already initialized in this process
+        pass
+    _THREADS_SET = True
+
+
+def _init_worker(job: Job, threads: int, verbose: bool) -> None:
+    global _WORKER_JOB
+    backend.set_verbose(verbose)
+    _set_threads(threads)
+    _WORKER_JOB = job
+
+
+def _worker_fold(task: FoldTask) -> FoldOutcome:
+    assert _WORKER_JOB is not None
+    return train_fold(_WORKER_JOB, task)
+
+
+def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(opts.jobs, len(tasks)), mp_context=ctx, initializer=_init_worker,
+        initargs=(job, opts.fold_threads(), backend.is_verbose()),
+    )
+    pending = {pool.submit(_worker_fold, t): t for t in tasks}
+    procs = _pool_processes(pool)  # spawned at the first submit
+    finished = False
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: pending[f].fold):
+                task = pending.pop(fut)
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    lost = sorted(t.fold for t in [task, *pending.values()])
+                    raise WorkerLost("a worker process died (killed, or out of memory); "
+                                     f"unfinished folds: {', '.join(map(str, lost))}") from None
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, SIGTERM or a lost worker: stop the other workers now
+            procs += _pool_processes(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+
+
+def _pool_processes(pool: Any) -> list[Any]:
+    """The pool's worker processes (the standard library keeps them in ``pool._processes``)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+# ------------------------------------------------------------------------------ Ray
+
+
+def _ray_fold(job: Job, task: FoldTask, threads: int) -> FoldOutcome:
+    """A Ray task: train the fold in a temporary folder and return its files."""
+    _set_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="kexp-fold-") as tmp:
+        folder = Path(tmp) / Path(task.path).name
+        folder.mkdir()
+        out = train_fold(job, task, str(folder))
+        out.files = {
+            str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        }
+    return out
+
+
+def _ray_init(ray: Any, opts: CVOptions) -> bool:
+    """Start a Ray instance (or connect to ``opts.address``) unless one is up; True if started."""
+    if ray.is_initialized():
+        return False
+    root = str(Path(__file__).resolve().parents[2])
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+           "KERAS_BACKEND": "tensorflow"}
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "runtime_env": {"env_vars": env}}
+    if opts.address:
+        kwargs["address"] = opts.address
+    else:
+        kwargs["num_cpus"] = opts.jobs * opts.fold_threads() if opts.jobs > 1 else None
+    ray.init(**{k: v for k, v in kwargs.items() if v is not None})
+    return True
+
+
+def _ray(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
+    try:
+        import ray
+    except ImportError:
+        install = "pip install 'kexp[ray]' (or pip install ray)"
+        raise RunError(f"--executor ray needs Ray: {install}") from None
+    started = _ray_init(ray, opts)
+    threads = opts.threads or 1
+    remote = ray.remote(num_cpus=threads)(_ray_fold)
+    job_ref = ray.put(job)
+    refs = {remote.remote(job_ref, t, threads): t for t in tasks}
+    try:
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            task = refs.pop(done[0])
+            try:
+                yield ray.get(done[0])
+            except ray.exceptions.RayError as exc:
+                yield FoldOutcome(task.fold, "failed", len(task.train), len(task.test),
+                                  repeat=task.repeat, error=f"Ray: {str(exc).splitlines()[0]}")
+    finally:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()

@@ -1,0 +1,131 @@
+"""What ``kexp cv`` is asked to do, and the ways it can end.
+
+:class:`CVOptions` says how the folds are run (not part of the spec).
+:class:`CVRequest` holds the command's options as given: it turns the CV options
+into spec overrides (``--folds 5`` -> ``cv.folds=5``, origin ``--folds 5``) and
+refuses combinations that do not go together (:class:`UsageError`).
+:class:`CVInterrupted` ends a CV whose finished folds are kept for ``--resume``.
+
+Light on purpose: the command line imports this module before the spec is checked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kexp.errors import KexpError
+
+#: exit codes of ``kexp cv`` besides 0 (all folds completed) and 2 (bad input)
+EXIT_FOLDS_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+#: CV option of the command line -> (key under ``cv`` in the spec, the option as typed)
+CV_OVERRIDES = (
+    ("folds", "folds", "--folds"),
+    ("repeats", "repeats", "--repeats"),
+    ("group", "group", "--group"),
+    ("cv_seed", "seed", "--cv-seed"),
+    ("stratify", "stratify", "--stratify"),
+)
+
+#: options that ``--resume`` takes from the CV folder instead, in the order they are named
+FROM_THE_CV_FOLDER = (
+    ("spec", "SPEC"), ("overrides", "--set"), ("name", "--name"), ("seed", "--seed"),
+    ("epochs", "--epochs"), ("folds", "--folds"), ("repeats", "--repeats"),
+    ("shuffle", "--shuffle"), ("stratify", "--stratify"), ("group", "--group"),
+    ("cv_seed", "--cv-seed"),
+)
+
+
+class UsageError(KexpError):
+    """Command-line options that do not go together (the CLI shows its usage line)."""
+
+
+class CVInterrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or a lost worker: finished folds are on disk; resume with --resume."""
+
+    def __init__(self, path: Path, done: int, total: int, reason: str) -> None:
+        super().__init__(reason)
+        self.path, self.done, self.total, self.reason = path, done, total, reason
+
+
+@dataclass
+class CVOptions:
+    """How the folds are run (not part of the spec)."""
+
+    jobs: int = 1
+    executor: str = "local"  # local | ray
+    address: str | None = None  # Ray cluster address; None starts a local instance
+    threads: int | None = None  # TensorFlow threads per fold process (default cores // jobs)
+    save_models: bool = False
+    plots: bool = True
+    stack: bool = False  # train the folds together as one model (kexp.cv.stack)
+
+    def fold_threads(self) -> int:
+        if self.threads:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.jobs))
+
+
+@dataclass
+class CVRequest:
+    """The options of ``kexp cv``, as given on the command line."""
+
+    spec: str | None = None
+    overrides: tuple[str, ...] = ()
+    name: str | None = None
+    seed: int | None = None
+    epochs: int | None = None
+    runs_dir: str = "runs"
+    folds: int | None = None
+    repeats: int | None = None
+    shuffle: bool | None = None
+    stratify: str | None = None
+    group: str | None = None
+    cv_seed: int | None = None
+    jobs: int = 1
+    threads: int | None = None
+    executor: str = "local"
+    address: str | None = None
+    save_models: bool = False
+    stack: bool = False
+    plots: bool = True
+    resume_dir: str | None = None
+    verbose: bool = False
+
+    def check(self) -> None:
+        """Raise UsageError for a missing SPEC, or for a SPEC or settings given with --resume."""
+        if self.resume_dir is None:
+            if self.spec is None:
+                raise UsageError("give a SPEC file, or --resume runs/<id>")
+            return
+        given = [option for attr, option in FROM_THE_CV_FOLDER if getattr(self, attr)]
+        if given:
+            raise UsageError("--resume takes the spec and settings from the CV folder; "
+                             f"remove {', '.join(given)}")
+
+    def spec_overrides(self) -> list[Any]:
+        """``--set`` items, then ``(override, origin)`` pairs for the other spec options."""
+        items: list[Any] = list(self.overrides)
+        if self.name is not None:
+            items.append((f"name={self.name}", f"--name {self.name}"))
+        if self.seed is not None:
+            items.append((f"seed={self.seed}", f"--seed {self.seed}"))
+        if self.epochs is not None:
+            items.append((f"fit.epochs={self.epochs}", f"--epochs {self.epochs}"))
+        for attr, key, option in CV_OVERRIDES:
+            value = getattr(self, attr)
+            if value is not None:
+                items.append((f"cv.{key}={value}", f"{option} {value}"))
+        if self.shuffle is not None:
+            items.append((f"cv.shuffle={str(self.shuffle).lower()}",
+                          "--shuffle" if self.shuffle else "--no-shuffle"))
+        return items
+
+    def cv_options(self) -> CVOptions:
+        return CVOptions(jobs=self.jobs, executor=self.executor, address=self.address,
+                         threads=self.threads, save_models=self.save_models, plots=self.plots,
+                         stack=self.stack)

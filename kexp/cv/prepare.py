@@ -1,0 +1,114 @@
+"""Everything a CV needs before its first fold trains: the spec validated, the whole data
+set (a source's own test part folded in), the group column, the folds, and fold 1 built
+once, so that bad input stops the CV before any folder is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kexp import backend, experiment
+from kexp.cv.folds import Job, fold_seed, take
+from kexp.data import sources as data_mod
+from kexp.data import split as splits
+from kexp.errors import ConfigError
+from kexp.spec import Config, CsvData, Spec, apply_overrides
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Plan:
+    """A checked CV, ready to train: the spec with overrides applied, its config, the
+    job every fold shares, the folds' (train, test) indices and the splitter's name."""
+
+    spec: Spec
+    cfg: Config
+    job: Job
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    splitter: str
+
+
+def concat(a: Any, b: Any) -> Any:
+    """``b``'s rows after ``a``'s (arrays, frames or series)."""
+    if isinstance(a, (pd.DataFrame, pd.Series)):
+        return pd.concat([a, b], ignore_index=True)
+    return np.concatenate([a, b])
+
+
+def whole_data(cfg: Config, raw: data_mod.RawData, base_dirs: list[Path],
+               notes: list[str]) -> tuple[Any, Any, Any]:
+    """All samples (a source's own test part appended), and the group labels if any."""
+    x, y = raw.x_train, raw.y_train
+    if raw.x_test is not None:
+        x, y = concat(x, raw.x_test), concat(y, raw.y_test)
+        notes.append(f"cv: the source's test part ({len(raw.x_test)} samples) is folded in "
+                     "with the rest")
+    groups = None
+    if cfg.cv.group is not None:
+        groups, x = group_labels(cfg, x, base_dirs, notes)
+    return x, y, groups
+
+
+def group_labels(cfg: Config, x: Any, base_dirs: list[Path], notes: list[str]) -> tuple[Any, Any]:
+    """The ``cv.group`` column of the CSV data, and ``x`` without it (unless it is a feature)."""
+    key = ("cv", "group")
+    if not isinstance(cfg.data, CsvData):
+        raise ConfigError(key, "a group column needs a CSV data source, received source "
+                          f"'{cfg.data.source}'",
+                          hint="Remove cv.group, or load the data from a CSV file")
+    files = [(cfg.data.path, ("data", "path"))]
+    if cfg.data.test_path:
+        files.append((cfg.data.test_path, ("data", "test_path")))
+    frames = [data_mod.read_csv(data_mod.find_file(name, loc, base_dirs), cfg.data, key)
+              for name, loc in files]
+    if cfg.data.limit is not None:
+        frames = [f.iloc[: cfg.data.limit] for f in frames]
+    df = pd.concat(frames, ignore_index=True)
+    col = data_mod.column(df, cfg.cv.group, key)
+    groups = df[col].to_numpy()
+    if isinstance(x, pd.DataFrame) and col in x.columns and cfg.data.features is None:
+        x = x.drop(columns=[col])
+        notes.append(f"cv: the group column {col!r} is not used as a feature")
+    return groups, x
+
+
+def prepare(spec: Spec, overrides: list[Any], log: Log) -> Plan:
+    """Validate, load, split and check that fold 1 builds; raise KexpError before any training."""
+    full = apply_overrides(spec, overrides)
+    try:
+        cfg, base_dirs = experiment.setup(full)
+        seed = cfg.seed
+        assert seed is not None
+        raw = data_mod.load(cfg.data, seed, base_dirs)
+        notes = list(raw.notes)
+        if cfg.data.test is not None and raw.x_test is None:
+            notes.append("cv: data.test is not applied; each fold's held-out part is its test set")
+        x, y, groups = whole_data(cfg, raw, base_dirs, notes)
+        folds = splits.kfold(y, cfg.cv, seed, groups)
+        name = splits.splitter_name(y, cfg.cv, groups is not None)
+        _build_first_fold(cfg, x, y, folds[0], seed)
+    except ConfigError as exc:
+        raise experiment.located(full, exc) from None
+    for note in notes:
+        log(f"Note: {note}")
+    info = {**raw.info, "samples": len(x)}
+    return Plan(full, cfg, Job(full, cfg, x, y, info, notes, []), folds, name)
+
+
+def _build_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.ndarray],
+                      seed: int) -> None:
+    """Preprocess fold 1 and build its model, so that model, loss and shape errors come
+    before any folder or training."""
+    backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)
+    tr, te = fold
+    split, pre = experiment.fit_transform(cfg, take(x, tr), take(y, tr), take(x, te), take(y, te),
+                                          seed)
+    experiment.build_model(cfg, split, pre, [])
+    backend.keras().backend.clear_session()

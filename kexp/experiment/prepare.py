@@ -1,0 +1,185 @@
+"""Prepare one experiment for training: spec -> config -> data -> split ->
+preprocessing -> model. Nothing is written; every mistake is a KexpError naming the
+YAML path and line, raised before a run folder exists.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kexp import backend
+from kexp.data import named, sources
+from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
+from kexp.data.split import holdout
+from kexp.errors import ConfigError
+from kexp.model import objects, resolve
+from kexp.model.blueprint import blueprint
+from kexp.model.build import build
+from kexp.model.checks import check_embeddings, check_outputs
+from kexp.spec import Config, FunctionalModel, Spec, apply_overrides, load_config
+from kexp.train import fit as fit_mod
+from kexp.train.compile import compile_model
+
+Log = Callable[[str], None]
+
+
+def silent(_: str) -> None:
+    """A ``log`` that says nothing."""
+
+
+@dataclass
+class Options:
+    """Command-line choices that are not part of the spec."""
+
+    overrides: list[Any] = field(default_factory=list)  # "a.b=c" or ("a.b=c", "--option v")
+    runs_dir: Path = Path("runs")
+    verbose: int | str = "auto"
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+    save_model: bool = True  # write model.keras (kexp cv: only with --save-models)
+    plots: bool = True  # draw the run's PNG plots after training
+    #: the model was trained already (``kexp cv --stack``): record this history, do not fit
+    history: Any = None
+
+
+@dataclass
+class Prepared:
+    """Everything ready to train: config, data split, fitted preprocessing, compiled model."""
+
+    spec: Spec
+    cfg: Config
+    seed: int
+    raw: sources.RawData
+    split: fit_mod.Split
+    pre: NamedPreprocessor
+    model: Any
+    notes: list[str]
+    class_weight: dict[int, float] | None = None
+
+
+def located(spec: Spec, exc: ConfigError) -> ConfigError:
+    """``exc`` with the line (or ``--set`` origin) of its YAML path filled in."""
+    if exc.loc is None:
+        return exc
+    return exc.located(*spec.locate(exc.loc))
+
+
+def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None = None) -> Prepared:
+    """Load, split and preprocess the data and build + compile the model.
+
+    Raises KexpError (with YAML path and line) before anything is written.
+    """
+    full = apply_overrides(spec, options.overrides)
+    try:
+        cfg, base_dirs = setup(full, cfg)
+        seed = cfg.seed
+        assert seed is not None
+        notes: list[str] = []
+        backend.seed_everything(seed, cfg.deterministic)
+        raw = sources.load(cfg.data, seed, base_dirs)
+        for note in raw.notes:
+            log(f"Warning: {note}")
+        notes += raw.notes
+        split, pre = make_split(cfg, raw, seed)
+        model = build_model(cfg, split, pre, notes)
+        weights = class_weights(cfg, split, pre)
+        for i, c in enumerate(cfg.fit.callbacks):  # checked now; made again in the run folder
+            objects.callback(c, ("fit", "callbacks", i), None)
+    except ConfigError as exc:
+        raise located(full, exc) from None
+    for note in notes[len(raw.notes):]:
+        log(f"Note: {note}")
+    return Prepared(full, cfg, seed, raw, split, pre, model, notes, weights)
+
+
+def setup(full: Spec, cfg: Config | None = None) -> tuple[Config, list[Path]]:
+    """Validate the spec (overrides applied), fix its seed (drawn and recorded when
+    the spec has none) and make custom code importable from the spec's folders."""
+    cfg = cfg or load_config(full)
+    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    dirs = base_dirs(full)
+    for d in dirs:
+        resolve.add_search_path(d)
+    return cfg.model_copy(update={"seed": seed}), dirs
+
+
+def base_dirs(spec: Spec) -> list[Path]:
+    """Where relative data paths and custom code are looked up: the current folder,
+    the spec's folder and its parent."""
+    if spec.path is None:
+        return [Path.cwd()]
+    here = spec.path.resolve().parent
+    return [Path.cwd(), here, here.parent]
+
+
+def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes: list[str]) -> Any:
+    """A fresh, compiled model for the split's shapes, checked against its labels."""
+    bp = blueprint(cfg.model, notes)
+    check_embeddings(bp, split.x_train, pre.vocabulary_sizes)
+    model, out_shapes = build(bp, named.sample_shapes(split.x_train), notes)
+    if len(bp.outputs) > 1 and cfg.fit.class_weight is not None:
+        raise ConfigError(
+            ("fit", "class_weight"),
+            f"Keras applies class_weight to single-output models only; this model has "
+            f"outputs {', '.join(bp.outputs)}",
+            hint="Remove it, or weigh the outputs with compile.loss_weights",
+        )
+    check_outputs(bp, out_shapes, split.y_train, pre.y_modes, pre.classes)
+    compile_model(model, cfg.compile, bp.outputs, notes,
+                  per_name=isinstance(cfg.model, FunctionalModel))
+    return model
+
+
+def class_weights(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor) -> dict[int, float] | None:
+    """Keras's ``class_weight`` for a single-output model (several: refused in build_model)."""
+    if cfg.fit.class_weight is None or len(split.y_train) > 1:
+        return None
+    out, y = next(iter(split.y_train.items()))
+    return fit_mod.class_weights(cfg.fit, y, pre.classes[out])
+
+
+def make_split(cfg: Config, raw: sources.RawData, seed: int) -> tuple[fit_mod.Split, NamedPreprocessor]:
+    """Hold out the test part as the spec says (when the source has none), then
+    :func:`fit_transform`."""
+    x_train, y_train = named.name_data(cfg, raw.x_train, raw.y_train, "train")
+    x_test = y_test = None
+    if raw.x_test is not None:
+        x_test, y_test = named.name_data(cfg, raw.x_test, raw.y_test, "test")
+    elif cfg.data.test is not None:
+        x_train, x_test, y_train, y_test = holdout(x_train, y_train, cfg.data.test, seed, ("data", "test"))
+    return fit_transform(cfg, x_train, y_train, x_test, y_test, seed)
+
+
+def fit_transform(
+    cfg: Config, x_train: Any, y_train: Any, x_test: Any, y_test: Any, seed: int
+) -> tuple[fit_mod.Split, NamedPreprocessor]:
+    """Hold out the validation part, fit preprocessing on what is left of the training
+    part, and transform every part (``x_test`` may be None). Data as loaded or named."""
+    x_train, y_train = named.name_data(cfg, x_train, y_train, "train")
+    if x_test is not None:
+        x_test, y_test = named.name_data(cfg, x_test, y_test, "test")
+    x_val = y_val = None
+    if cfg.data.validation is not None:
+        x_train, x_val, y_train, y_val = holdout(
+            x_train, y_train, cfg.data.validation, seed + 1, ("data", "validation")
+        )
+    pre = preprocessor_for(cfg).fit(x_train, y_train)
+    split = fit_mod.Split(pre.transform_x(x_train, "x_train"), pre.transform_y(y_train, "y_train"))
+    if x_val is not None:
+        split.x_val, split.y_val = pre.transform_x(x_val, "x_val"), pre.transform_y(y_val, "y_val")
+    if x_test is not None:
+        split.x_test, split.y_test = pre.transform_x(x_test, "x_test"), pre.transform_y(y_test, "y_test")
+        split.y_test_raw = pre.map_labels(y_test, "y_test")
+    else:  # no test set: evaluate on the training data, and say so
+        split.x_test, split.y_test = split.x_train, split.y_train
+        split.y_test_raw = pre.map_labels(y_train, "y_train")
+        split.test_name = "train"
+    if cfg.fit.validation_data == "test":
+        split.x_val, split.y_val = split.x_test, split.y_test
+    for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        named.check_finite(getattr(split, part), part)
+    return split, pre

@@ -1,0 +1,227 @@
+"""Train a prepared experiment and record it in its run folder; ``validate`` without training.
+
+The run folder gets the spec, the resolved config, the environment, the model summary,
+the fitted preprocessing, the history, test metrics with a baseline, predictions, the
+model and its plots. The CLI calls these functions; progress goes to a ``log`` callable.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kexp import backend, report
+from kexp.data import named, sources
+from kexp.errors import KexpError, RunError
+from kexp.experiment.prepare import Log, Options, Prepared, prepare, silent
+from kexp.model import draw, objects
+from kexp.rundir.write import RunFolder
+from kexp.spec import Config, Spec, resolved
+from kexp.train import baseline as baseline_mod
+from kexp.train import fit as fit_mod
+from kexp.train.compile import loss_of
+from kexp.train.predictions import is_binary, predictions
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, float]
+    evaluated_on: str
+    notes: list[str]
+
+
+def run(spec: Spec, options: Options, log: Log = silent) -> RunResult:
+    """Train, evaluate and record one experiment in a new run folder."""
+    prepared = prepare(spec, options, log)
+    return train_in_folder(prepared, RunFolder.create(options.runs_dir, prepared.cfg.name), options, log)
+
+
+def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = silent) -> RunResult:
+    """Train a prepared experiment, writing everything into ``rf``."""
+    cfg = p.cfg
+    rf.set_status("running", name=cfg.name, notes=p.notes)
+    log(f"Run folder: {rf.path}")
+    with rf.guard():
+        _write_inputs(p, rf, options, log)
+        epochs = _train(p, rf, options)
+        metrics = fit_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
+        _write_results(p, rf, metrics, log)
+        if options.save_model:
+            tmp = rf.file(".model.tmp.keras")
+            p.model.save(tmp)
+            os.replace(tmp, rf.file("model.keras"))
+        if options.plots:
+            _plots(rf, p.notes, log)
+        if not fit_mod.finite(metrics):
+            rf.set_status("failed", epochs=epochs, error="loss or a metric is NaN/inf", notes=p.notes)
+            raise RunError(
+                f"training diverged: a final metric is NaN or infinite ({metrics}); "
+                f"see {rf.file('history.csv')}. Lower the learning rate or scale the inputs"
+            )
+        rf.set_status("completed", epochs=epochs, notes=p.notes)
+    return RunResult(rf.path, metrics, p.split.test_name, p.notes)
+
+
+def _write_inputs(p: Prepared, rf: RunFolder, options: Options, log: Log) -> None:
+    """What the run starts from: spec, config, environment, model, preprocessing."""
+    rf.write_text("spec.yaml", p.spec.text if p.spec.text else "")
+    rf.write_yaml("config.yaml", resolved(p.cfg))
+    rf.write_json("env.json", environment(p.cfg, p.seed, p.raw, options.argv))
+    rf.write_text("summary.txt", summary_text(p.model))
+    if options.plots:
+        notice = draw.save(p.model, rf.file("model.png"))
+        if notice:
+            p.notes.append(notice)
+            log(f"Note: {notice}")
+    rf.write_json("preprocess.json", p.pre.state())
+
+
+def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
+    """Fit with history.csv logged per epoch (or record a history trained elsewhere:
+    ``kexp cv --stack``); the number of epochs done."""
+    if options.history is not None:
+        rf.write_text("history.csv", options.history.to_csv(index=False))
+        return len(options.history)
+    keras = backend.keras()
+    callbacks = [
+        keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
+        _epoch_status(rf),
+        *(objects.callback(c, ("fit", "callbacks", i), rf.path) for i, c in enumerate(p.cfg.fit.callbacks)),
+    ]
+    verbose = _verbosity(p.cfg.fit.verbose if options.verbose == "auto" else options.verbose)
+    history = fit_mod.fit(p.model, p.cfg.fit, p.split, callbacks, verbose, p.class_weight)
+    return len(history.epoch)
+
+
+def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: Log) -> None:
+    """metrics.json (with the baseline of a single-output model) and predictions.csv."""
+    cfg, split = p.cfg, p.split
+    base = None
+    if len(split.y_train) == 1:  # one output: majority class / training mean
+        out = next(iter(split.y_train))
+        base = baseline_mod.baseline(
+            split.y_train[out], split.y_test[out], p.pre.classes[out],
+            is_binary(loss_of(cfg.compile, out, [out])),
+        )
+    rf.write_json("metrics.json", {
+        "evaluated_on": split.test_name,
+        "samples": named.n_rows(split.x_test),
+        "metrics": metrics,
+        **({"baseline": base} if base else {}),
+    })
+    if base:
+        log(f"{split.test_name} {baseline_mod.describe(base)}")
+    frame = predictions(p.model, cfg.compile, p.pre.classes, split.x_test, split.y_test_raw,
+                        cfg.fit.batch_size)
+    rf.write_text("predictions.csv", frame.to_csv(index=False))
+
+
+def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
+    for fn in (report.plot_history, report.plot_predictions):
+        try:
+            fn(rf.path)
+        except KexpError as exc:
+            notes.append(f"plot: {exc}")
+            log(f"Note: {exc}")
+
+
+def _epoch_status(rf: RunFolder) -> Any:
+    """A callback keeping status.json's epoch count current (for ``kexp ls`` on running runs)."""
+    keras = backend.keras()
+
+    class EpochStatus(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            rf.set_status(epochs=epoch + 1)
+
+    return EpochStatus()
+
+
+def _verbosity(value: int | str) -> int | str:
+    if value == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return value
+
+
+def summary_text(model: Any) -> str:
+    """Keras's summary as text; wide enough for a functional model's "Connected to"."""
+    lines: list[str] = []
+    width = 100 if model.__class__.__name__ == "Sequential" else 120
+    # rich (which Keras prints the table with) cuts lines at $COLUMNS, 80 when not a terminal
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width + 4)
+    try:
+        model.summary(print_fn=lambda line, **_: lines.append(line), line_length=width)
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
+    return "\n".join(lines) + "\n"
+
+
+def environment(cfg: Config, seed: int, raw: sources.RawData, argv: list[str]) -> dict[str, Any]:
+    """env.json: versions, machine, command line, seed, git commit, the data's source and hash."""
+    return {
+        "python": platform.python_version(),
+        **backend.versions(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        **backend.devices(),
+        "command": argv,
+        "cwd": str(Path.cwd()),
+        "seed": seed,
+        "deterministic": cfg.deterministic,
+        "git_commit": _git_commit(),
+        "data": raw.info,
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+# -------------------------------------------------------------------------- validate
+
+
+@dataclass
+class Validation:
+    """What ``kexp validate`` found: the prepared experiment and its report."""
+
+    prepared: Prepared
+    text: str  # the model summary and a line describing the data
+
+    def draw(self, path: Path) -> str | None:
+        """Draw the model's graph to ``path``; a notice when it cannot be drawn."""
+        return draw.save(self.prepared.model, path)
+
+
+def describe_data(split: fit_mod.Split) -> str:
+    """``Data: 240 train, 60 validation, 100 test samples; input shape (784,)``."""
+    shapes = named.sample_shapes(split.x_train)
+    if len(shapes) == 1:
+        text = f"input shape {next(iter(shapes.values()))}"
+    else:
+        text = "input shapes " + ", ".join(f"{k} {v}" for k, v in shapes.items())
+    val = 0 if split.x_val is None else named.n_rows(split.x_val)
+    test = named.n_rows(split.x_test) if split.test_name == "test" and split.x_test else 0
+    return f"Data: {named.n_rows(split.x_train)} train, {val} validation, {test} test samples; {text}"
+
+
+def validate(spec: Spec, options: Options, log: Log = silent) -> Validation:
+    """Check the spec, load the data and build the model; no training."""
+    p = prepare(spec, options, log)
+    return Validation(p, summary_text(p.model) + describe_data(p.split) + "\n")

@@ -1,0 +1,211 @@
+"""Validating a spec: :func:`load_config` and :func:`configure`, and pydantic's errors
+turned into :class:`ConfigError` messages.
+
+A message names the YAML path and line, what was expected and what was received,
+and a close match for a misspelled key or name. Functional models' graphs are checked
+(:mod:`.graph`) once the schema accepts them. This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kexp.errors import ConfigError, ConfigErrors, did_you_mean
+from kexp.spec.graph import analyze
+from kexp.spec.load import PathT, Spec, apply_overrides
+from kexp.spec.schema import Config, FunctionalModel
+from kexp.spec.sources import DATA_SOURCES
+from kexp.spec.steps import X_STEPS
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> PathT:
+    """Drop pydantic's union tags from an error location, keeping real YAML keys."""
+    out: list[Any] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif last:
+            out.append(part)
+        # else: a tag pydantic inserted (e.g. 'csv', 'sequential'); skip it
+    return tuple(out)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _model_at(path: PathT, data: Any) -> type[BaseModel] | None:
+    """The pydantic model class that validates the mapping at ``path`` (for key suggestions)."""
+    model: Any = Config
+    node = data
+    for part in path:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return None
+        if isinstance(part, int):
+            continue  # list items: the field's annotation names the item model
+        if model is None or not hasattr(model, "model_fields"):
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _resolve_model(field.annotation, node)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _model_classes(annotation: Any) -> list[type[BaseModel]]:
+    """Every BaseModel subclass an annotation names, outermost first."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    candidates = []
+    stack = list(typing.get_args(annotation))
+    while stack:
+        a = stack.pop(0)
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            candidates.append(a)
+        else:
+            stack.extend(typing.get_args(a))
+    return candidates
+
+
+def _resolve_model(annotation: Any, node: Any) -> Any:
+    """Best effort: find the BaseModel subclass an annotation uses for ``node``."""
+    candidates = _model_classes(annotation)
+    if not candidates:
+        return None
+    for key in ("source", "type"):
+        if isinstance(node, dict) and key in node:
+            for c in candidates:
+                field = c.model_fields.get(key)
+                if field is not None and node[key] in typing.get_args(field.annotation):
+                    return c
+    return candidates[0]
+
+
+def _unknown_key(path: PathT, spec: Spec) -> ConfigError:
+    parent = _model_at(path[:-1], spec.data)
+    fields = list(parent.model_fields) if parent else []
+    key = str(path[-1])
+    hint = did_you_mean(key, fields)
+    expected = f"one of: {', '.join(fields)}" if fields else "no such key"
+    if hint is None and fields:
+        hint = "Remove it or check the spelling"
+    return spec.error(path, f"unknown key '{key}'; expected {expected}", hint)
+
+
+def _unknown_tag(path: PathT, ctx: dict[str, Any], spec: Spec) -> ConfigError:
+    """A data source, model type or step name that is not one of the choices."""
+    tag = ctx.get("tag")
+    expected_tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+    what = "value"
+    if path[-1:] == ("data",):
+        what = "data source"
+    elif len(path) >= 2 and path[-2] == "x":
+        what = "preprocessing step"
+    if path and path[0] == "data":
+        path = path + ("source",)
+    elif path and path[-1] == "model":
+        path = path + ("type",)
+    return spec.error(
+        path,
+        f"unknown {what} {tag!r}; expected one of: {', '.join(expected_tags)}",
+        did_you_mean(str(tag), expected_tags),
+    )
+
+
+def _no_tag(path: PathT, value: Any, spec: Spec) -> ConfigError | None:
+    """A data source without ``source``, or a step that is not a name or ``{step: args}``."""
+    if path and path[-1] == "data":
+        return spec.error(
+            path + ("source",),
+            f"required key 'source' is missing; expected one of: {', '.join(DATA_SOURCES)}",
+            "Add e.g. 'source: csv'",
+        )
+    if len(path) >= 2 and path[-2] == "x":
+        return spec.error(
+            path,
+            f"expected a step name or {{step: arguments}}, received {_describe(value)}; "
+            f"steps: {', '.join(X_STEPS)}",
+        )
+    return None
+
+
+def _other(err: dict[str, Any], path: PathT, spec: Spec) -> ConfigError:
+    """Pydantic's own message, as "expected ..., received ..." (validators' text as is)."""
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    hint = None
+    if err["type"] in ("literal_error", "enum") and isinstance(value, str) and ctx.get("expected"):
+        choices = [c.strip(" '") for c in str(ctx["expected"]).replace(" or ", ",").split(",")]
+        hint = did_you_mean(value, [c for c in choices if c])
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    else:
+        if msg.startswith("Input should be "):
+            msg = "expected " + msg[len("Input should be "):]
+        else:
+            msg = f"expected {msg[0].lower() + msg[1:]}" if msg else "invalid value"
+        msg += f", received {_describe(value)}"
+    return spec.error(path, msg, hint)
+
+
+def _convert(err: dict[str, Any], spec: Spec) -> ConfigError:
+    """One pydantic error (from ``ValidationError.errors()``) as a kexp message."""
+    path = _clean_loc(tuple(err["loc"]), spec.data)
+    etype = err["type"]
+    if etype == "extra_forbidden":
+        return _unknown_key(path, spec)
+    if etype == "missing":
+        return spec.error(path, f"required key '{path[-1]}' is missing", "Add it")
+    if etype == "union_tag_invalid":
+        return _unknown_tag(path, err.get("ctx") or {}, spec)
+    if etype == "union_tag_not_found":
+        found = _no_tag(path, err.get("input"), spec)
+        if found is not None:
+            return found
+    return _other(err, path, spec)
+
+
+def load_config(spec: Spec) -> Config:
+    """Validate a spec into a Config, or raise ConfigError(s) naming the YAML paths."""
+    data = dict(spec.data)
+    if "name" not in data and spec.path is not None:
+        stem = "".join(c if c.isalnum() or c in "_.+-" else "-" for c in spec.path.stem)
+        data["name"] = stem or "experiment"
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        errors = [_convert(e, spec) for e in exc.errors(include_url=False)]
+        # pydantic reports each union alternative; keep one message per path+text
+        unique: dict[str, ConfigError] = {}
+        for e in errors:
+            unique.setdefault(str(e), e)
+        errs = list(unique.values())
+        if len(errs) == 1:
+            raise errs[0] from None
+        raise ConfigErrors(errs) from None
+    if isinstance(cfg.model, FunctionalModel):
+        try:
+            analyze(cfg.model)
+        except ConfigError as exc:
+            raise exc.located(*spec.locate(exc.loc or ())) from None
+    return cfg
+
+
+def configure(spec: Spec, overrides: list[Any]) -> Config:
+    """Validate the spec with ``--set`` overrides applied (no TensorFlow, no scikit-learn)."""
+    return load_config(apply_overrides(spec, overrides))

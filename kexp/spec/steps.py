@@ -1,0 +1,317 @@
+"""``preprocess:``: the x steps' argument models, the step table, label maps, y encoding.
+
+Each x step's argument model is the one place its name lives: it declares
+``step: ClassVar[str]`` (its name in ``preprocess.x``) and ``shorthand`` (the field a
+scalar fills: ``{scale: 255}`` is ``{scale: {factor: 255}}``). :data:`X_STEPS`, the
+table of step names, is derived from the subclasses of :class:`StepArgs`;
+:mod:`kexp.data.steps` derives its implementations' names from these models.
+This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from kexp.spec.base import Base, Column, Label, per_name
+
+
+class StepArgs(Base):
+    """The arguments of one ``preprocess.x`` step; each subclass is one step."""
+
+    #: the step's name in ``preprocess.x``
+    step: ClassVar[str]
+    #: the field a scalar shorthand fills (``{scale: 255}``), if any
+    shorthand: ClassVar[str | None] = None
+
+
+class FlattenStep(StepArgs):
+    """Flatten every sample to one dimension (28x28 -> 784)."""
+
+    step = "flatten"
+
+
+class ReshapeStep(StepArgs):
+    """Reshape every sample (784 -> [28, 28, 1])."""
+
+    step = "reshape"
+    shorthand = "shape"
+
+    shape: list[int]
+
+
+class ScaleStep(StepArgs):
+    """Divide by a constant (pixels: 255)."""
+
+    step = "scale"
+    shorthand = "factor"
+
+    factor: float
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> ScaleStep:
+        if self.factor == 0:
+            raise ValueError("factor must not be 0 (x is divided by it)")
+        return self
+
+
+class StandardizeStep(StepArgs):
+    """sklearn StandardScaler, fitted on the training part only.
+
+    With ``columns`` it scales only those columns of a table (the others pass
+    through); without, every feature.
+    """
+
+    step = "standardize"
+
+    with_mean: bool = True
+    with_std: bool = True
+    columns: list[Column] | None = None
+
+
+class MinMaxStep(StepArgs):
+    """sklearn MinMaxScaler, fitted on the training part only (``columns``: as standardize)."""
+
+    step = "minmax"
+
+    feature_range: tuple[float, float] = (0.0, 1.0)
+    columns: list[Column] | None = None
+
+
+#: Indices TextVectorization reserves: 0 padding, 1 out-of-vocabulary.
+RESERVED_TOKENS = 2
+
+
+class TokenizeStep(StepArgs):
+    """Text -> integer sequences with ``keras.layers.TextVectorization``; the
+    vocabulary (most frequent words of the training part) is saved in preprocess.json."""
+
+    step = "tokenize"
+    shorthand = "column"
+
+    column: Column | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = 10000
+    oov_token: str | None = "[UNK]"
+    lower: bool = True
+    strip_punctuation: bool = True
+    split: Literal["whitespace", "character"] = "whitespace"
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _room_for_words(cls, value: int | None) -> int | None:
+        if value is not None and value <= RESERVED_TOKENS:
+            raise ValueError(
+                f"expected more than {RESERVED_TOKENS}: indices 0 (padding) and 1 "
+                f"(out-of-vocabulary) are reserved, received {value}"
+            )
+        return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number (the fill value of padding), received {value!r}")
+    return value
+
+
+class PadStep(StepArgs):
+    """``keras.utils.pad_sequences``: integer sequences to one length (maxlen;
+    without it, the longest training sequence)."""
+
+    step = "pad"
+    shorthand = "maxlen"
+
+    maxlen: Annotated[int, Field(gt=0)] | None = None
+    padding: Literal["pre", "post"] = "pre"
+    truncating: Literal["pre", "post"] = "pre"
+    value: Annotated[float, BeforeValidator(_number)] = 0
+    dtype: Literal["int32", "int64", "float32"] = "int32"
+
+
+class GetDummiesStep(StepArgs):
+    """One-hot columns with ``pandas.get_dummies`` semantics; categories learned on
+    the training part (unseen ones become all-zero rows). ``separator`` splits
+    multi-valued cells like ``str.get_dummies('/')``."""
+
+    step = "get_dummies"
+    shorthand = "columns"
+
+    columns: Annotated[list[Column], Field(min_length=1)]
+    separator: str | None = None
+    prefix_sep: str = "_"
+
+
+class ImputeStep(StepArgs):
+    """Fill missing values (NaN, or ``data.missing_values``) with a statistic of the
+    training part; ``columns`` default: every column with a missing value in training."""
+
+    step = "impute"
+    shorthand = "strategy"
+
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = "mean"
+    fill_value: Union[float, str, None] = None
+    columns: list[Column] | None = None
+
+    @model_validator(mode="after")
+    def _constant_needs_value(self) -> ImputeStep:
+        if self.strategy == "constant" and self.fill_value is None:
+            raise ValueError("strategy: constant needs a fill_value")
+        return self
+
+
+def step_models(base: type[StepArgs] = StepArgs) -> list[type[StepArgs]]:
+    """The argument models below ``base`` that name a step, in the order they were defined."""
+    found: list[type[StepArgs]] = []
+    for cls in base.__subclasses__():
+        if "step" in cls.__dict__:
+            found.append(cls)
+        found += step_models(cls)
+    return found
+
+
+def _step_table() -> dict[str, type[StepArgs]]:
+    table: dict[str, type[StepArgs]] = {}
+    for cls in step_models():
+        if cls.step in table:
+            raise TypeError(
+                f"{cls.__name__} and {table[cls.step].__name__} both name the step {cls.step!r}"
+            )
+        table[cls.step] = cls
+    return table
+
+
+#: step name -> its arguments model
+X_STEPS: dict[str, type[StepArgs]] = _step_table()
+
+
+def _normalize_step(value: Any) -> Any:
+    """``flatten`` -> ``{flatten: {}}``; ``{scale: 255}`` -> ``{scale: {factor: 255}}``."""
+    if isinstance(value, str):
+        return {value: {}}
+    if isinstance(value, dict) and len(value) == 1:
+        name, args = next(iter(value.items()))
+        if args is None:
+            return {name: {}}
+        model = X_STEPS.get(name)
+        if model is not None and model.shorthand and not isinstance(args, dict):
+            return {name: {model.shorthand: args}}
+    return value
+
+
+def _normalize_steps(value: Any) -> Any:
+    if isinstance(value, (list, str, dict)):
+        steps = value if isinstance(value, list) else [value]
+        return [_normalize_step(s) for s in steps]
+    return value
+
+
+def _step_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 else None
+    if isinstance(value, BaseModel):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+def _step_item_model(name: str, args_model: type[StepArgs]) -> type[Base]:
+    return type(
+        f"{name.title()}Item",
+        (Base,),
+        {"__annotations__": {name: args_model}, "__module__": __name__},
+    )
+
+
+XStep = Annotated[
+    Union[
+        tuple(
+            Annotated[_step_item_model(n, m), Tag(n)] for n, m in X_STEPS.items()
+        )  # type: ignore[misc]
+    ],
+    Discriminator(_step_tag),
+]
+
+
+class BinaryLabels(Base):
+    """Labels listed in ``positive`` become 1, every other label 0."""
+
+    positive: Annotated[list[Label], Field(min_length=1)]
+
+
+class LabelMap(Base):
+    """A map of the raw labels, applied before y is encoded (and to predict's labels).
+
+    ``{binary: {positive: [0, 2, 4, 6, 8]}}`` ("is the digit even") or
+    ``{map: {0: zero, 1: one}}`` (every label must be in the map).
+    """
+
+    binary: BinaryLabels | None = None
+    map: dict[Label, Label] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LabelMap:
+        given = [k for k in ("binary", "map") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "expected exactly one of binary: {positive: [...]} or map: {label: new label}, "
+                f"received {len(given)}" + (f" ({', '.join(given)})" if given else "")
+            )
+        return self
+
+
+def _is_label_map(value: Any) -> bool:
+    return isinstance(value, LabelMap) or (
+        isinstance(value, dict) and bool(value) and set(value) <= {"binary", "map"}
+    )
+
+
+YMode = Literal["one_hot", "sparse", "none"]
+XSteps = per_name(list[Annotated[XStep, Field()]], lambda v: isinstance(v, dict))
+YModes = per_name(YMode, lambda v: isinstance(v, dict))
+LabelMaps = per_name(LabelMap, lambda v: not _is_label_map(v))
+
+
+class PreprocessConfig(Base):
+    """What is done to x and y before training; fitted on the training part only.
+
+    For models with several inputs or outputs, ``x``, ``y``, ``labels`` and
+    ``num_classes`` can be given per input/output name: ``x: {image: [...], aux: [...]}``.
+    """
+
+    x: XSteps = Field(default_factory=list)  # type: ignore[valid-type]
+    y: YModes = "none"  # type: ignore[valid-type]
+    labels: LabelMaps | None = None  # type: ignore[valid-type]
+    num_classes: Annotated[int, Field(gt=1)] | dict[str, Annotated[int, Field(gt=1)]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any) -> Any:
+        """Steps in their long form; ``x`` per input (``{image: [...]}``) or one list."""
+        if isinstance(data, dict) and isinstance(data.get("x"), (list, str, dict)):
+            x = data["x"]
+            if isinstance(x, dict) and not (len(x) == 1 and next(iter(x)) in X_STEPS):
+                data = {**data, "x": {k: _normalize_steps(v) for k, v in x.items()}}
+            else:
+                data = {**data, "x": _normalize_steps(x)}
+        return data
+
+    def is_per_name(self) -> bool:
+        """True when x, y, labels or num_classes is given per input/output name."""
+        return any(
+            isinstance(v, dict) for v in (self.x, self.y, self.num_classes)
+        ) or (self.labels is not None and not isinstance(self.labels, LabelMap))
+
+    def x_steps(self) -> list[tuple[str, StepArgs]]:
+        """The x steps as (name, arguments) pairs."""
+        out = []
+        for item in self.x:
+            name = next(iter(type(item).model_fields))
+            out.append((name, getattr(item, name)))
+        return out
