@@ -10,7 +10,6 @@ and ``compare`` start without either.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -19,7 +18,8 @@ from typing import Any
 
 import click
 
-from kexp.errors import KexpError
+from kexp import backend
+from kexp.errors import KexpError, UsageError
 
 EPILOG = """\b
 Examples:
@@ -41,6 +41,8 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except UsageError as exc:  # Click shows the command's usage line (exit 2)
+            raise click.UsageError(str(exc)) from None
         except KexpError as exc:
             click.secho(f"Error: {exc}", err=True, fg="red")
             sys.exit(exc.exit_code)
@@ -71,9 +73,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """kexp: YAML in, trained Keras model and run folder out."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    backend.set_verbose(verbose)
 
 
 
@@ -189,14 +189,6 @@ def _log(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _load(spec_path: str, verbose: bool) -> Any:
-    from kexp import backend
-    from kexp.spec import load_spec
-
-    backend.set_verbose(verbose)
-    return load_spec(spec_path)
-
-
 def _fmt_metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k}: {v:.4f}" for k, v in metrics.items())
 
@@ -208,9 +200,8 @@ def _fmt_metrics(metrics: dict[str, float]) -> str:
 @_spec_options
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Where run folders are created.")
-@click.pass_context
 @user_errors
-def run(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | None,
+def run(spec: str, overrides: tuple[str, ...], name: str | None,
         seed: int | None, epochs: int | None, runs_dir: str) -> None:
     """Train and evaluate the experiment in SPEC; write a run folder.
 
@@ -218,15 +209,11 @@ def run(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | N
     Example:
       kexp run configs/mnist.yaml --epochs 2 --set compile.optimizer=sgd
     """
-    from kexp.spec import configure
-
-    parsed = _load(spec, ctx.obj["verbose"])
-    items = _overrides(overrides, name, seed, epochs)
-    configure(parsed, items)  # schema errors before TensorFlow is imported
     from kexp import experiment
 
-    options = experiment.Options(overrides=items, runs_dir=Path(runs_dir))
-    result = experiment.run(parsed, options, log=_log)
+    options = experiment.Options(overrides=_overrides(overrides, name, seed, epochs),
+                                 runs_dir=Path(runs_dir))
+    result = experiment.run_file(spec, options, log=_log)
     click.echo(f"{result.evaluated_on} metrics: {_fmt_metrics(result.metrics)}")
     click.echo(f"Run folder: {result.run_dir}")
 
@@ -236,9 +223,8 @@ def run(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | N
 @_spec_options
 @click.option("--graph", "graph", type=click.Path(dir_okay=False), metavar="PNG",
               help="Also draw the model's graph to this file (needs pydot and Graphviz).")
-@click.pass_context
 @user_errors
-def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: str | None,
+def validate(spec: str, overrides: tuple[str, ...], name: str | None,
              seed: int | None, epochs: int | None, graph: str | None) -> None:
     """Check SPEC, load its data and build the model without training.
 
@@ -248,14 +234,10 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
     Example:
       kexp validate configs/shared_input.yaml --graph model.png
     """
-    from kexp.spec import configure
-
-    parsed = _load(spec, ctx.obj["verbose"])
-    items = _overrides(overrides, name, seed, epochs)
-    configure(parsed, items)
     from kexp import experiment
 
-    result = experiment.validate(parsed, experiment.Options(overrides=items), log=_log)
+    options = experiment.Options(overrides=_overrides(overrides, name, seed, epochs))
+    result = experiment.validate_file(spec, options, log=_log)
     click.echo(result.text, nl=False)
     if graph:
         notice = result.draw(Path(graph))
@@ -271,17 +253,14 @@ def validate(ctx: click.Context, spec: str, overrides: tuple[str, ...], name: st
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Output CSV (default: RUN_DIR/predictions-<DATA>.csv).")
-@click.pass_context
 @user_errors
-def predict(ctx: click.Context, run_dir: str, data: str, out: str | None) -> None:
+def predict(run_dir: str, data: str, out: str | None) -> None:
     """Predict DATA (CSV or .npz) with the model and preprocessing of RUN_DIR.
 
     Writes predicted classes with probabilities (or values, for regression).
     """
-    from kexp import backend
     from kexp import predict as predict_mod
 
-    backend.set_verbose(ctx.obj["verbose"])
     path, rows = predict_mod.predict(Path(run_dir), Path(data), Path(out) if out else None,
                                      log=_log)
     click.echo(f"Wrote {rows} predictions to {path}")
@@ -353,13 +332,10 @@ def cv(ctx: click.Context, **options: Any) -> None:
         EXIT_INTERRUPTED,
         CVInterrupted,
         CVRequest,
-        UsageError,
     )
 
     try:
         result = command.run(CVRequest(**options, verbose=ctx.obj["verbose"]), log=_log)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
     except CVInterrupted as exc:
         click.secho(f"Interrupted: {exc.reason}. {exc.done} of {exc.total} folds completed and "
                     f"kept in {exc.path}.\nContinue with: kexp cv --resume {exc.path}",

@@ -88,6 +88,10 @@ class ConfigErrors(KexpError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
+class UsageError(KexpError):
+    """Command-line options that do not go together (the CLI shows its usage line)."""
+
+
 class DataError(KexpError):
     """The data cannot be read or does not fit the spec."""
 

@@ -111,7 +111,7 @@ def test_same_seed_same_folds_and_fold_seeds_differ() -> None:
     assert fold_seed(7, 3) == fold_seed(7, 3) != fold_seed(8, 3)
 
 
-def test_headline_matches_seed_002_format() -> None:
+def test_headline_matches_the_pima_tutorials_format() -> None:
     from kexp.cv.folds import FoldOutcome
     from kexp.cv.record import headline, summarize
 
@@ -168,6 +168,15 @@ def test_regression_with_stratify_is_refused(project: Path, tmp_path: Path,
 def test_resume_refuses_a_spec(project: Path) -> None:
     result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--resume", str(project)])
     assert result.exit_code == 2 and "--resume takes the spec and settings from the CV folder" in result.output
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--seed", "0"], "--seed"), (["--cv-seed", "0"], "--cv-seed"), (["--no-shuffle"], "--no-shuffle"),
+])
+def test_resume_refuses_settings_even_when_falsy(project: Path, args: list[str], named: str) -> None:
+    result = CliRunner().invoke(cli, ["cv", "--resume", str(project), *args])
+    assert result.exit_code == 2, result.output
+    assert "Usage: " in result.output and f"remove {named}" in result.output
 
 
 def test_kfold_library_errors() -> None:

@@ -35,7 +35,7 @@ def load(spec: dict) -> Config:
     return load_config(parse_spec(yaml.safe_dump(spec, sort_keys=False)))
 
 
-def test_seed_000_graph_validates_and_round_trips() -> None:
+def test_shared_input_graph_validates_and_round_trips() -> None:
     text = open("configs/shared_input.yaml", encoding="utf-8").read()
     cfg = load_config(parse_spec(text))
     g = graph.analyze(cfg.model)

@@ -158,6 +158,8 @@ def test_no_private_name_crosses_a_module() -> None:
     [
         ("kexp.cli", ["pydantic", "tensorflow", "sklearn", "matplotlib"]),
         ("kexp.spec", ["tensorflow", "sklearn"]),
+        # kexp run / validate: a spec mistake is reported before the data stack loads
+        ("kexp.experiment", ["pandas", "tensorflow", "sklearn", "matplotlib"]),
         # kexp ls / compare / plot: tables and figures come without the training stack
         ("kexp.report", ["pydantic", "tensorflow", "sklearn", "matplotlib", "scipy"]),
     ],

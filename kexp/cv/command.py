@@ -25,7 +25,7 @@ def _silent(_: str) -> None:
 def run(request: CVRequest, log: Log = _silent) -> CVResult:
     """Run ``kexp cv`` as ``request`` asks.
 
-    Raises :class:`~kexp.cv.options.UsageError` for options that do not go together, a
+    Raises :class:`~kexp.errors.UsageError` for options that do not go together, a
     KexpError for bad input (before anything is written), and
     :class:`~kexp.cv.options.CVInterrupted` when the CV stops with folds left to train.
     Spec errors come before pandas and TensorFlow are imported: the training side of

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kexp.errors import KexpError
+from kexp.errors import UsageError
 
 #: exit codes of ``kexp cv`` besides 0 (all folds completed) and 2 (bad input)
 EXIT_FOLDS_FAILED = 1
@@ -38,10 +38,6 @@ FROM_THE_CV_FOLDER = (
     ("shuffle", "--shuffle"), ("stratify", "--stratify"), ("group", "--group"),
     ("cv_seed", "--cv-seed"),
 )
-
-
-class UsageError(KexpError):
-    """Command-line options that do not go together (the CLI shows its usage line)."""
 
 
 class CVInterrupted(KeyboardInterrupt):
@@ -102,7 +98,10 @@ class CVRequest:
             if self.spec is None:
                 raise UsageError("give a SPEC file, or --resume runs/<id>")
             return
-        given = [option for attr, option in FROM_THE_CV_FOLDER if getattr(self, attr)]
+        given = [
+            "--no-shuffle" if attr == "shuffle" and self.shuffle is False else option
+            for attr, option in FROM_THE_CV_FOLDER if getattr(self, attr) not in (None, ())
+        ]
         if given:
             raise UsageError("--resume takes the spec and settings from the CV folder; "
                              f"remove {', '.join(given)}")

@@ -5,7 +5,6 @@ never started), with the spec, settings, data and fold indices the CV started wi
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,10 +52,7 @@ def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions,
     job = Job(spec, cfg, x, y, {**raw.info, "samples": len(x)}, list(status.get("notes") or []),
               options.argv, cv_opts.save_models, cv_opts.plots)
     done, tasks = _folds(cv_dir)
-    rf = RunFolder(cv_dir, kind="cv")
-    earlier = {k: v for k, v in status.items() if k != "status"}
-    rf.set_status("running", **{**earlier, "error": None, "finished": None, "duration_s": None,
-                                "pid": os.getpid()})
+    rf = RunFolder.reopen(cv_dir, status, kind="cv")
     log(f"Resuming {cv_dir}: {len(done)} of {len(done) + len(tasks)} folds completed, "
         f"training {len(tasks)}")
     splitter = (env.get("cv") or {}).get("splitter", "")

@@ -1,34 +1,36 @@
 """One experiment end to end: spec -> config -> data -> preprocessing -> model ->
-training -> run folder -> plots (:mod:`.prepare` gets it ready, :mod:`.run` trains and
-records it); ``validate`` stops before training."""
+training -> run folder -> plots. :mod:`.prepare` gets it ready, :mod:`.record` trains and
+records it (``validate`` stops before training), :mod:`.command` is what ``kexp run`` and
+``kexp validate`` call.
 
-from kexp.experiment.prepare import (
-    Log,
-    Options,
-    Prepared,
-    base_dirs,
-    build_model,
-    class_weights,
-    fit_transform,
-    located,
-    make_split,
-    prepare,
-    setup,
-    silent,
-)
-from kexp.experiment.run import (
-    RunResult,
-    Validation,
-    describe_data,
-    environment,
-    run,
-    summary_text,
-    train_in_folder,
-    validate,
-)
+Only the light part is imported with the package; the training side is imported when
+one of its names is first used, so that a spec mistake is reported in a fraction of a
+second.
+"""
 
-__all__ = [
-    "Log", "Options", "Prepared", "RunResult", "Validation", "base_dirs", "build_model",
-    "class_weights", "describe_data", "environment", "fit_transform", "located", "make_split",
-    "prepare", "run", "setup", "silent", "summary_text", "train_in_folder", "validate",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from kexp.experiment.command import load_checked, run_file, validate_file
+from kexp.experiment.options import Log, Options, silent
+
+_LAZY = {
+    **dict.fromkeys(
+        ("Prepared", "base_dirs", "build_model", "class_weights", "fit_transform", "located",
+         "make_split", "prepare", "setup"), "prepare"),
+    **dict.fromkeys(
+        ("RunResult", "Validation", "describe_data", "environment", "run", "summary_text",
+         "train_in_folder", "validate"), "record"),
+}
+
+__all__ = ["Log", "Options", "load_checked", "run_file", "silent", "validate_file", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'kexp.experiment' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"kexp.experiment.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value

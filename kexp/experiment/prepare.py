@@ -6,9 +6,7 @@ YAML path and line, raised before a run folder exists.
 from __future__ import annotations
 
 import random
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +15,20 @@ from kexp.data import named, sources
 from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
 from kexp.data.split import holdout
 from kexp.errors import ConfigError
+from kexp.experiment.options import Log, Options, silent
 from kexp.model import objects, resolve
 from kexp.model.blueprint import blueprint
 from kexp.model.build import build
 from kexp.model.checks import check_embeddings, check_outputs
-from kexp.spec import Config, FunctionalModel, Spec, apply_overrides, load_config
+from kexp.spec import (
+    Config,
+    FunctionalModel,
+    Spec,
+    apply_overrides,
+    load_config,
+)
 from kexp.train import fit as fit_mod
 from kexp.train.compile import compile_model
-
-Log = Callable[[str], None]
-
-
-def silent(_: str) -> None:
-    """A ``log`` that says nothing."""
-
-
-@dataclass
-class Options:
-    """Command-line choices that are not part of the spec."""
-
-    overrides: list[Any] = field(default_factory=list)  # "a.b=c" or ("a.b=c", "--option v")
-    runs_dir: Path = Path("runs")
-    verbose: int | str = "auto"
-    argv: list[str] = field(default_factory=lambda: list(sys.argv))
-    save_model: bool = True  # write model.keras (kexp cv: only with --save-models)
-    plots: bool = True  # draw the run's PNG plots after training
-    #: the model was trained already (``kexp cv --stack``): record this history, do not fit
-    history: Any = None
 
 
 @dataclass

@@ -76,6 +76,16 @@ class RunFolder:
             return cls(path, kind)
         raise OSError(f"could not create a unique run folder in {runs_dir}")  # pragma: no cover
 
+    @classmethod
+    def reopen(cls, path: Path, status: dict[str, Any], kind: str = "run") -> RunFolder:
+        """An existing folder whose work goes on (``kexp cv --resume``): its status as
+        saved, marked running again by this process."""
+        rf = cls(path, kind)
+        rf._status = dict(status)
+        rf.set_status("running", error=None, finished=None, duration_s=None, pid=os.getpid(),
+                      host=socket.gethostname())
+        return rf
+
     # -- files
     def file(self, name: str) -> Path:
         return self.path / name

@@ -18,7 +18,8 @@ from typing import Any
 from kexp import backend, report
 from kexp.data import named, sources
 from kexp.errors import KexpError, RunError
-from kexp.experiment.prepare import Log, Options, Prepared, prepare, silent
+from kexp.experiment.options import Log, Options, silent
+from kexp.experiment.prepare import Prepared, prepare
 from kexp.model import draw, objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, resolved

@@ -1,0 +1,30 @@
+"""What a run is asked to do besides its spec (light: the CLI builds it before any
+data or TensorFlow is loaded)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Log = Callable[[str], None]
+
+
+def silent(_: str) -> None:
+    """A ``log`` that says nothing."""
+
+
+@dataclass
+class Options:
+    """Command-line choices that are not part of the spec."""
+
+    overrides: list[Any] = field(default_factory=list)  # "a.b=c" or ("a.b=c", "--option v")
+    runs_dir: Path = Path("runs")
+    verbose: int | str = "auto"
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+    save_model: bool = True  # write model.keras (kexp cv: only with --save-models)
+    plots: bool = True  # draw the run's PNG plots after training
+    #: the model was trained already (``kexp cv --stack``): record this history, do not fit
+    history: Any = None
