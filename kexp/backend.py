@@ -95,3 +95,24 @@ def devices() -> dict[str, Any]:
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "cpus": len(tf.config.list_physical_devices("CPU")),
     }
+
+
+_threads_set = False
+
+
+def set_threads(threads: int) -> None:
+    """TensorFlow's thread pools (and OpenMP's), set once per process before its first op:
+    a worker of ``kexp cv --jobs N`` or ``kexp sweep --jobs N`` uses its share of the cores."""
+    global _threads_set
+    if _threads_set:
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    keras()
+    import tensorflow
+
+    try:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already initialized in this process
+        pass
+    _threads_set = True

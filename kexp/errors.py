@@ -100,16 +100,40 @@ class RunError(KexpError):
     """A run folder is missing, incomplete or of the wrong kind."""
 
 
-def did_you_mean(name: str, choices: Iterable[str], *, quote: str = "'") -> str | None:
-    """Return ``Did you mean 'X'?`` for the closest choice, or None.
+def edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) that turn ``a`` into ``b``."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
 
-    Case-insensitive first (``dense`` -> ``Dense``), then difflib's ratio.
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice ``name`` most likely misspells, or None when none is close.
+
+    Case-insensitive first (``dense`` -> ``Dense``); then difflib's close matches,
+    ranked by fewest edits (a swapped pair is one: ``adma`` -> ``Adam``, not ``Adamax``).
     """
-    choices = list(dict.fromkeys(choices))
-    lowered = {c.lower(): c for c in choices}
-    if name.lower() in lowered and lowered[name.lower()] != name:
-        return f"Did you mean {quote}{lowered[name.lower()]}{quote}?"
-    close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)]
-    if close:
-        return f"Did you mean {quote}{close[0]}{quote}?"
-    return None
+    lowered = {c.lower(): c for c in dict.fromkeys(choices)}
+    key = name.lower()
+    if key in lowered:
+        return lowered[key]
+    close = difflib.get_close_matches(key, list(lowered), n=5, cutoff=0.6)
+    if not close:
+        return None
+    best = min(close, key=lambda c: edit_distance(key, c))
+    return lowered[best]
+
+
+def did_you_mean(name: str, choices: Iterable[str], *, quote: str = "'") -> str | None:
+    """Return ``Did you mean 'X'?`` for the closest choice (:func:`closest`), or None."""
+    best = closest(name, choices)
+    if best is None or best == name:
+        return None
+    return f"Did you mean {quote}{best}{quote}?"

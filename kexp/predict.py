@@ -17,8 +17,8 @@ import yaml
 from kexp import backend
 from kexp.data import named, sources
 from kexp.data.preprocess import NamedPreprocessor
-from kexp.errors import DataError, RunError
-from kexp.model import resolve
+from kexp.errors import ConfigError, DataError, RunError
+from kexp.model import keep, resolve
 from kexp.rundir.write import atomic_write
 from kexp.spec import Config, CsvData, FunctionalModel
 from kexp.train.predictions import predictions
@@ -39,10 +39,7 @@ def predict(run_dir: Path, data_path: Path, out: Path | None,
     cfg = Config.model_validate(cfg_data)
     ins, outs = named.names_of(cfg)
     pre = NamedPreprocessor.from_state(json.loads((run_dir / "preprocess.json").read_text()), ins, outs)
-    keras = backend.keras()
-    resolve.add_search_path(Path.cwd())
-    custom = resolve.custom_objects_in(cfg_data)
-    model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
+    model = load_model(run_dir, cfg_data, log)
     x, y = _read_new_data(cfg, Path(data_path))
     if isinstance(y, dict) and set(y) != set(outs):
         y = None  # the new data lacks some outputs' columns: predict without y_true
@@ -54,6 +51,55 @@ def predict(run_dir: Path, data_path: Path, out: Path | None,
     out = Path(out) if out else run_dir / f"predictions-{Path(data_path).stem}.csv"
     atomic_write(out, frame.to_csv(index=False))
     return out, len(frame)
+
+
+def load_model(run_dir: Path, cfg_data: dict[str, Any], log: Callable[[str], None] = _silent) -> Any:
+    """The run's model, its custom code imported from the run's own copy (``custom/``)
+    first, then the current folder; ``sys.path`` is as before afterwards."""
+    keras = backend.keras()
+    with keep.import_path(run_dir / keep.FOLDER, Path.cwd()):
+        try:
+            custom = resolve.custom_objects_in(cfg_data)
+        except ConfigError as exc:
+            raise RunError(f"{run_dir / 'config.yaml'}: {exc}") from None
+        try:
+            model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
+        except (TypeError, ValueError) as exc:
+            error = _load_error(run_dir, exc)
+            if error is None:
+                raise
+            raise error from None
+    for note in keep.differences(_kept(run_dir), run_dir):
+        log(f"Warning: {note}")
+    return model
+
+
+def _load_error(run_dir: Path, exc: Exception) -> RunError | None:
+    """Keras's refusal to load a model, in a user's terms (None: not a refusal)."""
+    text = str(exc)
+    if "Lambda" in text and "safe_mode" in text:
+        return RunError(
+            f"{run_dir / 'model.keras'}: the model has a Lambda layer, whose Python code Keras "
+            "refuses to load (safe mode: loading it could run any code). Replace the Lambda by a "
+            "custom layer class named in the spec as package.module:Class (a keras.layers.Layer "
+            "subclass) and train again"
+        )
+    if "safe_mode" in text:
+        return RunError(f"{run_dir / 'model.keras'}: Keras refuses to load code saved in the model "
+                        f"(safe mode): {text.splitlines()[0]}")
+    if "Could not locate" in text or "custom_objects" in text:
+        return RunError(f"{run_dir / 'model.keras'}: {text.splitlines()[0]}. The model needs custom "
+                        f"code that is neither in the run folder's {keep.FOLDER}/ nor importable here")
+    return None
+
+
+def _kept(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        env = json.loads((run_dir / "env.json").read_text())
+    except (OSError, ValueError):
+        return []
+    records = env.get("custom_code") if isinstance(env, dict) else None
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
 def _check_shapes(model: Any, arr: dict[str, np.ndarray], data_path: Path) -> None:

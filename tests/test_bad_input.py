@@ -40,7 +40,7 @@ CASES = [
     ("unknown-metric", _edit(P, "metrics: [accuracy]", "metrics: [accurcy]"), [], ["compile.metrics[0]", "unknown metric 'accurcy'", "Did you mean 'accuracy'?"]),
     ("unknown-callback", _edit(P, "validation_split: 0.2", "validation_split: 0.2\n  callbacks: [{EarlyStoping: {patience: 2}}]"), [], ["fit.callbacks[0].EarlyStoping", "Did you mean 'EarlyStopping'?"]),
     ("unknown-step", _edit(P, "x: [standardize]", "x: [standardise]"), [], ["preprocess.x[0]", "unknown preprocessing step 'standardise'", "Did you mean 'standardize'?"]),
-    ("unknown-y-mode", _edit(P, "x: [standardize]", "x: [standardize]\n  y: onehot"), [], ["preprocess.y", "Did you mean 'one_hot'?"]),
+    ("unknown-y-mode", _edit(P, "x: [standardize]", "x: [standardize]\n  y: onehot"), [], ["preprocess.y (line 11): expected 'one_hot'", "Did you mean 'one_hot'?"]),
     ("yaml-syntax", _edit(P, "epochs: 2", "epochs: [2"), [], ["invalid YAML", "line"]),
     ("empty-file", "", [], ["is empty"]),
     ("python-tag", _edit(P, "seed: 1", "seed: !!python/object/apply:os.system [echo hacked]"), [], ["unsupported YAML tag", "safe_load"]),
@@ -56,6 +56,24 @@ CASES = [
     ("class-weight-unknown-class", _edit(D, "validation_split: 0.2", "class_weight: {11: 2.0}"), [], ["fit.class_weight[11] (line 20)", "no class 11"]),
     ("set-wrong-path", P, ["--set", "fit.epocs=3"], ["fit.epocs (from --set fit.epocs=3)", "Did you mean 'epochs'?"]),
     ("set-bad-value", P, ["--set", "fit.batch_size=-1"], ["fit.batch_size (from --set fit.batch_size=-1)", "greater than 0"]),
+    # values the schema let through and that then crashed (exit 1)
+    ("seed-negative", _edit(P, "seed: 1", "seed: -1"), [], ["seed (line 2)", "expected a seed from 0 to 4294967295, received -1"]),
+    ("seed-too-large", _edit(P, "seed: 1", "seed: 4294967296"), [], ["seed (line 2)", "received 4294967296", "below 2**32"]),
+    ("input-dim-float", _edit(P, "input_dim: 8", "input_dim: 7.5"), [], ["model.layers[0].Dense.input_dim (line 13)", "whole number greater than 0", "received 7.5"]),
+    ("input-dim-text", _edit(P, "input_dim: 8", "input_dim: abc"), [], ["model.layers[0].Dense.input_dim (line 13)", "received 'abc'"]),
+    ("batch-size-huge", _edit(P, "batch_size: 16", "batch_size: 1e20"), [], ["fit.batch_size (line 21)", "batch size of at most 2147483647", "received 100000000000000000000"]),
+    ("epochs-huge", _edit(P, "epochs: 2", "epochs: 1e20"), [], ["fit.epochs (line 20)", "epochs of at most 1000000", "EarlyStopping"]),
+    ("set-epochs-huge", P, ["--set", "fit.epochs=1e20"], ["fit.epochs (from --set fit.epochs=1e20)", "at most 1000000"]),
+    ("unknown-encoding", _edit(P, "target: 8", "target: 8\n  encoding: latin-9x"), [], ["data.encoding (line 8)", "text encoding", "latin-1"]),
+    # messages that pointed at the wrong thing
+    ("test-size-float-one", _edit(P, "size: 0.25", "size: 1.0"), [], ["data.test.size (line 8)", "fraction below 1", "for 1 sample(s) write 1"]),
+    ("set-data-number", P, ["--set", "data=7"], ["data (from --set data=7)", "expected a mapping with a 'source' key", "received 7"]),
+    ("set-data-list", P, ["--set", "data=[{source: csv}]"], ["data (from --set data=[{source: csv}])", "expected a mapping with a 'source' key"]),
+    ("misspelled-adam", _edit(P, "optimizer: {Adam: {learning_rate: 0.01}}", "optimizer: adma"), [], ["compile.optimizer (line 17)", "Did you mean 'Adam'?"]),
+    # specs too large to read
+    ("billion-laughs", P + "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else "lol"] * 9) + "]\n" for i in range(9)), [], ["more than 100,000 values once its YAML aliases"]),
+    ("alias-loop", P + "loop: &loop [*loop]\n", [], ["(line 23)", "alias refers to the mapping or list it is inside"]),
+    ("spec-over-1-mb", P + "# " + "x" * 1_000_000 + "\n", [], ["bytes; expected at most 1,000,000"]),
 ]
 
 
@@ -70,6 +88,13 @@ def test_bad_input(case_id, text, args, expected, write_spec, runner, workdir):
         assert part in message, f"{part!r} not in {message!r}"
     runs = workdir / "runs"
     assert not runs.exists() or not any(runs.iterdir()), "no run folder may be left behind"
+
+
+def test_data_that_is_not_a_mapping_is_not_reported_as_a_missing_source(write_spec, runner):
+    for value in ("7", "[{source: csv}]"):
+        result = runner.invoke(cli, ["validate", str(write_spec(P)), "--set", f"data={value}"])
+        assert result.exit_code == 2, result.output
+        assert "is missing" not in result.output and "source:" in result.output
 
 
 def test_nan_in_data(write_spec, runner, workdir):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -367,3 +368,137 @@ def test_cli_options_override_the_spec_cv_section(project: Path) -> None:
     assert (cfg.cv.folds, cfg.cv.shuffle, cfg.cv.seed) == (3, False, 11)
     assert configure(load_spec(project / "tiny.yaml"), []).cv == CVConfig(
         folds=10, repeats=1, shuffle=True, stratify="auto", group=None, seed=None)
+
+
+# ------------------------------------------------------- resume cannot mix experiments
+
+
+@pytest.fixture()
+def copy_of(in_process: Path, tmp_path: Path) -> Path:
+    """A copy of the completed 3-fold CV folder, to damage."""
+    target = tmp_path / in_process.name
+    shutil.copytree(in_process, target)
+    return target
+
+
+def resume(cv_dir: Path) -> object:
+    return CliRunner().invoke(cli, ["cv", "--resume", str(cv_dir), "--no-plots"])
+
+
+def _delete(path: Path) -> None:
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+DAMAGED_FOLDS = [
+    ("fold-02", _delete, "fold-02 is missing"),
+    ("fold-02/indices.json", _delete, "fold-02/indices.json: missing"),
+    ("fold-02/indices.json", lambda p: p.write_text(p.read_text()[:40]), "fold-02/indices.json: cannot be read"),
+    ("fold-02/indices.json", lambda p: p.write_text(p.read_text().replace("[", "[0, ", 1)),
+     "fold-02/indices.json: not the fold's recorded indices"),
+    ("fold-02/status.json", lambda p: p.write_text("{garbage"), "fold-02/status.json: cannot be read"),
+    ("fold-02/metrics.json", _delete, "fold-02/metrics.json: missing or damaged"),
+]
+
+
+@pytest.mark.parametrize("name, damage, note", DAMAGED_FOLDS,
+                         ids=["deleted", "no-indices", "truncated-indices", "other-indices",
+                              "garbage-status", "no-metrics"])
+def test_a_damaged_fold_is_trained_again_never_dropped(copy_of: Path, in_process: Path, name: str,
+                                                       damage: object, note: str) -> None:
+    damage(copy_of / name)  # type: ignore[operator]
+    kept = (copy_of / "fold-01" / "history.csv").stat().st_mtime_ns
+    result = resume(copy_of)
+    assert result.exit_code == 0, result.output
+    assert f"Note: {note}" in result.output and "fold 2 is trained again" in result.output
+    assert "2 of 3 folds completed, training 1" in result.output
+    assert result.output.strip().splitlines()[-1].endswith("(3 folds)")
+    assert (copy_of / "fold-01" / "history.csv").stat().st_mtime_ns == kept  # not retrained
+    assert pd.read_csv(copy_of / "folds.csv")["fold"].tolist() == [1, 2, 3]
+    assert json.loads((copy_of / "summary.json").read_text())["completed"] == 3
+    idx = json.loads((copy_of / "fold-02" / "indices.json").read_text())
+    assert idx == json.loads((in_process / "fold-02" / "indices.json").read_text())
+    pd.testing.assert_frame_equal(metrics_of(copy_of), metrics_of(in_process))  # same seed, same fold
+
+
+def test_an_edited_config_is_refused_naming_the_keys(copy_of: Path) -> None:
+    config = copy_of / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 2", "epochs: 30").replace("seed: 3", "seed: 4"))
+    (copy_of / "fold-02" / "status.json").unlink()
+    result = resume(copy_of)
+    assert result.exit_code == 2, result.output
+    assert f"{config}: differs from the config the CV started with" in result.output
+    assert "fit.epochs: 2 when the CV started, 30 now; seed: 3 when the CV started, 4 now" in result.output
+    assert "Traceback" not in result.output
+    assert json.loads((copy_of / "status.json").read_text())["status"] == "completed"  # untouched
+    assert not (copy_of / "fold-02" / "status.json").exists()  # nothing trained
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("env.json", _delete, "env.json: missing"),
+    ("config.yaml", lambda p: p.write_text("fit: {epochs: [\n"), "config.yaml: not valid YAML"),
+    ("config.yaml", lambda p: p.write_text("- 1\n"), "config.yaml: not a mapping"),
+    ("spec.yaml", _delete, "spec.yaml: missing"),
+    ("spec.yaml", lambda p: p.write_text(p.read_text() + "# edited\n"), "spec.yaml: changed since the CV"),
+    ("cv.json", _delete, "cv.json: missing"),
+    ("cv.json", lambda p: p.write_text(p.read_text()[:100]), "cv.json: cannot be read"),
+    ("cv.json", lambda p: p.write_text(p.read_text().replace('"epochs": 2', '"epochs": 3')), "cv.json: damaged"),
+    ("status.json", lambda p: p.write_text("{"), "no readable status.json"),
+], ids=["no-env", "garbage-config", "list-config", "no-spec", "edited-spec", "no-record",
+        "truncated-record", "edited-record", "garbage-status"])
+def test_a_damaged_cv_folder_is_exit_2_naming_the_file(copy_of: Path, name: str, damage: object,
+                                                       message: str) -> None:
+    damage(copy_of / name)  # type: ignore[operator]
+    result = resume(copy_of)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_changed_data_is_refused_naming_the_file(copy_of: Path, project: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    edited = tmp_path / "here"
+    edited.mkdir()
+    frame = pd.read_csv(project / "tiny.csv")
+    frame.loc[0, "a"] += 1
+    frame.to_csv(edited / "tiny.csv", index=False)
+    monkeypatch.chdir(edited)  # data.path tiny.csv is found in the current folder first
+    result = resume(copy_of)
+    assert result.exit_code == 2, result.output
+    assert f"{edited / 'tiny.csv'} (then {project / 'tiny.csv'}): the data file changed since" in result.output
+
+
+def test_a_second_process_is_refused_naming_the_holder(copy_of: Path) -> None:
+    import os
+
+    from kexp.cv import lock
+
+    with lock.hold(copy_of):
+        result = resume(copy_of)
+        assert result.exit_code == 2, result.output
+        assert f"{copy_of}: in use by pid {os.getpid()}" in result.output
+    assert resume(copy_of).exit_code == 0  # released
+
+
+def test_the_record_and_the_lock_do_not_confuse_ls(in_process: Path) -> None:
+    record = json.loads((in_process / "cv.json").read_text())
+    assert [f["fold"] for f in record["folds"]] == [1, 2, 3]
+    assert record["data"]["files"]["data"]["path"].endswith("tiny.csv")
+    assert (in_process / ".lock").is_file() and (in_process / ".lock").read_text() == ""
+    result = CliRunner().invoke(cli, ["ls", str(in_process.parent), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert row["kind"] == "cv" and row["status"] == "completed"
+
+
+def test_recomputed_folds_must_be_the_recorded_ones(in_process: Path) -> None:
+    from kexp.cv import fingerprint
+    from kexp.errors import DataError
+
+    record = fingerprint.read(in_process)
+    folds = [(f["seed"], *(np.array(json.loads((in_process / f"fold-0{f['fold']}" / "indices.json")
+                                                .read_text())[k]) for k in ("train", "test")))
+             for f in record["folds"]]
+    fingerprint.check_folds(record, folds, in_process)
+    with pytest.raises(DataError, match=r"fold\(s\) 2 differ"):
+        fingerprint.check_folds(record, [folds[0], (folds[1][0] + 1, *folds[1][1:]), folds[2]], in_process)
+    with pytest.raises(DataError, match="2 folds instead of 3"):
+        fingerprint.check_folds(record, folds[:2], in_process)

@@ -170,6 +170,14 @@ def _edit(path: str, value: object):
     return edit
 
 
+def _edits(*edits):
+    def edit(spec: dict) -> None:
+        for one in edits:
+            one(spec)
+
+    return edit
+
+
 BUILD_BAD = [
     # single-input spec edits
     ("single", _edit("model.nodes.h", {"Conv2D": {"filters": 2, "kernel_size": 3}, "inputs": "x"}),
@@ -205,6 +213,12 @@ BUILD_BAD = [
      r"fit\.class_weight .*single-output models only.*compile\.loss_weights"),
     ("multi", _edit("preprocess.y", {"cls": "none", "vals": "none"}),
      r"preprocess\.y\.vals .*'vals' is not a model input/output here"),
+    ("multi", _edits(_edit("preprocess.y", {"cls": "one_hot", "val": "none"}),
+                     _edit("model.nodes.cls", {"Dense": {"units": 2, "activation": "softmax"}, "inputs": "merged"}),
+                     _edit("compile.loss", {"cls": "sparse_categorical_crossentropy", "val": "mse"})),
+     r"compile\.loss\.cls \(line \d+\): output 'cls': sparse_categorical_crossentropy expects integer class "
+     r"labels \(one per sample\), but preprocess\.y\.cls: one_hot gives one-hot rows \(2 classes\)\. "
+     r"Change compile\.loss\.cls to categorical_crossentropy, or preprocess\.y\.cls to sparse"),
 ]
 
 

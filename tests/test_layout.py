@@ -183,3 +183,21 @@ def test_light_imports(module: str, heavy: list[str]) -> None:
         f"import {module} imports {', '.join(found['heavy'])}; "
         f"kexp modules it loads: {', '.join(found['kexp'])}"
     )
+
+
+def test_package_names_are_not_hidden_by_their_submodules() -> None:
+    """Importing ``pkg.name`` sets the attribute ``pkg.name`` to the submodule, so a package
+    must not export a function or class under one of its submodules' names."""
+    import importlib
+    import pkgutil
+
+    clashes = []
+    for package in ("kexp.experiment", "kexp.report", "kexp.spec", "kexp.cv", "kexp.sweep",
+                    "kexp.data", "kexp.model", "kexp.train", "kexp.rundir", "kexp.cli"):
+        module = importlib.import_module(package)
+        subs = {m.name for m in pkgutil.iter_modules(module.__path__)}
+        eager = {n for n in getattr(module, "__all__", ())
+                 if not isinstance(module.__dict__.get(n), type(module))}  # a submodule itself is fine
+        exported = eager | set(getattr(module, "_LAZY", ()))
+        clashes += [f"{package}.{name}" for name in sorted(exported & subs)]
+    assert not clashes, "exported names that are also submodules: " + ", ".join(clashes)

@@ -170,3 +170,56 @@ def test_callback_paths_go_into_the_run_folder(tmp_path):
     assert cb.filepath == str(tmp_path / "checkpoint.keras")
     tb = objects.callback("TensorBoard", ("fit", "callbacks", 1), tmp_path)
     assert str(tb.log_dir) == str(tmp_path / "tensorboard")
+
+
+@pytest.mark.parametrize("old, new", [("logcosh", "log_cosh_error"), ("kullback_leibler_divergence", "kl_divergence"), ("cosine_proximity", "cosine_similarity")])
+def test_keras2_metric_names(old, new):
+    notes: list[str] = []
+    assert objects.metric(old, ("compile", "metrics", 0), notes) == new
+    assert keras.metrics.get(new) is not None
+    assert notes and f"'{old}' is '{new}'" in notes[0]
+
+
+def test_config_records_keras3_spellings():
+    tree = {
+        "compile": {
+            "optimizer": {"SGD": {"lr": 0.05, "momentum": 0.9, "decay": 0.001}},
+            "loss": {"a": "logcosh", "b": {"kullback_leibler_divergence": {"reduction": "sum"}}},
+            "metrics": {"a": ["mae", "logcosh"], "b": "cosine_proximity"},
+        },
+        "fit": {"epochs": 2},
+    }
+    used = objects.as_used(tree)
+    assert used["compile"]["optimizer"] == {"SGD": {
+        "learning_rate": {"InverseTimeDecay": {"initial_learning_rate": 0.05, "decay_steps": 1, "decay_rate": 0.001}},
+        "momentum": 0.9,
+    }}
+    assert used["compile"]["loss"] == {"a": "log_cosh", "b": {"kl_divergence": {"reduction": "sum"}}}
+    assert used["compile"]["metrics"] == {"a": ["mae", "log_cosh_error"], "b": "cosine_similarity"}
+    assert tree["compile"]["optimizer"]["SGD"]["lr"] == 0.05  # the input is left as it was
+    assert objects.as_used(used) == used  # nothing left to translate
+
+
+@pytest.mark.parametrize(
+    "optimizer, expected",
+    [
+        ({"Adam": {"decay": 0.01}}, {"Adam": {"learning_rate": {"InverseTimeDecay": {
+            "initial_learning_rate": 0.001, "decay_steps": 1, "decay_rate": 0.01}}}}),
+        ({"RMSprop": {"lr": 0.1, "decay": 0}}, {"RMSprop": {"learning_rate": 0.1}}),
+        ({"Adam": {"learning_rate": 0.1}}, {"Adam": {"learning_rate": 0.1}}),
+        ("adam", "adam"),
+        ({"pkg.mod:Opt": {"lr": 1}}, {"pkg.mod:Opt": {"lr": 1}}),  # custom code: as written
+    ],
+)
+def test_optimizer_as_used(optimizer, expected):
+    assert objects.as_used({"compile": {"optimizer": optimizer}})["compile"]["optimizer"] == expected
+
+
+def test_recorded_schedule_is_the_one_used():
+    notes: list[str] = []
+    spec = {"SGD": {"lr": 0.05, "decay": 0.001}}
+    used = objects.as_used({"compile": {"optimizer": spec}})["compile"]["optimizer"]
+    a = objects.optimizer(spec, ("compile", "optimizer"), notes)
+    b = objects.optimizer(used, ("compile", "optimizer"), [])
+    for step in (0, 7, 1000):
+        assert float(a._learning_rate(step)) == pytest.approx(float(b._learning_rate(step)))

@@ -72,3 +72,290 @@ def test_validating_a_spec_imports_neither_tensorflow_nor_sklearn():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- size, aliases, numbers
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """Nine aliases per level: 9**levels strings from a few hundred bytes of YAML."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_refused_at_once_with_little_memory():
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ConfigError, match="more than 100,000 values once its YAML aliases"):
+            parse_spec(billion_laughs())
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 5, elapsed  # it took minutes and 3.8 GB before; about 0.02 s now
+    assert peak < 20 * 2**20, peak
+
+
+def test_aliases_are_counted_expanded_up_to_the_limit():
+    import yaml
+
+    from kexp.spec.load import MAX_VALUES, expanded_size
+
+    node = yaml.compose("a: &x [1, 2, 3]\nb: [*x, *x]\n")
+    # mapping, 2 keys, a's list and 3 items, b's list and its 2 copies of a's list (4 each)
+    assert expanded_size(node) == 1 + 2 + 4 + 1 + 2 * 4
+    assert expanded_size(yaml.compose(billion_laughs(9))) == MAX_VALUES + 1
+    parse_spec(billion_laughs(4))  # 9**4 strings: fine
+
+
+def test_an_alias_inside_its_own_anchor_is_refused():
+    with pytest.raises(ConfigError, match="refers to the mapping or list it is inside"):
+        parse_spec("a: &x [1, *x]\n")
+
+
+def test_deeply_nested_spec_is_refused():
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_spec("a: " + "[" * 5000 + "]" * 5000 + "\n")
+
+
+def test_a_spec_over_1_mb_is_refused_before_it_is_read(tmp_path):
+    from kexp.spec import load_spec
+
+    path = tmp_path / "big.yaml"
+    path.write_text("name: big\n# " + "x" * 1_000_000 + "\n")
+    with pytest.raises(ConfigError, match=r"is 1,000,013 bytes; expected at most 1,000,000"):
+        load_spec(path)
+    with pytest.raises(ConfigError, match="expected at most 1,000,000"):
+        parse_spec(path.read_text())
+
+
+def test_exponent_numbers_are_numbers_as_in_yaml_1_2():
+    spec = parse_spec("a: 1e-3\nb: 1e20\nc: -2E5\nd: 1.5e3\ne: 12e\nf: '1e3'\ng: 1.0\n")
+    assert spec.data == {"a": 0.001, "b": 1e20, "c": -2e5, "d": 1500.0, "e": "12e", "f": "1e3",
+                         "g": 1.0}
+    assert parse_override("compile.optimizer.Adam.learning_rate=1e-3")[1] == 0.001
+
+
+def test_an_override_value_with_too_many_aliases_is_refused():
+    value = "[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], " \
+        "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], " \
+        "[*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]]"
+    with pytest.raises(ConfigError, match=r"^\(spec\) \(from --set x=.*more than 100,000 values"):
+        parse_override(f"x={value}")
+
+
+# ---------------------------------------------------------------- did you mean
+
+
+@pytest.mark.parametrize(
+    "name, choices, expected",
+    [
+        ("adma", ["Adam", "Adamax", "AdamW", "Nadam"], "Adam"),  # a swapped pair is one edit
+        ("adamm", ["Adam", "Adamax", "AdamW"], "Adam"),
+        ("amda", ["adam", "adamax"], "adam"),
+        ("dense", ["Dense", "DenseFeatures"], "Dense"),  # case first
+        ("epocs", ["epochs", "batch_size"], "epochs"),
+        ("glorot_unifrom", ["glorot_uniform", "glorot_normal"], "glorot_uniform"),
+        ("standardise", ["standardize", "scale"], "standardize"),
+        ("onehot", ["one_hot", "sparse", "none"], "one_hot"),
+        ("zzz", ["Dense", "Conv2D"], None),
+        ("Dense", ["Dense", "Dropout"], None),  # a choice itself needs no suggestion
+    ],
+)
+def test_did_you_mean(name, choices, expected):
+    from kexp.errors import did_you_mean
+
+    hint = did_you_mean(name, choices)
+    assert hint == (f"Did you mean '{expected}'?" if expected else None)
+
+
+def test_edit_distance_counts_a_swap_as_one_edit():
+    from kexp.errors import edit_distance
+
+    assert edit_distance("adma", "adam") == 1
+    assert edit_distance("adma", "adamax") == 2
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3
+
+
+# ---------------------------------------------------------------- limits and messages
+
+
+def _config(text: str):
+    from kexp.spec import load_config
+
+    return load_config(parse_spec(text))
+
+
+BASE = "data: {source: random}\nmodel: {layers: [Dense]}\ncompile: {loss: mse}\n"
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        ("seed: -1\n", r"^seed \(line 4\): expected a seed from 0 to 4294967295, received -1$"),
+        ("seed: 4294967296\n", "received 4294967296. NumPy and scikit-learn take seeds below 2\\*\\*32"),
+        ("cv: {seed: -3}\n", "cv.seed .*expected a seed from 0"),
+        ("fit: {batch_size: 1e20}\n", "fit.batch_size .*expected a batch size of at most 2147483647, "
+         "received 100000000000000000000"),
+        ("fit: {batch_size: 100000000000000000000}\n", "batch size of at most 2147483647"),
+        ("fit: {epochs: 1e20}\n", "expected a number of epochs of at most 1000000.*EarlyStopping"),
+        ("fit: {epochs: 0}\n", "expected a number of epochs greater than 0, received 0"),
+        ("compile: {loss: mse, steps_per_execution: 1e12}\n", "number of batches of at most"),
+        ("fit: {epochs: true}\n", "fit.epochs .*expected a whole number, received true"),
+        ("cv: {folds: 1e20}\n", "cv.folds .*expected a whole number below 2\\*\\*63, received 1e\\+20"),
+    ],
+)
+def test_numbers_beyond_what_the_libraries_take_are_refused(extra, match):
+    text = BASE.replace("compile: {loss: mse}\n", "") if extra.startswith("compile") else BASE
+    with pytest.raises(ConfigError, match=match):
+        _config(text + extra)
+
+
+def test_seed_limits_are_inclusive():
+    assert _config(BASE + "seed: 0\n").seed == 0
+    assert _config(BASE + "seed: 4294967295\n").seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(
+    "size, ok",
+    [("0.2", 0.2), ("30", 30), ("1", 1), ("1.0", None), ("30.0", None), ("1.5", None),
+     ("true", None), ("0", None)],
+)
+def test_test_size_is_a_fraction_below_1_or_a_whole_number_of_samples(size, ok):
+    text = BASE.replace("{source: random}", f"{{source: random, test: {{size: {size}}}}}")
+    if ok is None:
+        with pytest.raises(ConfigError, match="data.test.size"):
+            _config(text)
+    else:
+        size_value = _config(text).data.test.size
+        assert size_value == ok and type(size_value) is type(ok)
+
+
+def test_a_whole_float_size_says_how_to_write_a_count():
+    text = BASE.replace("{source: random}", "{source: random, test: {size: 1.0}}")
+    with pytest.raises(ConfigError, match="a number with a decimal point is a fraction; "
+                       "for 1 sample\\(s\\) write 1"):
+        _config(text)
+
+
+def test_random_data_that_does_not_fit_in_memory_is_refused():
+    text = BASE.replace("{source: random}", "{source: random, samples: 1000000, shape: [1000]}")
+    with pytest.raises(ConfigError, match="samples x shape is 1000000000 random values"):
+        _config(text)
+
+
+def test_csv_encoding_is_checked_and_kept():
+    text = BASE.replace("{source: random}", "{source: csv, path: d.csv, target: 0, encoding: %s}")
+    assert _config(text % "latin-1").data.encoding == "latin-1"
+    assert _config(text % "utf-8".replace("-8", "-16")).data.encoding == "utf-16"
+    with pytest.raises(ConfigError, match="data.encoding .*expected a text encoding .*'latin-2x'"):
+        _config(text % "latin-2x")
+    default = BASE.replace("{source: random}", "{source: csv, path: d.csv, target: 0}")
+    assert _config(default).data.encoding == "utf-8"
+
+
+@pytest.mark.parametrize(
+    "layers, path, received",
+    [
+        ("[{Dense: {units: 1, input_dim: 7.5}}]", "model.layers[0].Dense.input_dim", "7.5"),
+        ("[{Dense: {units: 1, input_dim: abc}}]", "model.layers[0].Dense.input_dim", "'abc'"),
+        ("[{Dense: {units: 1, input_dim: true}}]", "model.layers[0].Dense.input_dim", "True"),
+        ("[{Dense: {units: 1, input_dim: 0}}]", "model.layers[0].Dense.input_dim", "0"),
+        ("[{Dense: {units: 1, input_shape: [a]}}]", "model.layers[0].Dense.input_shape", "['a']"),
+        ("[{Embedding: {input_dim: 10.5, output_dim: 2}}]", "model.layers[0].Embedding.input_dim",
+         "10.5"),
+        ("[{Embedding: {input_dim: 10, output_dim: 2, input_length: x}}]",
+         "model.layers[0].Embedding.input_length", "'x'"),
+        ("[{Input: {shape: [2.5]}}, Dense]", "model.layers[0].Input.shape", "[2.5]"),
+        ("[{Input: [8]}, Dense]", "model.layers[0].Input", "[8]"),
+    ],
+)
+def test_input_shape_arguments_must_be_whole_numbers(layers, path, received):
+    text = BASE.replace("{layers: [Dense]}", f"{{layers: {layers}}}")
+    with pytest.raises(ConfigError) as info:
+        _config(text)
+    message = str(info.value)
+    assert message.startswith(f"{path} (line 2): expected"), message
+    assert f"received {received}" in message
+
+
+def test_valid_input_shapes_pass():
+    for layers in ("[{Dense: {units: 1, input_dim: 8}}]", "[{Dense: {units: 1, input_shape: [8]}}]",
+                   "[{LSTM: {units: 1, input_shape: [null, 8]}}]", "[{Input: {shape: [8]}}, Dense]",
+                   "[{Embedding: {input_dim: 50, output_dim: 2, input_length: 10}}]"):
+        _config(BASE.replace("{layers: [Dense]}", f"{{layers: {layers}}}"))
+
+
+@pytest.mark.parametrize(
+    "data, hint",
+    [("7", "e.g. data: {source: csv"), ("[{source: csv}]", "e.g. data: {source: csv"),
+     ("csv", "Write data: {source: csv, ...}"), ("null", "e.g. data: {source: csv")],
+)
+def test_data_that_is_not_a_mapping_says_so(data, hint):
+    with pytest.raises(ConfigError) as info:
+        _config(BASE.replace("data: {source: random}", f"data: {data}"))
+    message = str(info.value)
+    assert message.startswith("data (line 1): expected a mapping with a 'source' key"), message
+    assert "is missing" not in message and hint in message
+
+
+def test_union_errors_name_the_place_and_every_alternative():
+    from kexp.errors import ConfigErrors
+
+    text = BASE.replace("{source: random}", "{source: csv, path: d.csv, target: 0, "
+                        "features: [0, [1]], test: {stratify: {x: 1}}}")
+    text = text.replace("{loss: mse}", "{loss: 2, metrics: [[mae]]}")
+    with pytest.raises(ConfigErrors) as info:
+        _config(text)
+    assert sorted(str(e) for e in info.value.errors) == [
+        "compile.loss (line 3): expected a string or a mapping, received 2",
+        "compile.metrics[0] (line 3): expected a string or a mapping, received ['mae']",
+        "data.features[1] (line 1): expected a whole number or a string, received [1]",
+        "data.test.stratify (line 1): expected true, false or 'auto', received {'x': 1}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("preprocess: {y: onehot}\n", "preprocess.y (line 4): expected 'one_hot', 'sparse' or "
+         "'none', received 'onehot'. Did you mean 'one_hot'?"),
+        ("preprocess: {y: {out: onehot}}\n", "preprocess.y.out (line 4): expected 'one_hot'"),
+        ("fit: 3\n", "fit (line 4): expected a mapping, received 3"),
+        ("preprocess: {x: [{scale: abc}]}\n", "preprocess.x[0].scale.factor (line 4): expected"),
+    ],
+)
+def test_messages_point_at_the_key_the_user_wrote(text, expected):
+    with pytest.raises(ConfigError) as info:
+        _config(BASE + text)
+    assert str(info.value).startswith(expected), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "columns, expected",
+    [
+        ("target: {}", "data.target (line 1): expected at least 1 item(s), received {}"),
+        ("target: []", "data.target (line 1): expected at least 1 item(s), received []"),
+        ("target: {out: []}", "data.target.out (line 1): expected at least 1 item(s)"),
+        ("target: 0, features: []", "data.features (line 1): expected at least 1 item(s)"),
+        ("target: 0, path: ''", "data.path (line 1): expected at least 1 character(s), received ''"),
+    ],
+)
+def test_empty_columns_are_refused(columns, expected):
+    path = "" if "path:" in columns else "path: d.csv, "
+    text = BASE.replace("{source: random}", f"{{source: csv, {path}{columns}}}")
+    with pytest.raises(ConfigError) as info:
+        _config(text)
+    assert str(info.value).startswith(expected), str(info.value)
+
+
+def test_model_that_is_not_a_mapping_says_what_a_model_is():
+    with pytest.raises(ConfigError, match=r"^model \(line 2\): expected a mapping: \{layers: "):
+        _config(BASE.replace("model: {layers: [Dense]}", "model: 7"))

@@ -2,7 +2,8 @@
 
 * in-process (``jobs=1``): one after another in this process;
 * local processes (``jobs=N``): a ``ProcessPoolExecutor`` with the "spawn"
-  context; each worker imports TensorFlow once and trains several folds;
+  context; each worker imports TensorFlow once and trains several folds, dies with
+  this process (:mod:`kexp.cv.lifeline`) and holds the CV folder's lock with it;
 * Ray (``executor="ray"``): one Ray task per fold, on a local Ray instance or a
   cluster (``address``); each fold's files come back to the driver;
 * stacked (``stack=True``): all folds as one model, see :mod:`kexp.cv.stack`.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from typing import Any
 from kexp import backend
 from kexp.cv import stack
 from kexp.cv.folds import FoldOutcome, FoldTask, Job, train_fold
+from kexp.cv.lifeline import die_with_parent
+from kexp.cv.lock import CVLock, Inherited
 from kexp.cv.options import CVOptions
 from kexp.errors import RunError
 
@@ -29,8 +33,10 @@ class WorkerLost(Exception):
     """A worker process died (killed, or out of memory); the CV stops as if interrupted."""
 
 
-def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
-    """The folds' outcomes, from the executor ``opts`` asks for."""
+def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions,
+             held: CVLock | None = None) -> Iterator[FoldOutcome]:
+    """The folds' outcomes, from the executor ``opts`` asks for; worker processes
+    inherit ``held``, the CV folder's lock, and die with this process."""
     if not tasks:
         return iter(())
     if opts.stack:
@@ -38,7 +44,7 @@ def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldO
     if opts.executor == "ray":
         return _ray(job, tasks, opts)
     if opts.jobs > 1 and len(tasks) > 1:
-        return _processes(job, tasks, opts)
+        return _processes(job, tasks, opts, held)
     return _in_process(job, tasks)
 
 
@@ -54,7 +60,9 @@ def _in_process(job: Job, tasks: list[FoldTask]) -> Iterator[FoldOutcome]:
 # ------------------------------------------------------------------ local processes
 
 _WORKER_JOB: Job | None = None
+_WORKER_LOCK: Inherited | None = None
 _THREADS_SET = False
+STOP_GRACE_S = 10.0
 
 
 def _set_threads(threads: int) -> None:
@@ -74,8 +82,12 @@ def _set_threads(threads: int) -> None:
     _THREADS_SET = True
 
 
-def _init_worker(job: Job, threads: int, verbose: bool) -> None:
-    global _WORKER_JOB
+def _init_worker(parent_pid: int, lock: Inherited, job: Job, threads: int,
+                 verbose: bool) -> None:
+    """A worker's start: die with the parent, keep the CV folder's lock, set up TensorFlow."""
+    global _WORKER_JOB, _WORKER_LOCK
+    die_with_parent(parent_pid)
+    _WORKER_LOCK = lock
     backend.set_verbose(verbose)
     _set_threads(threads)
     _WORKER_JOB = job
@@ -86,15 +98,17 @@ def _worker_fold(task: FoldTask) -> FoldOutcome:
     return train_fold(_WORKER_JOB, task)
 
 
-def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
+def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions,
+               held: CVLock | None) -> Iterator[FoldOutcome]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")
+    lock = held.inherited() if held is not None else Inherited(None)
     pool = ProcessPoolExecutor(
         max_workers=min(opts.jobs, len(tasks)), mp_context=ctx, initializer=_init_worker,
-        initargs=(job, opts.fold_threads(), backend.is_verbose()),
+        initargs=(os.getpid(), lock, job, opts.fold_threads(), backend.is_verbose()),
     )
     pending = {pool.submit(_worker_fold, t): t for t in tasks}
     procs = _pool_processes(pool)  # spawned at the first submit
@@ -117,14 +131,30 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[Fol
         else:  # Ctrl-C, SIGTERM or a lost worker: stop the other workers now
             procs += _pool_processes(pool)
             pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
+            stop(procs)
 
 
 def _pool_processes(pool: Any) -> list[Any]:
     """The pool's worker processes (the standard library keeps them in ``pool._processes``)."""
     return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def stop(procs: list[Any], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM the processes (a training fold records itself interrupted), SIGKILL those
+    still alive after ``grace_s``; return when all are gone, so that the CV folder's lock
+    is released only once no worker can write into it."""
+    from multiprocessing.connection import wait
+
+    alive: dict[Any, Any] = {p.sentinel: p for p in procs if p.is_alive()}
+    for proc in alive.values():
+        proc.terminate()
+    deadline = time.monotonic() + grace_s
+    while alive and time.monotonic() < deadline:
+        for sentinel in wait(list(alive), timeout=max(0.0, deadline - time.monotonic())):
+            alive.pop(sentinel, None)
+    for proc in alive.values():
+        proc.kill()
+    wait(list(alive), timeout=grace_s)
 
 
 # ------------------------------------------------------------------------------ Ray

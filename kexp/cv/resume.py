@@ -1,5 +1,13 @@
-"""Resuming a CV folder: train only the folds that did not complete (interrupted, failed or
-never started), with the spec, settings, data and fold indices the CV started with.
+"""Resuming a CV folder: train the folds that did not complete, as the same experiment.
+
+The folder's lock is taken first (:mod:`kexp.cv.lock`: one process at a time). Then the
+folder is checked against ``cv.json``, the record the CV wrote when it started
+(:mod:`kexp.cv.fingerprint`): its ``config.yaml``, ``spec.yaml``, the data files and
+the folds split again from the data must be those it started with, or the resume is
+refused (exit 2, saying what differs). A fold is kept only when its folder is whole
+(``indices.json`` as recorded, ``status.json`` completed, ``metrics.json`` readable);
+every other fold (interrupted, failed, never started, deleted or damaged) is trained
+again from the record, so the summary is always over all K folds.
 """
 
 from __future__ import annotations
@@ -9,17 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
+from pydantic import ValidationError
 
 from kexp import backend, experiment
+from kexp.cv import fingerprint, lock
 from kexp.cv.folds import FoldOutcome, FoldTask, Job
 from kexp.cv.options import CVOptions
 from kexp.cv.prepare import whole_data
 from kexp.cv.record import CVResult
-from kexp.cv.run import execute
+from kexp.cv.run import execute, fold_tasks, write_indices
 from kexp.data import sources as data_mod
-from kexp.errors import DataError, RunError
+from kexp.data import split as splits
+from kexp.errors import RunError
 from kexp.model import resolve
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, parse_spec
@@ -33,30 +43,28 @@ def _silent(_: str) -> None:
 
 def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions,
            log: Log = _silent) -> CVResult:
-    """Train the folds of an interrupted (or partly failed) CV folder that did not complete."""
+    """Train the folds of an interrupted (or partly failed, or damaged) CV folder that did
+    not complete; RunError/DataError (before any training) when the folder is not the
+    experiment it started as, or another process holds it."""
     cv_dir = Path(cv_dir)
-    status = _cv_status(cv_dir)
-    env = json.loads((cv_dir / "env.json").read_text())
-    cfg = Config.model_validate(yaml.safe_load((cv_dir / "config.yaml").read_text()))
-    spec, base_dirs = _spec_of(cv_dir, env)
-    for d in base_dirs:
-        resolve.add_search_path(d)
-    raw = data_mod.load(cfg.data, cfg.seed or 0, base_dirs)
-    old = (env.get("data") or {}).get("sha256")
-    if old and raw.info.get("sha256") and old != raw.info["sha256"]:
-        raise DataError(f"{raw.info.get('path')}: the data changed since {cv_dir.name} started "
-                        "(sha256 differs); the saved fold indices no longer apply. "
-                        "Start a new `kexp cv`")
-    x, y, _ = whole_data(cfg, raw, base_dirs, [])
-    backend.keras()
-    job = Job(spec, cfg, x, y, {**raw.info, "samples": len(x)}, list(status.get("notes") or []),
-              options.argv, cv_opts.save_models, cv_opts.plots)
-    done, tasks = _folds(cv_dir)
-    rf = RunFolder.reopen(cv_dir, status, kind="cv")
-    log(f"Resuming {cv_dir}: {len(done)} of {len(done) + len(tasks)} folds completed, "
-        f"training {len(tasks)}")
-    splitter = (env.get("cv") or {}).get("splitter", "")
-    return execute(rf, job, tasks, done, splitter, cv_opts, log)
+    _cv_status(cv_dir)
+    with lock.hold(cv_dir) as held:
+        status = _cv_status(cv_dir)  # as the last holder left it
+        record = fingerprint.read(cv_dir)
+        env = _json_object(cv_dir / "env.json")
+        spec, base_dirs = _spec_of(cv_dir, env, record)
+        cfg = _config_of(cv_dir, record)
+        for d in base_dirs:
+            resolve.add_search_path(d)
+        job, tasks = _job_of(cv_dir, record, cfg, spec, base_dirs)
+        job.notes = list(status.get("notes") or [])
+        job.argv, job.save_model, job.plots = options.argv, cv_opts.save_models, cv_opts.plots
+        done, todo = _folds(tasks, record, log)
+        write_indices(todo)
+        rf = RunFolder.reopen(cv_dir, status, kind="cv")
+        log(f"Resuming {cv_dir}: {len(done)} of {len(tasks)} folds completed, "
+            f"training {len(todo)}")
+        return execute(rf, job, todo, done, str(record["splitter"]), cv_opts, log, held)
 
 
 def _cv_status(cv_dir: Path) -> dict[str, Any]:
@@ -65,44 +73,130 @@ def _cv_status(cv_dir: Path) -> dict[str, Any]:
         status = json.loads((cv_dir / "status.json").read_text())
     except (OSError, ValueError):
         raise RunError(f"{cv_dir}: no readable status.json; is this a kexp cv folder?") from None
-    if status.get("kind") != "cv":
-        raise RunError(f"{cv_dir}: a '{status.get('kind')}' folder, not a CV folder (kind cv)")
+    if not isinstance(status, dict) or status.get("kind") != "cv":
+        kind = status.get("kind") if isinstance(status, dict) else None
+        raise RunError(f"{cv_dir}: a '{kind}' folder, not a CV folder (kind cv)")
     return status
 
 
-def _spec_of(cv_dir: Path, env: dict[str, Any]) -> tuple[Spec, list[Path]]:
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON object the CV needs; RunError naming the file when it is missing or damaged."""
+    data, problem = read_json(path)
+    if problem:
+        raise RunError(f"{path}: {problem}; the CV folder is damaged and cannot be resumed: "
+                       f"{fingerprint.START_OVER}")
+    return data
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing; the CV folder is damaged and cannot be resumed: "
+                       f"{fingerprint.START_OVER}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: cannot be read ({exc})") from None
+
+
+def _spec_of(cv_dir: Path, env: dict[str, Any],
+             record: dict[str, Any]) -> tuple[Spec, list[Path]]:
     """The CV's spec (located in its original folder) and the folders custom code is found in."""
-    spec_text = (cv_dir / "spec.yaml").read_text() if (cv_dir / "spec.yaml").exists() else ""
-    spec_dir = (env.get("cv") or {}).get("spec_dir")
-    if spec_text:
-        spec = parse_spec(spec_text, Path(spec_dir) / "spec.yaml" if spec_dir else None)
-    else:
-        spec = Spec({})
+    path = cv_dir / "spec.yaml"
+    text = _text(path)
+    fingerprint.check_spec(record, text, path)
+    cv_env = env.get("cv")
+    spec_dir = cv_env.get("spec_dir") if isinstance(cv_env, dict) else None
+    spec = parse_spec(text, Path(spec_dir) / "spec.yaml" if spec_dir else None) if text else Spec({})
     base_dirs = [Path.cwd(), *([Path(spec_dir), Path(spec_dir).parent] if spec_dir else [])]
     return spec, base_dirs
 
 
-def _folds(cv_dir: Path) -> tuple[list[FoldOutcome], list[FoldTask]]:
-    """The completed folds' outcomes, and a task for every other fold."""
-    done, tasks = [], []
-    for p in sorted(p for p in cv_dir.glob("fold-*") if (p / "indices.json").exists()):
-        idx = json.loads((p / "indices.json").read_text())
-        fst = read_json(p / "status.json")
-        if fst.get("status") == "completed":
-            metrics = read_json(p / "metrics.json").get("metrics", {})
-            done.append(FoldOutcome(idx["fold"], "completed", len(idx["train"]), len(idx["test"]),
-                                    metrics, int(fst.get("epochs") or 0), None,
-                                    float(fst.get("duration_s") or 0), idx.get("repeat")))
-        else:
-            tasks.append(FoldTask(idx["fold"], np.array(idx["train"]), np.array(idx["test"]),
-                                  idx["seed"], str(p), idx.get("repeat")))
-    return done, tasks
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``, or ``{}`` when it is missing, unreadable or not an object."""
+def _config_of(cv_dir: Path, record: dict[str, Any]) -> Config:
+    """``config.yaml``, checked against the config the CV started with."""
+    path = cv_dir / "config.yaml"
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        loaded = yaml.safe_load(_text(path))
+    except yaml.YAMLError as exc:
+        raise RunError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); "
+                       "restore the file the CV wrote") from None
+    if not isinstance(loaded, dict):
+        raise RunError(f"{path}: not a mapping of settings; restore the file the CV wrote")
+    fingerprint.check_config(record, loaded, path)
+    try:
+        return Config.model_validate(loaded)
+    except ValidationError as exc:
+        raise RunError(f"{path}: no longer a valid config for this kexp "
+                       f"({str(exc).splitlines()[0]}); {fingerprint.START_OVER}") from None
+
+
+def _job_of(cv_dir: Path, record: dict[str, Any], cfg: Config, spec: Spec,
+            base_dirs: list[Path]) -> tuple[Job, list[FoldTask]]:
+    """The data, checked against the record, and every fold's task split again from it."""
+    seed = cfg.seed or 0
+    raw = data_mod.load(cfg.data, seed, base_dirs)
+    x, y, groups = whole_data(cfg, raw, base_dirs, [])
+    fingerprint.check_data(record, raw.info, len(x), cv_dir)
+    tasks = fold_tasks(cfg, splits.kfold(y, cfg.cv, seed, groups), cv_dir)
+    fingerprint.check_folds(record, [(t.seed, t.train, t.test) for t in tasks], cv_dir)
+    backend.keras()
+    return Job(spec, cfg, x, y, {**raw.info, "samples": len(x)}, [], []), tasks
+
+
+def _folds(tasks: list[FoldTask], record: dict[str, Any],
+           log: Log) -> tuple[list[FoldOutcome], list[FoldTask]]:
+    """The completed folds' outcomes, and the tasks of every other fold."""
+    done, todo = [], []
+    for task, rec in zip(tasks, record["folds"], strict=True):
+        outcome, problem = _completed(task, rec["sha256"])
+        if outcome is not None:
+            done.append(outcome)
+            continue
+        if problem:
+            log(f"Note: {problem}; fold {task.fold} is trained again")
+        path = Path(task.path)
+        if path.exists() and not path.is_dir():
+            path.unlink()
+        todo.append(task)
+    return done, todo
+
+
+def _completed(task: FoldTask, sha256: str) -> tuple[FoldOutcome | None, str | None]:
+    """The fold's outcome if its folder holds a whole completed fold; else what is wrong
+    (None for a fold that simply did not complete)."""
+    path = Path(task.path)
+    if not path.is_dir():
+        return None, f"{path.name} is missing"
+    idx, problem = read_json(path / "indices.json")
+    if problem:
+        return None, f"{path.name}/indices.json: {problem}"
+    try:
+        same = fingerprint.fold_sha256(idx["seed"], idx["train"], idx["test"]) == sha256
+    except (KeyError, TypeError, ValueError, OverflowError):
+        same = False
+    if not same:
+        return None, f"{path.name}/indices.json: not the fold's recorded indices"
+    status, problem = read_json(path / "status.json")
+    if problem:
+        return None, f"{path.name}/status.json: {problem}"
+    if status.get("status") != "completed":
+        return None, None
+    metrics = read_json(path / "metrics.json")[0].get("metrics")
+    if not isinstance(metrics, dict) or not all(
+            isinstance(v, (int, float)) for v in metrics.values()):
+        return None, f"{path.name}/metrics.json: missing or damaged"
+    return FoldOutcome(task.fold, "completed", len(task.train), len(task.test), metrics,
+                       int(status.get("epochs") or 0), None,
+                       float(status.get("duration_s") or 0), task.repeat), None
+
+
+def read_json(path: Path) -> tuple[dict[str, Any], str | None]:
+    """A JSON object from ``path``, or ``{}`` and what is wrong with the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, "missing"
+    except (OSError, ValueError) as exc:
+        return {}, f"cannot be read ({type(exc).__name__}: {exc})"
+    if not isinstance(data, dict):
+        return {}, "not a JSON object"
+    return data, None

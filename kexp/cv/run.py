@@ -10,9 +10,11 @@ Each fold's seed is derived from the base seed and the fold number only, and
 everything fitted from data (scalers, label encoders) is fitted on the fold's
 training part only, so a fold's metrics do not depend on the executor.
 
-The CV folder holds ``spec.yaml``, ``config.yaml``, ``env.json``, ``status.json``
-(kind cv), ``folds.csv``, ``summary.json`` and ``fold-01/`` ... (each a run folder
-plus ``indices.json``).
+The CV folder holds ``spec.yaml``, ``config.yaml``, ``env.json``, ``cv.json`` (the
+record ``--resume`` checks, :mod:`kexp.cv.fingerprint`), ``status.json`` (kind cv),
+``folds.csv``, ``summary.json`` and ``fold-01/`` ... (each a run folder plus
+``indices.json``). The process that runs the CV holds the folder's lock
+(:mod:`kexp.cv.lock`) from its creation to the end.
 """
 
 from __future__ import annotations
@@ -23,19 +25,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kexp import experiment
-from kexp.cv import stack
+from kexp.cv import fingerprint, lock, stack
 from kexp.cv.executors import WorkerLost, outcomes
-from kexp.cv.folds import FoldOutcome, FoldTask, Job, fold_seed
+from kexp.cv.folds import FoldOutcome, FoldTask, Job, clear_fold, fold_seed
+from kexp.cv.lock import CVLock
 from kexp.cv.options import CVInterrupted, CVOptions
 from kexp.cv.prepare import Plan, prepare
 from kexp.cv.record import CVResult, fold_dir, folds_frame, progress, summarize
 from kexp.data import sources as data_mod
 from kexp.errors import ConfigError, KexpError
 from kexp.rundir.write import Interrupted, RunFolder, atomic_write, write_json
-from kexp.spec import Spec, resolved
+from kexp.spec import Config, Spec, resolved
 
 Log = Callable[[str], None]
 
@@ -56,20 +60,28 @@ def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions,
     job, cfg = plan.job, plan.cfg
     job.argv, job.save_model, job.plots = options.argv, cv_opts.save_models, cv_opts.plots
     rf = RunFolder.create(options.runs_dir, cfg.name, kind="cv")
-    total = len(plan.folds)
-    rf.set_status("running", name=cfg.name, notes=job.notes, folds=total)
-    log(f"CV folder: {rf.path} ({plan.splitter}, {total} folds, "
-        f"{'ray' if cv_opts.executor == 'ray' else f'{cv_opts.jobs} job(s)'})")
-    _write_setup(rf, plan, spec, options, cv_opts)
-    return execute(rf, job, _fold_tasks(rf, plan), [], plan.splitter, cv_opts, log)
+    with lock.hold(rf.path) as held:
+        total = len(plan.folds)
+        rf.set_status("running", name=cfg.name, notes=job.notes, folds=total)
+        log(f"CV folder: {rf.path} ({plan.splitter}, {total} folds, "
+            f"{'ray' if cv_opts.executor == 'ray' else f'{cv_opts.jobs} job(s)'})")
+        tasks = fold_tasks(cfg, plan.folds, rf.path)
+        _write_setup(rf, plan, spec, options, cv_opts, tasks)
+        write_indices(tasks)
+        return execute(rf, job, tasks, [], plan.splitter, cv_opts, log, held)
 
 
 def _write_setup(rf: RunFolder, plan: Plan, spec: Spec, options: experiment.Options,
-                 cv_opts: CVOptions) -> None:
-    """``spec.yaml``, ``config.yaml`` and ``env.json`` (with how the folds are run)."""
+                 cv_opts: CVOptions, tasks: list[FoldTask]) -> None:
+    """``spec.yaml``, ``config.yaml``, ``env.json`` (with how the folds are run) and
+    ``cv.json``, the record ``--resume`` checks the folder against."""
     cfg = plan.cfg
+    config = resolved(cfg)
+    rf.write_json(fingerprint.RECORD, fingerprint.build(
+        config, plan.spec.text or "", plan.job.raw_info, int(plan.job.raw_info["samples"]),
+        plan.splitter, [(t.fold, t.repeat, t.seed, t.train, t.test) for t in tasks]))
     rf.write_text("spec.yaml", plan.spec.text or "")
-    rf.write_yaml("config.yaml", resolved(cfg))
+    rf.write_yaml("config.yaml", config)
     env = experiment.environment(cfg, cfg.seed or 0,
                                  data_mod.RawData(None, None, info=plan.job.raw_info), options.argv)
     env["cv"] = {"splitter": plan.splitter, "folds": len(plan.folds), "executor": cv_opts.executor,
@@ -79,27 +91,35 @@ def _write_setup(rf: RunFolder, plan: Plan, spec: Spec, options: experiment.Opti
     rf.write_json("env.json", env)
 
 
-def _fold_tasks(rf: RunFolder, plan: Plan) -> list[FoldTask]:
-    """A folder with ``indices.json`` per fold, and the fold's task."""
-    cfg, total = plan.cfg, len(plan.folds)
+def fold_tasks(cfg: Config, folds: list[tuple[np.ndarray, np.ndarray]],
+               root: Path) -> list[FoldTask]:
+    """Each fold's task: its indices, its seed (from the base seed and its number) and
+    its folder under ``root``."""
     tasks = []
-    for i, (tr, te) in enumerate(plan.folds, 1):
-        path = fold_dir(rf.path, i, total)
-        path.mkdir()
+    for i, (tr, te) in enumerate(folds, 1):
         repeat = (i - 1) // cfg.cv.folds + 1 if cfg.cv.repeats > 1 else None
-        task = FoldTask(i, tr, te, fold_seed(cfg.seed or 0, i), str(path), repeat)
-        write_json(path / "indices.json", {"fold": i, "repeat": repeat, "seed": task.seed,
-                                           "train": tr.tolist(), "test": te.tolist()})
-        tasks.append(task)
+        path = fold_dir(root, i, len(folds))
+        tasks.append(FoldTask(i, tr, te, fold_seed(cfg.seed or 0, i), str(path), repeat))
     return tasks
 
 
+def write_indices(tasks: list[FoldTask]) -> None:
+    """Each task's folder, with its ``indices.json``."""
+    for task in tasks:
+        path = Path(task.path)
+        path.mkdir(exist_ok=True)
+        write_json(path / "indices.json", {"fold": task.fold, "repeat": task.repeat,
+                                           "seed": task.seed, "train": task.train.tolist(),
+                                           "test": task.test.tolist()})
+
+
 def execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutcome],
-            splitter: str, cv_opts: CVOptions, log: Log) -> CVResult:
+            splitter: str, cv_opts: CVOptions, log: Log, held: CVLock | None = None) -> CVResult:
     """Train ``tasks`` (the folds besides those ``done``), record them as they finish, then
-    summarize. Raise CVInterrupted on Ctrl-C, SIGTERM or a lost worker."""
+    summarize. Raise CVInterrupted on Ctrl-C, SIGTERM or a lost worker. ``held`` is the
+    CV folder's lock, which worker processes inherit."""
     total = len(done) + len(tasks)
-    results = _train(rf, job, tasks, list(done), cv_opts, log)
+    results = _train(rf, job, tasks, list(done), cv_opts, log, held)
     frame = _record(rf, results, job, total)
     summary = summarize(results, total, splitter)
     rf.write_json("summary.json", summary)
@@ -116,12 +136,12 @@ def execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutco
 
 
 def _train(rf: RunFolder, job: Job, tasks: list[FoldTask], results: list[FoldOutcome],
-           cv_opts: CVOptions, log: Log) -> list[FoldOutcome]:
+           cv_opts: CVOptions, log: Log, held: CVLock | None) -> list[FoldOutcome]:
     """``results`` with the outcomes of ``tasks`` appended, ``folds.csv`` written after each."""
     total = len(results) + len(tasks)
     previous = _raise_on_sigterm()
     try:
-        for o in outcomes(job, tasks, cv_opts):
+        for o in outcomes(job, tasks, cv_opts, held):
             if o.files is not None:
                 _write_files(fold_dir(rf.path, o.fold, total), o.files)
                 o.files = None
@@ -151,19 +171,24 @@ def _record(rf: RunFolder, results: list[FoldOutcome], job: Job, total: int) -> 
 
 
 def _raise_on_sigterm() -> Any:
-    """SIGTERM stops the CV like Ctrl-C (finished folds kept, status interrupted)."""
+    """SIGTERM stops the CV like Ctrl-C (finished folds kept, status interrupted); a second
+    one while the workers are being stopped changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    received: list[int] = []
 
     def on_term(signum: int, frame: Any) -> None:
-        raise Interrupted()
+        if not received:
+            received.append(signum)
+            raise Interrupted()
 
     return signal.signal(signal.SIGTERM, on_term)
 
 
 def _write_files(folder: Path, files: dict[str, bytes]) -> None:
-    """A Ray fold's files, written into its fold folder."""
+    """A Ray fold's files, written into its fold folder (an earlier attempt's removed)."""
     folder.mkdir(exist_ok=True)
+    clear_fold(folder)
     for name, content in files.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)

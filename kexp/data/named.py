@@ -91,7 +91,8 @@ def check_finite(a: Named | None, part: str) -> None:
             )
 
 
-def _data_key(cfg: Config, what: str) -> tuple:
+def data_key(cfg: Config, what: str) -> tuple:
+    """Where the spec names the data of the model's inputs (``x``) or outputs (``y``)."""
     source = cfg.data.source
     if source == "csv":
         return ("data", "features" if what == "x" else "target")
@@ -113,7 +114,7 @@ def name_data(cfg: Config, x: Any, y: Any, part: str = "train") -> tuple[Named, 
     foreign_y = isinstance(y, dict) and list(y) != outs
     if not isinstance(cfg.model, FunctionalModel) and (foreign_x or foreign_y):
         raise ConfigError(
-            _data_key(cfg, "x" if foreign_x else "y"),
+            data_key(cfg, "x" if foreign_x else "y"),
             "data per named input or output needs a functional model; this model is "
             "sequential (one input, one output)",
             hint="Use model.type: functional with named inputs and outputs, or give one "
@@ -124,7 +125,7 @@ def name_data(cfg: Config, x: Any, y: Any, part: str = "train") -> tuple[Named, 
 
 
 def _named(cfg: Config, a: Any, names: list[str], what: str, kind: str, part: str) -> Named:
-    key = _data_key(cfg, what)
+    key = data_key(cfg, what)
     if not isinstance(a, dict):
         if len(names) == 1:
             return {names[0]: a}

@@ -2,12 +2,12 @@
 
 Sources: a CSV file, an ``.npz`` file, ``keras.datasets`` loaders (which
 download on first use; offline, ``mnist`` falls back to the shipped 10,000-digit
-sample with a visible note), and random data for smoke tests.
+sample with a visible note), and random data for smoke tests. Reading a CSV file and
+picking its columns is :mod:`kexp.data.csvfile`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kexp.data.csvfile import column as column
+from kexp.data.csvfile import drop_missing, read_csv, select_columns
 from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.spec import CsvData, KerasData, NpzData, RandomData, SequenceData
 
@@ -53,6 +55,16 @@ def find_file(value: str, key: tuple, base_dirs: list[Path]) -> Path:
     for cand in tried:
         if cand.is_file():
             return cand
+    folder = next((c for c in tried if c.is_dir()), None)
+    if folder is not None:
+        files = sorted(f.name for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+        raise ConfigError(
+            key,
+            f"{value} is a folder{'' if str(folder) == value else f' ({folder})'}; expected a data file",
+            hint=f"Name one of its files, e.g. {Path(value) / files[0]}" + (
+                f" (it holds {', '.join(files[:5])}{', ...' if len(files) > 5 else ''})")
+            if files else "Name a data file; this folder holds no files",
+        )
     raise ConfigError(
         key,
         f"data file not found: {value} (looked in: {', '.join(str(t) for t in tried)})",
@@ -91,152 +103,6 @@ def _head(a: Any, n: int) -> Any:
 
 
 # ------------------------------------------------------------------------------- csv
-
-
-def _has_header(path: Path, delimiter: str) -> bool:
-    """A first row with any non-numeric cell is a header."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        row = next(csv.reader(fh, delimiter=delimiter), [])
-    for cell in row:
-        try:
-            float(cell)
-        except ValueError:
-            return True
-    return False
-
-
-def read_csv(path: Path, cfg: CsvData, key: tuple) -> pd.DataFrame:
-    header = _has_header(path, cfg.delimiter) if cfg.header == "auto" else cfg.header
-    try:
-        df = pd.read_csv(path, header=0 if header else None, sep=cfg.delimiter)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
-    if df.empty:
-        raise DataError(f"{path}: the CSV file has no data rows")
-    if not header:
-        df.columns = list(range(df.shape[1]))
-    if cfg.missing_values is not None:
-        df = mark_missing(df, cfg.missing_values)
-    return df
-
-
-def mark_missing(df: pd.DataFrame, spec: list[Any] | dict[Any, list[Any]]) -> pd.DataFrame:
-    """Turn the values that mean "missing" into NaN (``data.missing_values``)."""
-    if isinstance(spec, list):
-        targets = {c: spec for c in df.columns}
-    else:
-        targets = {
-            column(df, col, ("data", "missing_values", col)): values for col, values in spec.items()
-        }
-    df = df.copy()
-    for col, values in targets.items():
-        df[col] = df[col].mask(df[col].isin(values))
-    return df
-
-
-def drop_missing(x: pd.DataFrame, y: Any, cfg: CsvData) -> tuple[pd.DataFrame, Any, int]:
-    """Drop rows with a missing feature (``data.dropna``); returns x, y, rows dropped."""
-    if cfg.dropna is False:
-        return x, y, 0
-    if cfg.dropna is True:
-        cols = list(x.columns)
-    else:
-        cols = [column(x, c, ("data", "dropna", i)) for i, c in enumerate(cfg.dropna)]
-    keep = ~x[cols].isna().any(axis=1)
-    if y is not None:
-        keep &= ~(y.isna().any(axis=1) if isinstance(y, pd.DataFrame) else y.isna())
-    if not keep.any():
-        raise DataError(
-            f"data.dropna: every row has a missing value in {', '.join(map(str, cols[:10]))}; "
-            "nothing is left to train on. Drop fewer columns or use an impute step"
-        )
-    return x[keep], (y[keep] if y is not None else None), int((~keep).sum())
-
-
-def column(df: pd.DataFrame, col: Any, key: tuple) -> Any:
-    cols = list(df.columns)
-    if isinstance(col, int) and not isinstance(col, bool):
-        if col in cols and not isinstance(cols[0], str):
-            return col
-        if -len(cols) <= col < len(cols):
-            return cols[col]
-        raise ConfigError(
-            key, f"column index {col} is out of range: the file has {len(cols)} columns (0..{len(cols) - 1})"
-        )
-    if col in cols:
-        return col
-    names = [str(c) for c in cols]
-    hint = did_you_mean(str(col), names)
-    if not isinstance(cols[0], str):
-        hint = "The file has no header row: name columns by index (0, 1, ...)"
-    raise ConfigError(key, f"no column '{col}' in the data (columns: {', '.join(names[:20])})", hint=hint)
-
-
-def select_columns(df: pd.DataFrame, cfg: CsvData, *, need_target: bool = True) -> tuple[Any, Any]:
-    """Split a frame into feature columns and target column(s) as the spec says.
-
-    ``features`` / ``target`` given per model input / output name give dicts
-    ``{name: frame or series}``.
-    """
-    if isinstance(cfg.target, dict):
-        y_named: dict[str, Any] = {}
-        for name, spec in cfg.target.items():
-            cols = _target_columns(df, spec, ("data", "target", name), need_target)
-            if cols:
-                y_named[name] = df[cols] if isinstance(spec, list) else df[cols[0]]
-        target_cols = [c for v in y_named.values() for c in (v.columns if isinstance(v, pd.DataFrame) else [v.name])]
-        y: Any = y_named or None
-    else:
-        target_cols = _target_columns(df, cfg.target, ("data", "target"), need_target)
-        y = None
-        if target_cols:
-            y = df[target_cols] if isinstance(cfg.target, list) else df[target_cols[0]]
-    if cfg.features is None:
-        feature_cols = [c for c in df.columns if c not in target_cols]
-        return df[feature_cols], y
-    if isinstance(cfg.features, dict):
-        x_named = {}
-        for name, spec in cfg.features.items():
-            cols = _feature_columns(df, spec, ("data", "features", name))
-            _no_overlap(cols, target_cols, ("data", "features", name))
-            x_named[name] = df[cols]
-        return x_named, y
-    feature_cols = _feature_columns(df, cfg.features, ("data", "features"))
-    _no_overlap(feature_cols, target_cols, ("data", "features"))
-    return df[feature_cols], y
-
-
-def _target_columns(df: pd.DataFrame, spec: Any, key: tuple, need_target: bool) -> list[Any]:
-    targets = spec if isinstance(spec, list) else [spec]
-    try:
-        return [column(df, t, key + ((i,) if isinstance(spec, list) else ())) for i, t in enumerate(targets)]
-    except ConfigError:
-        if need_target:
-            raise
-        return []
-
-
-def _feature_columns(df: pd.DataFrame, spec: Any, key: tuple) -> list[Any]:
-    if isinstance(spec, str):
-        return _slice_columns(df, spec, key)
-    return [column(df, f, key + (i,)) for i, f in enumerate(spec)]
-
-
-def _no_overlap(feature_cols: list[Any], target_cols: list[Any], key: tuple) -> None:
-    overlap = set(feature_cols) & set(target_cols)
-    if overlap:
-        raise ConfigError(key, f"column(s) {sorted(map(str, overlap))} are both features and target")
-
-
-def _slice_columns(df: pd.DataFrame, text: str, key: tuple = ("data", "features")) -> list[Any]:
-    if ":" in text and all(p.strip().lstrip("-").isdigit() or not p.strip() for p in text.split(":")):
-        start, _, stop = text.partition(":")
-        sl = slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None)
-        cols = list(df.columns)[sl]
-        if not cols:
-            raise ConfigError(key, f"the column range '{text}' selects no columns (the file has {df.shape[1]})")
-        return cols
-    return [column(df, text, key)]
 
 
 def load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:

@@ -1,5 +1,5 @@
 """One experiment end to end: spec -> config -> data -> preprocessing -> model ->
-training -> run folder -> plots. :mod:`.prepare` gets it ready, :mod:`.record` trains and
+training -> run folder -> plots. :mod:`.pipeline` gets it ready, :mod:`.record` trains and
 records it (``validate`` stops before training), :mod:`.command` is what ``kexp run`` and
 ``kexp validate`` call.
 
@@ -19,7 +19,7 @@ from kexp.experiment.options import Log, Options, silent
 _LAZY = {
     **dict.fromkeys(
         ("Prepared", "base_dirs", "build_model", "class_weights", "fit_transform", "located",
-         "make_split", "prepare", "setup"), "prepare"),
+         "make_split", "prepare", "setup"), "pipeline"),
     **dict.fromkeys(
         ("RunResult", "Validation", "describe_data", "environment", "run", "summary_text",
          "train_in_folder", "validate"), "record"),

@@ -19,12 +19,13 @@ from kexp import backend, report
 from kexp.data import named, sources
 from kexp.errors import KexpError, RunError
 from kexp.experiment.options import Log, Options, silent
-from kexp.experiment.prepare import Prepared, prepare
-from kexp.model import draw, objects
+from kexp.experiment.pipeline import Prepared, prepare
+from kexp.model import draw, keep, objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, resolved
 from kexp.train import baseline as baseline_mod
 from kexp.train import fit as fit_mod
+from kexp.train.callbacks import stop_on_signal
 from kexp.train.compile import loss_of
 from kexp.train.predictions import is_binary, predictions
 
@@ -54,9 +55,8 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = sil
         metrics = fit_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
         _write_results(p, rf, metrics, log)
         if options.save_model:
-            tmp = rf.file(".model.tmp.keras")
-            p.model.save(tmp)
-            os.replace(tmp, rf.file("model.keras"))
+            with rf.replacing("model.keras") as tmp:
+                p.model.save(tmp)
         if options.plots:
             _plots(rf, p.notes, log)
         if not fit_mod.finite(metrics):
@@ -72,8 +72,10 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = sil
 def _write_inputs(p: Prepared, rf: RunFolder, options: Options, log: Log) -> None:
     """What the run starts from: spec, config, environment, model, preprocessing."""
     rf.write_text("spec.yaml", p.spec.text if p.spec.text else "")
-    rf.write_yaml("config.yaml", resolved(p.cfg))
-    rf.write_json("env.json", environment(p.cfg, p.seed, p.raw, options.argv))
+    config = objects.as_used(resolved(p.cfg))
+    rf.write_yaml("config.yaml", config)
+    rf.write_json("env.json", {**environment(p.cfg, p.seed, p.raw, options.argv),
+                               "custom_code": keep.keep(config, rf.path)})
     rf.write_text("summary.txt", summary_text(p.model))
     if options.plots:
         notice = draw.save(p.model, rf.file("model.png"))
@@ -91,9 +93,11 @@ def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
         return len(options.history)
     keras = backend.keras()
     callbacks = [
+        learning_rate_log(),  # before CSVLogger, which writes the logs it is given
         keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
         _epoch_status(rf),
         *(objects.callback(c, ("fit", "callbacks", i), rf.path) for i, c in enumerate(p.cfg.fit.callbacks)),
+        stop_on_signal(),  # last: an epoch is logged before a SIGTERM/Ctrl-C stops the fit
     ]
     verbose = _verbosity(p.cfg.fit.verbose if options.verbose == "auto" else options.verbose)
     history = fit_mod.fit(p.model, p.cfg.fit, p.split, callbacks, verbose, p.class_weight)
@@ -141,6 +145,20 @@ def _epoch_status(rf: RunFolder) -> Any:
             rf.set_status(epochs=epoch + 1)
 
     return EpochStatus()
+
+
+def learning_rate_log() -> Any:
+    """A callback putting the optimizer's current learning rate (its schedule's value, or
+    what ReduceLROnPlateau set) into each epoch's logs: history.csv's ``learning_rate``."""
+    keras = backend.keras()
+
+    class LearningRateLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if logs is not None:
+                rate = self.model.optimizer.learning_rate
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+    return LearningRateLog()
 
 
 def _verbosity(value: int | str) -> int | str:

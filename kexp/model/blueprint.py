@@ -113,8 +113,10 @@ def from_sequential(cfg: SequentialModel, notes: list[str]) -> Blueprint:
     nodes = []
     previous = SEQUENTIAL_INPUT
     last = len(items) - 1
-    for i in range(start, len(items)):
-        name = SEQUENTIAL_OUTPUT if i == last else f"layers[{i}]"
+    for copy, (i, _) in enumerate(cfg.stacked()):  # a layer with repeat: N is N nodes
+        if i < start:
+            continue
+        name = SEQUENTIAL_OUTPUT if i == last else f"layers[{i}]#{copy}"
         nodes.append(Node(name, name, items[i], previous, ("model", "layers", i)))
         previous = name
     if not nodes:

@@ -40,11 +40,9 @@ def build(
     for name, decl in bp.inputs.items():
         shape = input_shape(bp, name, (data_shapes or {}).get(name))
         tensors[name] = keras.Input(shape=shape, name=None if bp.sequential else name, dtype=decl.dtype)
-    built: dict[str, Any] = {}
+    built = make_layers(bp)
     merge = _merge_class()
     for node in bp.nodes:
-        if node.owner not in built:
-            built[node.owner] = layers.layer(node.op, node.op_loc or node.loc)
         tensors[node.name] = _apply(bp, node, built[node.owner], tensors, merge)
     outputs = {o: tensors[o] for o in bp.outputs}
     shapes = {o: tuple(getattr(t, "shape", ())) for o, t in outputs.items()}
@@ -57,6 +55,16 @@ def build(
         name=bp.name,
     )
     return model, shapes
+
+
+def make_layers(bp: Blueprint) -> dict[str, Any]:
+    """The layer object of every node that owns one (nodes sharing a layer share the
+    object): each class and its arguments checked by Keras, with no data or shapes."""
+    built: dict[str, Any] = {}
+    for node in bp.nodes:
+        if node.owner not in built:
+            built[node.owner] = layers.layer(node.op, node.op_loc or node.loc)
+    return built
 
 
 def input_shape(bp: Blueprint, name: str, data_shape: Shape | None) -> Shape:

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kexp.errors import ConfigError, did_you_mean
+from kexp.model import custom
 from kexp.model.objects import activation, constraint, initializer, regularizer
-from kexp.model.resolve import CUSTOM_RE, Loc, first_line, import_object, keras, kwarg_hint
+from kexp.model.resolve import CUSTOM_RE, Loc, first_line, keras, kwarg_hint
 from kexp.spec import named
 
 
@@ -62,11 +63,15 @@ def layer(obj: Any, loc: Loc) -> Any:
         )
     lloc = loc + (name,) if isinstance(obj, dict) else loc
     if CUSTOM_RE.match(name):
-        cls = import_object(name, lloc)
-        try:
-            return cls(**layer_kwargs(args or {}, lloc))
-        except Exception as exc:
-            raise ConfigError(lloc, f"custom layer '{name}' failed: {first_line(exc)}") from None
+        cls = custom.load("layer", name, lloc, with_args=args is not None)
+        return custom.instantiate("layer", name, cls, layer_kwargs(args or {}, lloc), lloc)
+    if name == "Lambda":
+        raise ConfigError(
+            lloc,
+            "kexp builds no Lambda layer: its function would be code in the spec, and Keras "
+            "refuses to load a saved Lambda in safe mode",
+            hint="Write a keras.layers.Layer subclass and name it as package.module:Class",
+        )
     cls = getattr(k.layers, name, None)
     if not (isinstance(cls, type) and issubclass(cls, k.layers.Layer)):
         raise ConfigError(lloc, f"unknown layer '{name}'", hint=did_you_mean(name, layer_names()))

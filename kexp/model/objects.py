@@ -7,6 +7,7 @@ kept here, each applied with a note.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import inspect
 from pathlib import Path
@@ -31,6 +32,8 @@ LEGACY_LOSSES = {
     "kullback_leibler_divergence": "kl_divergence",
     "cosine_proximity": "cosine_similarity",
 }
+#: Keras 2 metric names that Keras 3 no longer resolves -> Keras 3 name.
+LEGACY_METRICS = {**LEGACY_LOSSES, "logcosh": "log_cosh_error"}
 #: Metric strings that ``model.compile`` understands itself (it picks the right
 #: accuracy or crossentropy for the loss and output shape).
 COMPILE_METRIC_STRINGS = {"accuracy", "acc", "crossentropy", "ce"}
@@ -75,7 +78,11 @@ def metric(obj: Any, loc: Loc, notes: list[str]) -> Any:
     name, args = named(obj)
     if args is None and name in COMPILE_METRIC_STRINGS:
         return name
-    if args is None and not CUSTOM_RE.match(name) and name not in LEGACY_LOSSES:
+    if name in LEGACY_METRICS:
+        new = LEGACY_METRICS[name]
+        notes.append(f"{format_path(loc)}: Keras 2 metric '{name}' is '{new}' in Keras 3; used '{new}'")
+        name, obj = new, new if args is None else {new: args}
+    if args is None and not CUSTOM_RE.match(name):
         try:
             k.metrics.get(name)
         except ValueError:
@@ -85,10 +92,6 @@ def metric(obj: Any, loc: Loc, notes: list[str]) -> Any:
                 hint=did_you_mean(name, [*public_names(k.metrics), *COMPILE_METRIC_STRINGS]),
             ) from None
         return name  # compile() names the history columns after the string given
-    if name in LEGACY_LOSSES:
-        new = LEGACY_LOSSES[name]
-        notes.append(f"{format_path(loc)}: Keras 2 metric '{name}' is '{new}' in Keras 3; used '{new}'")
-        obj = new if args is None else {new: args}
     return resolve("metric", k.metrics, k.metrics.get, obj, loc)
 
 
@@ -113,48 +116,89 @@ def optimizer(obj: Any, loc: Loc, notes: list[str]) -> Any:
             loc + (name,), f"expected a mapping of arguments, received {args!r}",
             hint=f"e.g. {{{name}: {{learning_rate: 0.01}}}}",
         )
-    args = dict(args)
     aloc = loc + (name,)
-    cls = class_for(k.optimizers, name)
+    args = keras3_optimizer_args(name, args, aloc, notes)
+    if isinstance(args.get("learning_rate"), (dict, str)):
+        args["learning_rate"] = lr_schedule(args["learning_rate"], aloc + ("learning_rate",))
+    return resolve("optimizer", k.optimizers, k.optimizers.get, {name: args}, loc)
+
+
+def keras3_optimizer_args(name: str, args: dict[str, Any], aloc: Loc, notes: list[str]) -> dict[str, Any]:
+    """An optimizer's arguments as Keras 3 takes them, still in spec form: Keras 2's
+    ``lr`` is ``learning_rate``, ``decay`` the ``InverseTimeDecay`` schedule it meant."""
     if "lr" in args:
         if "learning_rate" in args:
             raise ConfigError(aloc + ("lr",), "give learning_rate or lr (Keras 2), not both")
-        args["learning_rate"] = args.pop("lr")
         notes.append(f"{format_path(aloc + ('lr',))}: Keras 2 'lr' is 'learning_rate' in Keras 3; used it")
-    if isinstance(args.get("learning_rate"), (dict, str)) and not isinstance(
-        args.get("learning_rate"), bool
-    ):
-        args["learning_rate"] = lr_schedule(args["learning_rate"], aloc + ("learning_rate",))
+    args = {("learning_rate" if key == "lr" else key): value for key, value in args.items()}
     decay = args.pop("decay", None)
-    if decay:
-        if cls is None:
-            raise ConfigError(aloc, f"unknown optimizer class '{name}'")
-        lr = args.get("learning_rate")
-        if lr is None:
-            lr = inspect.signature(cls).parameters["learning_rate"].default
-        if not isinstance(lr, (int, float)):
-            raise ConfigError(
-                aloc + ("decay",), "decay needs a constant learning_rate, not a schedule"
-            )
-        args["learning_rate"] = k.optimizers.schedules.InverseTimeDecay(
-            initial_learning_rate=float(lr), decay_steps=1, decay_rate=float(decay)
-        )
-        notes.append(
-            f"{format_path(aloc + ('decay',))}: Keras 3 ignores 'decay'; applied Keras 2's "
-            f"lr / (1 + {decay} * iterations) as InverseTimeDecay({lr}, decay_steps=1, "
-            f"decay_rate={decay})"
-        )
-    return resolve("optimizer", k.optimizers, k.optimizers.get, {name: args}, loc)
+    if not decay:
+        return args
+    cls = class_for(keras().optimizers, name)
+    if cls is None:
+        raise ConfigError(aloc, f"unknown optimizer class '{name}'")
+    lr = args.get("learning_rate")
+    if lr is None:
+        lr = inspect.signature(cls).parameters["learning_rate"].default
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        raise ConfigError(aloc + ("decay",), "decay needs a constant learning_rate, not a schedule")
+    args["learning_rate"] = {"InverseTimeDecay": {
+        "initial_learning_rate": float(lr), "decay_steps": 1, "decay_rate": float(decay),
+    }}
+    notes.append(
+        f"{format_path(aloc + ('decay',))}: Keras 3 ignores 'decay'; applied Keras 2's "
+        f"lr / (1 + {decay} * iterations) as InverseTimeDecay({lr}, decay_steps=1, "
+        f"decay_rate={decay})"
+    )
+    return args
+
+
+def _renamed(obj: Any, table: dict[str, str]) -> Any:
+    """A loss or metric (a name, ``{name: args}``, a list or a mapping per output name)
+    under its Keras 3 name."""
+    if isinstance(obj, str):
+        return table.get(obj, obj)
+    if isinstance(obj, list):
+        return [_renamed(a, table) for a in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if len(obj) == 1:
+        name, args = next(iter(obj.items()))
+        if name in table:
+            return {table[name]: args}
+    return {k: _renamed(v, table) if isinstance(v, (str, list, dict)) else v for k, v in obj.items()}
+
+
+def as_used(tree: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config with Keras 2 spellings written as what was used (``lr`` ->
+    ``learning_rate``, ``decay`` -> ``InverseTimeDecay``, ``logcosh`` -> ``log_cosh``);
+    it validates again. The spec as written keeps the original spelling."""
+    out = copy.deepcopy(tree)
+    comp = out.get("compile")
+    if not isinstance(comp, dict):
+        return out
+    opt = comp.get("optimizer")
+    if isinstance(opt, dict) and len(opt) == 1:
+        name, args = next(iter(opt.items()))
+        if isinstance(args, dict) and not CUSTOM_RE.match(name):
+            comp["optimizer"] = {name: keras3_optimizer_args(name, args, ("compile", "optimizer", name), [])}
+    for key, table in (("loss", LEGACY_LOSSES), ("metrics", LEGACY_METRICS)):
+        if key in comp:
+            comp[key] = _renamed(comp[key], table)
+    return out
 
 
 def callback(obj: Any, loc: Loc, run_dir: Path | None) -> Any:
     """A ``keras.callbacks`` class by name; relative paths land in the run folder."""
     k = keras()
     name, args = named(obj)
-    args = dict(args or {}) if not isinstance(obj, str) else {}
-    cloc = loc + (name,) if not isinstance(obj, str) else loc
     if CUSTOM_RE.match(name):
         return resolve("callback", k.callbacks, lambda n: None, obj, loc)
+    cloc = loc + (name,) if not isinstance(obj, str) else loc
+    if args is not None and not isinstance(args, dict):
+        raise ConfigError(cloc, f"expected a mapping of arguments, received {args!r}",
+                          hint=f"e.g. {{{name}: {{patience: 3}}}}")
+    args = dict(args or {})
     cls = getattr(k.callbacks, name, None)
     names = [
         n

@@ -2,28 +2,27 @@
 
 The core every kind shares: ``resolve`` turns a name (``adam``), a one-key mapping
 with arguments (``{SGD: {momentum: 0.9}}``) or custom code
-(``package.module:attribute``, imported, never evaluated) into a Keras object with
+(``package.module:attribute``, imported and checked against its slot by
+:mod:`kexp.model.custom` before anything calls it) into a Keras object with
 the getter Keras itself uses (``keras.optimizers.get``, ...). kexp keeps no table
 of Keras names. The kinds are in :mod:`kexp.model.objects` and :mod:`kexp.model.layers`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from kexp.errors import ConfigError, did_you_mean
+from kexp.model import custom
+from kexp.model.custom import CUSTOM_RE, Loc, add_search_path, import_object
 from kexp.spec import named
 
-Loc = tuple[Any, ...]
-CUSTOM_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-
-_search_paths: list[str] = []
+__all__ = [
+    "CUSTOM_RE", "Loc", "add_search_path", "class_for", "custom_objects_in", "first_line",
+    "import_object", "keras", "kwarg_hint", "public_names", "resolve",
+]
 
 
 def keras() -> Any:
@@ -32,67 +31,13 @@ def keras() -> Any:
     return import_keras()
 
 
-def add_search_path(path: str | Path) -> None:
-    """Let ``package.module:attribute`` names resolve relative to ``path`` too."""
-    p = str(Path(path).resolve())
-    if p not in sys.path:
-        sys.path.insert(0, p)
-        _search_paths.append(p)
-
-
-def import_object(name: str, loc: Loc) -> Any:
-    """Import ``package.module:attribute`` (never eval)."""
-    if not CUSTOM_RE.match(name):
-        raise ConfigError(
-            loc, f"custom code must be named 'package.module:attribute', received {name!r}"
-        )
-    module_name, attr = name.split(":", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            loc,
-            f"cannot import module '{module_name}' ({exc})",
-            hint="Run kexp from the folder that holds the package, or install it",
-        ) from None
-    except Exception as exc:  # the user's module failed while importing
-        raise ConfigError(loc, f"importing '{module_name}' failed: {type(exc).__name__}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            public = [n for n in dir(obj) if not n.startswith("_")]
-            raise ConfigError(
-                loc,
-                f"module '{module_name}' has no attribute '{attr}'",
-                hint=did_you_mean(part, public),
-            )
-        obj = getattr(obj, part)
-    return obj
-
-
 def custom_objects_in(tree: Any) -> dict[str, Any]:
-    """Import every ``package.module:attribute`` string in a resolved config.
+    """Every ``package.module:attribute`` of a resolved config, imported and checked
+    against its slot like the spec's own (nothing is called).
 
     Used to load a saved model that refers to custom losses, metrics or layers.
     """
-    found: dict[str, Any] = {}
-
-    def walk(node: Any, loc: Loc) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if isinstance(k, str) and CUSTOM_RE.match(k):
-                    obj = import_object(k, loc + (k,))
-                    found[getattr(obj, "__name__", k.split(":")[1])] = obj
-                walk(v, loc + (k,))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, loc + (i,))
-        elif isinstance(node, str) and CUSTOM_RE.match(node):
-            obj = import_object(node, loc)
-            found[getattr(obj, "__name__", node.split(":")[1])] = obj
-
-    walk(tree, ())
-    return found
+    return custom.objects_in(tree if isinstance(tree, dict) else {})
 
 
 def public_names(module: Any) -> list[str]:
@@ -124,21 +69,13 @@ def resolve(
     getter: Callable[[Any], Any],
     obj: Any,
     loc: Loc,
-    *,
-    instantiate_custom: bool = True,
 ) -> Any:
     """Resolve a NamedObject (``name``, ``{Name: {kwargs}}``, ``{Name: value}``)."""
     name, args = named(obj)
     if args is not None and not isinstance(obj, str):
         loc = loc + (name,)
     if CUSTOM_RE.match(name):
-        target = import_object(name, loc)
-        if args is None:
-            return target
-        try:
-            return target(**args) if isinstance(args, dict) else target(args)
-        except Exception as exc:
-            raise ConfigError(loc, f"calling custom {kind} '{name}' failed: {exc}") from None
+        return custom.make(kind, name, args, loc)
     if args is None:
         try:
             return getter(name)

@@ -26,6 +26,7 @@ from kexp.report.curves import (
 )
 from kexp.report.figure import FORMATS, save_figures
 from kexp.report.predictions import prediction_figures, read_predictions
+from kexp.report.sweep import sweep_figures
 from kexp.rundir.read import Run, differing_keys
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ def plot_history(run_dir: Path, out_dir: Path | None = None, fmt: str = "png") -
             folder: no fold has a history and ``folds.csv`` is unusable).
     """
     run = Run(Path(run_dir))
-    if run.is_cv:
+    if run.is_sweep:
+        figures = sweep_figures(run, [])
+    elif run.is_cv:
         figures = _cv_plots(run, [])
     else:
         figures = history_figures(run.history(), run.name)
@@ -207,9 +210,10 @@ def _run_figures(run: Run, warnings: list[str]) -> dict[str, Figure]:
 def _plot_one(run: Run, out_dir: Path | None, fmt: str, result: PlotResult) -> None:
     result.warnings.extend(_status_warnings(run))
     figures: dict[str, Figure] = {}
-    if run.is_cv:
+    if run.is_cv or run.is_sweep:
         try:
-            figures.update(_cv_plots(run, result.warnings))
+            figures.update(sweep_figures(run, result.warnings) if run.is_sweep
+                           else _cv_plots(run, result.warnings))
         except RunError as exc:
             result.warnings.append(str(exc))
     else:

@@ -225,13 +225,17 @@ class Run:
     @property
     def kind(self) -> str:
         kind = self.status.get("kind")
-        if kind in ("run", "cv"):
+        if kind in ("run", "cv", "sweep"):
             return str(kind)
         return "cv" if (self.path / "folds.csv").exists() else "run"
 
     @property
     def is_cv(self) -> bool:
         return self.kind == "cv"
+
+    @property
+    def is_sweep(self) -> bool:
+        return self.kind == "sweep"
 
     @property
     def name(self) -> str:
@@ -251,8 +255,14 @@ class Run:
 
     @cached_property
     def metrics(self) -> dict[str, float]:
-        """Test metrics (``metrics.json``), or for a CV folder the fold means."""
-        if self.is_cv:
+        """Test metrics (``metrics.json``), for a CV folder the fold means, for a sweep its
+        best trial's metric (and that trial's number as ``best_trial``)."""
+        if self.is_sweep:
+            data, problem = _read_json(self.path / "summary.json")
+            best = data.get("best") if isinstance(data, dict) else None
+            out = {data["metric"]: best.get("value"), "best_trial": best.get("trial")} if (
+                isinstance(best, dict) and isinstance(data.get("metric"), str)) else {}
+        elif self.is_cv:
             data, problem = _read_json(self.path / "summary.json")
             values = (data or {}).get("metrics", {}) if isinstance(data, dict) else {}
             out = {k: v.get("mean") for k, v in values.items() if isinstance(v, dict)}

@@ -1,7 +1,8 @@
 """The spec stage: YAML with line numbers and ``--set`` (:mod:`.load`), the pydantic
 schema (:mod:`.base`, :mod:`.sources`, :mod:`.steps`, :mod:`.schema`), validation with
-pydantic's errors as kexp messages (:mod:`.messages`), and functional-graph checks
-(:mod:`.graph`). Nothing here imports TensorFlow.
+pydantic's errors as kexp messages (:mod:`.messages`), functional-graph checks
+(:mod:`.graph`) and checks of the layers' input-shape arguments (:mod:`.shapes`).
+Nothing here imports TensorFlow.
 """
 
 from kexp.errors import format_path

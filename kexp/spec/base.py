@@ -1,5 +1,6 @@
 """What every part of the schema shares: the strict base model, Keras objects by name,
-values given per input/output name, and the column and label types.
+values given per input/output name, whole numbers with limits, and the column and
+label types.
 
 This module never imports TensorFlow.
 """
@@ -8,7 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag
+
+
+class KeyedValueError(ValueError):
+    """A validator's error about a place below the object it validates (``at``: the path
+    from there, e.g. ``("layers", 1, "repeat")``), so the message can name it."""
+
+    def __init__(self, at: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.at = at
 
 
 class Base(BaseModel):
@@ -37,16 +47,58 @@ def single_key(value: Any) -> Any:
 NamedObject = Annotated[str | dict[str, Any], AfterValidator(single_key)]
 
 
+#: the union tags of :func:`per_name` (pydantic puts them in error locations)
+PER_NAME_TAGS = ("one", "per_name")
+
+
 def per_name(one: Any, is_per_name: Any) -> Any:
     """``one`` value for everything, or a mapping ``{input or output name: one}``.
 
     ``is_per_name(value)`` tells the two apart (a mapping can be a single value too,
     e.g. ``{SGD: {momentum: 0.9}}``).
     """
+    tag_one, tag_per_name = PER_NAME_TAGS
     return Annotated[
-        Union[Annotated[one, Tag("one")], Annotated[dict[str, one], Tag("per_name")]],
-        Discriminator(lambda v: "per_name" if is_per_name(v) else "one"),
+        Union[Annotated[one, Tag(tag_one)], Annotated[dict[str, one], Tag(tag_per_name)]],
+        Discriminator(lambda v: tag_per_name if is_per_name(v) else tag_one),
     ]
+
+
+def _whole_float(value: Any) -> Any:
+    """``1e20`` (a float without a fraction) as the int it is, so its limit can be named;
+    true/false are not numbers."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, received {str(value).lower()}")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def bounded(low: int, high: int, what: str, hint: str = "") -> Any:
+    """A whole number from ``low`` to ``high``; the message names ``what`` and the limit
+    (``hint`` follows it for a value above ``high``).
+
+    ``bounded(1, 2**31 - 1, "a batch size")`` refuses ``1e20`` with "expected a batch
+    size of at most 2147483647, received 100000000000000000000" (not an overflow later).
+    """
+
+    def check(value: int) -> int:
+        if value < low:
+            limit = "greater than 0" if low == 1 else f"from {low} to {high}"
+            raise ValueError(f"expected {what} {limit}, received {value}")
+        if value > high:
+            limit = f"of at most {high}" if low == 1 else f"from {low} to {high}"
+            raise ValueError(f"expected {what} {limit}, received {value}" + (f". {hint}" if hint else ""))
+        return value
+
+    return Annotated[int, BeforeValidator(_whole_float), AfterValidator(check)]
+
+
+#: the largest value TensorFlow and NumPy take as a count (a C int)
+MAX_INT32 = 2**31 - 1
+
+#: a seed NumPy, scikit-learn and TensorFlow all accept
+Seed = bounded(0, 2**32 - 1, "a seed", "NumPy and scikit-learn take seeds below 2**32")
 
 
 def named(obj: Any) -> tuple[str, Any]:

@@ -1,6 +1,9 @@
 """Read a YAML spec safely, keep where every key came from, apply ``--set`` overrides.
 
 Only ``yaml.SafeLoader`` is used: tags such as ``!!python/object`` are refused.
+A spec over :data:`MAX_SPEC_BYTES`, or one whose aliases expand to more than
+:data:`MAX_VALUES` values ("billion laughs"), is refused before it is built.
+``1e-3`` is a number, as in YAML 1.2 (PyYAML alone reads it as a string).
 Each value's path (``("model", "layers", 0, "Dense")``) maps to its line, so
 later errors can say ``model.layers[0].Dense (line 7): ...``.
 """
@@ -8,6 +11,7 @@ later errors can say ``model.layers[0].Dense (line 7): ...``.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,11 @@ import yaml
 from kexp.errors import ConfigError, format_path
 
 PathT = tuple[Any, ...]
+
+#: the largest spec file read (bytes)
+MAX_SPEC_BYTES = 1_000_000
+#: the most values (keys, items, scalars) a spec may hold once its aliases are expanded
+MAX_VALUES = 100_000
 
 
 @dataclass
@@ -45,7 +54,62 @@ class Spec:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (plain YAML keeps the last silently)."""
+    """SafeLoader that also reads ``1e-3`` and ``1e20`` as numbers (YAML 1.2)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expanded_size(root: yaml.Node, limit: int = MAX_VALUES) -> int:
+    """How many values ``root`` holds with every alias expanded (counted up to ``limit + 1``).
+
+    Each node is counted once and an alias reuses its anchor's count, so a "billion
+    laughs" spec costs as little to measure as its text is long. An alias inside
+    its own anchor raises ConfigError.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(c)] for c in _children(node)))
+        elif key in open_nodes:
+            raise ConfigError(
+                "", "a YAML alias refers to the mapping or list it is inside (an endless value)",
+                line=node.start_mark.line + 1, hint="Remove the alias (*name) or its anchor (&name)",
+            )
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((c, False) for c in _children(node))
+    return sizes[id(root)]
+
+
+def _check_size(node: yaml.Node, where: str) -> None:
+    if expanded_size(node) > MAX_VALUES:
+        raise ConfigError(
+            "",
+            f"{where} holds more than {MAX_VALUES:,} values once its YAML aliases (*name) are "
+            "expanded",
+            line=node.start_mark.line + 1,
+            hint="A spec names its data, it does not hold it: put large values in a data file, "
+            "and use fewer aliases",
+        )
 
 
 def _walk(node: yaml.Node, path: PathT, lines: dict[PathT, int]) -> None:
@@ -70,14 +134,27 @@ def _walk(node: yaml.Node, path: PathT, lines: dict[PathT, int]) -> None:
             _walk(item, path + (i,), lines)
 
 
+def _too_large(size: int, where: str) -> ConfigError:
+    return ConfigError(
+        "",
+        f"the spec {where} is {size:,} bytes; expected at most {MAX_SPEC_BYTES:,}",
+        hint="A spec names its data, it does not hold it: put large values in a data file "
+        "(data.path)",
+    )
+
+
 def parse_spec(text: str, path: Path | None = None) -> Spec:
-    """Parse spec text. Raises ConfigError for YAML errors, unsafe tags, empty specs."""
+    """Parse spec text. Raises ConfigError for YAML errors, unsafe tags, empty, too large
+    or too deeply nested specs, and aliases that expand beyond :data:`MAX_VALUES`."""
     where = str(path) if path else "(spec)"
+    if len(text) > MAX_SPEC_BYTES:
+        raise _too_large(len(text.encode("utf-8", "replace")), where)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise ConfigError("", f"the spec {where} is empty", hint="Start from configs/mnist.yaml")
+        _check_size(node, f"the spec {where}")
         lines: dict[PathT, int] = {}
         _walk(node, (), lines)
         data = loader.construct_document(node)
@@ -101,6 +178,11 @@ def parse_spec(text: str, path: Path | None = None) -> Spec:
             line=mark.line + 1 if mark else None,
             hint="Check the indentation and the ':' after each key",
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            "", f"the spec {where} is nested too deeply (mappings and lists inside each other)",
+            hint="Keep the spec's structure flat: a spec names its data, it does not hold it",
+        ) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -119,6 +201,9 @@ def load_spec(path: str | Path) -> Spec:
     if not p.is_file():
         raise ConfigError("", f"spec file not found: {p}", hint="Check the path")
     try:
+        size = p.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise _too_large(size, str(p))
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("", f"cannot read spec file {p}: {exc}") from None
@@ -137,11 +222,26 @@ def parse_override(item: str) -> tuple[PathT, Any]:
         if not part:
             raise ConfigError("", f"--set key {key!r} has an empty part", origin=f"--set {item}")
         parts.append(int(part) if part.lstrip("-").isdigit() else part)
+    return tuple(parts), _value(raw, item)
+
+
+def _value(raw: str, item: str) -> Any:
+    """An override's value read as YAML (a plain string when it is not valid YAML)."""
+    if not raw.strip():
+        return None
+    loader = _Loader(raw)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    return tuple(parts), value
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node, "the value")
+        return loader.construct_document(node)
+    except ConfigError as exc:
+        raise ConfigError("", exc.message, hint=exc.hint, origin=f"--set {item}") from None
+    except (yaml.YAMLError, RecursionError):
+        return raw
+    finally:
+        loader.dispose()
 
 
 def apply_overrides(spec: Spec, items: list[str] | list[str | tuple[str, str]]) -> Spec:

@@ -2,8 +2,10 @@
 turned into :class:`ConfigError` messages.
 
 A message names the YAML path and line, what was expected and what was received,
-and a close match for a misspelled key or name. Functional models' graphs are checked
-(:mod:`.graph`) once the schema accepts them. This module never imports TensorFlow.
+and a close match for a misspelled key or name; a value that fits none of a union's
+members gets one "expected A or B" at the deepest place. The layers' input-shape
+arguments (:mod:`.shapes`) and functional models' graphs (:mod:`.graph`) are checked once
+the schema accepts the spec. This module never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,15 +16,37 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from kexp.errors import ConfigError, ConfigErrors, did_you_mean
+from kexp.spec.base import PER_NAME_TAGS, KeyedValueError
 from kexp.spec.graph import analyze
 from kexp.spec.load import PathT, Spec, apply_overrides
 from kexp.spec.schema import Config, FunctionalModel
+from kexp.spec.shapes import check_layers
 from kexp.spec.sources import DATA_SOURCES
 from kexp.spec.steps import X_STEPS
 
+#: pydantic's names of plain types, as it puts them in a union member's error location
+_TYPE_LABELS = frozenset({"str", "int", "float", "bool", "none", "any", "bytes"})
+
+#: what a value of the type each pydantic type error names is, in a message
+_EXPECTED = {
+    "string_type": "a string", "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping", "list_type": "a list",
+    "none_required": "null",
+}
+
+
+def _is_label(part: Any) -> bool:
+    """Whether a location part is the label pydantic gives a union member
+    (``str``, ``dict[str,any]``, ``literal['auto']``), not a key of the spec."""
+    return isinstance(part, str) and (
+        part in _TYPE_LABELS or part in PER_NAME_TAGS or any(c in part for c in "[]'(,")
+    )
+
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> PathT:
-    """Drop pydantic's union tags from an error location, keeping real YAML keys."""
+    """Drop pydantic's union tags and labels from an error location, keeping real YAML keys."""
     out: list[Any] = []
     node = data
     for i, part in enumerate(loc):
@@ -33,9 +57,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> PathT:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif last:
+        elif last and not _is_label(part):
             out.append(part)
-        # else: a tag pydantic inserted (e.g. 'csv', 'sequential'); skip it
+        # else: a tag or label pydantic inserted (e.g. 'csv', 'one', 'dict[str,any]'); skip it
     return tuple(out)
 
 
@@ -128,6 +152,16 @@ def _unknown_tag(path: PathT, ctx: dict[str, Any], spec: Spec) -> ConfigError:
 
 def _no_tag(path: PathT, value: Any, spec: Spec) -> ConfigError | None:
     """A data source without ``source``, or a step that is not a name or ``{step: args}``."""
+    if path == ("data",) and not isinstance(value, dict):
+        hint = f"Write data: {{source: {value}, ...}}" if value in DATA_SOURCES else (
+            "e.g. data: {source: csv, path: data.csv, target: 8}"
+        )
+        return spec.error(
+            path,
+            f"expected a mapping with a 'source' key ({', '.join(DATA_SOURCES)}) and its "
+            f"options, received {_describe(value)}",
+            hint,
+        )
     if path and path[-1] == "data":
         return spec.error(
             path + ("source",),
@@ -140,6 +174,15 @@ def _no_tag(path: PathT, value: Any, spec: Spec) -> ConfigError | None:
             f"expected a step name or {{step: arguments}}, received {_describe(value)}; "
             f"steps: {', '.join(X_STEPS)}",
         )
+    if path == ("model",):
+        return spec.error(
+            path,
+            "expected a mapping: {layers: [...]} (a stack of layers) or {type: functional, "
+            f"inputs: ..., nodes: ..., outputs: ...}}, received {_describe(value)}",
+            "See configs/mnist.yaml and configs/mnist_functional.yaml",
+        )
+    if not isinstance(value, dict):
+        return spec.error(path, f"expected a mapping, received {_describe(value)}")
     return None
 
 
@@ -154,6 +197,13 @@ def _other(err: dict[str, Any], path: PathT, spec: Spec) -> ConfigError:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    elif err["type"] in ("dict_type", "model_type", "model_attributes_type"):
+        msg = f"expected a mapping, received {_describe(value)}"
+    elif err["type"] == "int_parsing_size":
+        msg = f"expected a whole number below 2**63, received {_describe(value)}"
+    elif err["type"] in ("too_short", "string_too_short") and "min_length" in ctx:
+        kind = "character" if isinstance(value, str) else "item"
+        msg = f"expected at least {ctx['min_length']} {kind}(s), received {_describe(value)}"
     else:
         if msg.startswith("Input should be "):
             msg = "expected " + msg[len("Input should be "):]
@@ -163,8 +213,26 @@ def _other(err: dict[str, Any], path: PathT, spec: Spec) -> ConfigError:
     return spec.error(path, msg, hint)
 
 
+def _real_keys(loc: tuple[Any, ...], data: Any) -> PathT:
+    """The part of an error location that exists in the spec (union tags dropped)."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
 def _convert(err: dict[str, Any], spec: Spec) -> ConfigError:
     """One pydantic error (from ``ValidationError.errors()``) as a kexp message."""
+    keyed = (err.get("ctx") or {}).get("error")
+    if isinstance(keyed, KeyedValueError):
+        return spec.error(_real_keys(tuple(err["loc"]), spec.data) + keyed.at, str(keyed))
     path = _clean_loc(tuple(err["loc"]), spec.data)
     etype = err["type"]
     if etype == "extra_forbidden":
@@ -180,6 +248,53 @@ def _convert(err: dict[str, Any], spec: Spec) -> ConfigError:
     return _other(err, path, spec)
 
 
+def _alternatives(path: PathT, errs: list[dict[str, Any]], spec: Spec) -> ConfigError:
+    """The type errors of a union's members at one place, as one "expected A or B"."""
+    wanted: list[str] = []
+    for err in errs:
+        if err["type"] == "literal_error":
+            wanted += [c.strip() for c in str((err.get("ctx") or {}).get("expected", "")).replace(
+                " or ", ",").split(",") if c.strip()]
+        else:
+            wanted += _EXPECTED[err["type"]].split(" or ")
+    wanted = list(dict.fromkeys(wanted))
+    if "a number" in wanted and "a whole number" in wanted:
+        wanted.remove("a whole number")
+    either = ", ".join(wanted[:-1]) + " or " + wanted[-1] if len(wanted) > 1 else wanted[0]
+    value = errs[0].get("input")
+    names = [w.strip("'") for w in wanted if w.startswith("'")]
+    hint = did_you_mean(value, names) if isinstance(value, str) and names else None
+    return spec.error(path, f"expected {either}, received {_describe(value)}", hint)
+
+
+def _messages(raw: list[dict[str, Any]], spec: Spec) -> list[ConfigError]:
+    """pydantic's errors as kexp messages: one per place and text; where a value
+    matches none of a union's members, one "expected A or B" at the deepest place."""
+    items: list[tuple[PathT, bool, dict[str, Any]]] = []
+    for err in raw:
+        loc = tuple(err["loc"])
+        path = _clean_loc(loc, spec.data)
+        alternative = bool(loc) and _is_label(loc[-1]) and (
+            err["type"] in _EXPECTED or err["type"] == "literal_error")
+        items.append((path, alternative, err))
+    further = {path for path, alternative, _ in items if not alternative}
+    unions: dict[PathT, list[dict[str, Any]]] = {}
+    for path, alternative, err in items:
+        if alternative:
+            unions.setdefault(path, []).append(err)
+    out: dict[str, ConfigError] = {}
+    for path, alternative, err in items:
+        if not alternative:
+            error = _convert(err, spec)
+        elif any(q[: len(path)] == path for q in further) or any(
+                len(q) > len(path) and q[: len(path)] == path for q in unions):
+            continue  # another member of the union got further: its error says more
+        else:
+            error = _alternatives(path, unions[path], spec)
+        out.setdefault(str(error), error)
+    return list(out.values())
+
+
 def load_config(spec: Spec) -> Config:
     """Validate a spec into a Config, or raise ConfigError(s) naming the YAML paths."""
     data = dict(spec.data)
@@ -189,20 +304,16 @@ def load_config(spec: Spec) -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        errors = [_convert(e, spec) for e in exc.errors(include_url=False)]
-        # pydantic reports each union alternative; keep one message per path+text
-        unique: dict[str, ConfigError] = {}
-        for e in errors:
-            unique.setdefault(str(e), e)
-        errs = list(unique.values())
+        errs = _messages(exc.errors(include_url=False), spec)
         if len(errs) == 1:
             raise errs[0] from None
         raise ConfigErrors(errs) from None
-    if isinstance(cfg.model, FunctionalModel):
-        try:
+    try:
+        check_layers(cfg.model)
+        if isinstance(cfg.model, FunctionalModel):
             analyze(cfg.model)
-        except ConfigError as exc:
-            raise exc.located(*spec.locate(exc.loc or ())) from None
+    except ConfigError as exc:
+        raise exc.located(*spec.locate(exc.loc or ())) from None
     return cfg
 
 

@@ -25,17 +25,70 @@ from pydantic import (
 )
 
 from kexp.errors import did_you_mean
-from kexp.spec.base import Base, Column, NamedObject, per_name
+from kexp.spec.base import (
+    MAX_INT32,
+    Base,
+    Column,
+    KeyedValueError,
+    NamedObject,
+    Seed,
+    bounded,
+    per_name,
+)
 from kexp.spec.sources import CsvData, DataConfig, KerasData, NpzData, SequenceData
 from kexp.spec.steps import PreprocessConfig
+from kexp.spec.sweep import SweepConfig
 
 
 class SequentialModel(Base):
-    """A stack of layers: each item ``{LayerClass: {keyword: value}}``; first may be Input."""
+    """A stack of layers: each item ``{LayerClass: {keyword: value}}``; first may be Input.
+
+    An item may say how many times it is stacked, ``{Dense: {units: 64}, repeat: 3}``
+    (``repeat: 0`` removes it: a depth study sweeps ``model.layers.1.repeat``); ``repeat``
+    holds those counts, one per item (None when no item gives one).
+    """
 
     type: Literal["sequential"] = "sequential"
     name: str | None = None
     layers: Annotated[list[NamedObject], Field(min_length=1)]
+    repeat: list[int] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_repeats(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+            return data
+        layers = data["layers"]
+        if not any(isinstance(item, dict) and "repeat" in item for item in layers):
+            return data
+        items, counts = [], []
+        for i, item in enumerate(layers):
+            count = item.get("repeat", 1) if isinstance(item, dict) else 1
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise KeyedValueError(("layers", i, "repeat"), "expected a whole number of "
+                                      f"copies, 0 or more (0 removes the layer), received {count!r}")
+            if count != 1 and i == len(layers) - 1:
+                raise KeyedValueError(("layers", i, "repeat"), "the last layer is the model's "
+                                      f"output; it cannot be repeated or removed (received {count})")
+            items.append({k: v for k, v in item.items() if k != "repeat"} if isinstance(item, dict)
+                         else item)
+            counts.append(count)
+        return {**data, "layers": items, "repeat": counts}
+
+    @model_serializer(mode="wrap")
+    def _join_repeats(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        counts = out.pop("repeat", None)
+        if counts is not None:
+            out["layers"] = [item if n == 1 else {**item, "repeat": n} if isinstance(item, dict)
+                             else {item: None, "repeat": n} for item, n in zip(out["layers"], counts, strict=True)]
+        return out
+
+    def stacked(self) -> list[tuple[int, Any]]:
+        """``(index in the spec, layer item)`` per layer of the model, repeats expanded."""
+        counts = self.repeat or [1] * len(self.layers)
+        return [(i, item) for i, (item, n) in enumerate(zip(self.layers, counts, strict=True))
+                for _ in range(n)]
 
 
 def _model_tag(value: Any) -> str | None:
@@ -157,13 +210,22 @@ class CompileConfig(Base):
     optimizer: NamedObject = "adam"
     metrics: Metrics = Field(default_factory=list)  # type: ignore[valid-type]
     loss_weights: list[float] | dict[str, float] | None = None
-    steps_per_execution: Annotated[int, Field(gt=0)] = 1
+    steps_per_execution: bounded(1, MAX_INT32, "a number of batches") = 1  # type: ignore[valid-type]
     jit_compile: bool | Literal["auto"] = "auto"
 
 
+#: the most epochs ``fit.epochs`` takes
+MAX_EPOCHS = 1_000_000
+
+
 class FitConfig(Base):
-    epochs: Annotated[int, Field(gt=0)] = 1
-    batch_size: Annotated[int, Field(gt=0)] = 32
+    epochs: bounded(  # type: ignore[valid-type]
+        1, MAX_EPOCHS, "a number of epochs",
+        "To train until the model stops improving, use the EarlyStopping callback",
+    ) = 1
+    batch_size: bounded(  # type: ignore[valid-type]
+        1, MAX_INT32, "a batch size", "A batch larger than the data is the whole data"
+    ) = 32
     validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
     validation_data: Literal["test"] | None = None
     shuffle: bool = True
@@ -197,7 +259,7 @@ class CVConfig(Base):
     shuffle: bool = True
     stratify: bool | Literal["auto"] = "auto"
     group: Column | None = None
-    seed: int | None = None
+    seed: Seed | None = None  # type: ignore[valid-type]
 
     @field_validator("folds")
     @classmethod
@@ -231,7 +293,7 @@ class Config(Base):
     """A whole experiment."""
 
     name: Annotated[str, AfterValidator(_run_name)] = "experiment"
-    seed: int | None = None
+    seed: Seed | None = None  # type: ignore[valid-type]
     deterministic: bool = False
     data: DataConfig
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
@@ -239,6 +301,8 @@ class Config(Base):
     compile: CompileConfig
     fit: FitConfig = Field(default_factory=FitConfig)
     cv: CVConfig = Field(default_factory=CVConfig)
+    #: a study of many runs of this spec (``kexp sweep``); ``kexp run`` and ``kexp cv`` ignore it
+    sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
     def _validation_sources(self) -> Config:

@@ -6,28 +6,41 @@ lists every accepted value. This module never imports TensorFlow.
 
 from __future__ import annotations
 
+import codecs
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from kexp.spec.base import Base, Column
+from kexp.spec.base import Base, Column, Seed
+
+#: one or more columns
+Columns = Annotated[list[Column], Field(min_length=1)]
+#: a file name (not empty)
+FilePath = Annotated[str, Field(min_length=1)]
 
 
 class Holdout(Base):
-    """A part held out with ``sklearn.model_selection.train_test_split``."""
+    """A part held out with ``sklearn.model_selection.train_test_split``: ``size`` is a
+    fraction (a number with a decimal point below 1: ``0.2``) or a number of samples
+    (a whole number without one: ``100``)."""
 
-    size: Annotated[float, Field(gt=0)] = 0.2
+    size: Annotated[Union[int, float], Field(gt=0)] = 0.2
     stratify: bool | Literal["auto"] = "auto"
     shuffle: bool = True
-    random_state: int | None = None
+    random_state: Seed | None = None  # type: ignore[valid-type]
 
-    @model_validator(mode="after")
-    def _check_size(self) -> Holdout:
-        if self.size >= 1 and self.size != int(self.size):
+    @field_validator("size", mode="before")
+    @classmethod
+    def _fraction_or_count(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a fraction (e.g. 0.2) or a number of samples, received {value}")
+        if isinstance(value, float) and value >= 1:
+            count = f"; for {int(value)} sample(s) write {int(value)}" if value.is_integer() else ""
             raise ValueError(
-                f"size must be a fraction in (0, 1) or a whole number of rows, received {self.size}"
+                f"expected a fraction below 1 (e.g. 0.2) or a whole number of samples, received "
+                f"{value}: a number with a decimal point is a fraction{count}"
             )
-        return self
+        return value
 
 
 class _DataBase(Base):
@@ -42,13 +55,15 @@ class CsvData(_DataBase):
     """Rows of a CSV file; features and target columns by index or name."""
 
     source: Literal["csv"]
-    path: str
+    path: FilePath
     header: bool | Literal["auto"] = "auto"
     delimiter: str = ","
+    #: the file's text encoding (``latin-1``, ``cp1252``, ...)
+    encoding: str = "utf-8"
     #: columns as a list, a range ``"0:8"``, or per model input: ``{main: "0:5", aux: [5, 6]}``
-    features: list[Column] | str | None | dict[str, list[Column] | str] = None
+    features: Columns | str | None | Annotated[dict[str, Columns | str], Field(min_length=1)] = None
     #: a column, several columns, or per model output: ``{diabetes: 8, bmi: 5}``
-    target: Column | list[Column] | dict[str, Column | list[Column]]
+    target: Column | Columns | Annotated[dict[str, Column | Columns], Field(min_length=1)]
     test_path: str | None = None
     #: values that mean "missing" (Pima's impossible zeros): a list for every
     #: column, or {column: [values]}; they become NaN when the file is read
@@ -56,12 +71,24 @@ class CsvData(_DataBase):
     #: drop rows with a missing value (in every column, or in the listed ones)
     dropna: Union[bool, list[Column]] = False
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"expected a text encoding Python knows (utf-8, latin-1, cp1252, utf-16, ...), "
+                f"received {value!r}"
+            ) from None
+        return value
+
 
 class NpzData(_DataBase):
     """Arrays in an .npz file, by default in Keras's layout (x_train, y_train, x_test, y_test)."""
 
     source: Literal["npz"]
-    path: str
+    path: FilePath
     #: an array name, or per model input/output: ``x_train: {image: x_train, aux: a_train}``
     x_train: str | dict[str, str] = "x_train"
     y_train: str | dict[str, str] = "y_train"
@@ -99,6 +126,10 @@ class SequenceData(_DataBase):
     maxlen: Annotated[int, Field(gt=0)] | None = None
 
 
+#: the most values ``source: random`` generates (float32: 400 MB)
+MAX_RANDOM_VALUES = 10**8
+
+
 class RandomData(_DataBase):
     """Random inputs and labels for a smoke test: uniform [0, 1) x, integer y."""
 
@@ -106,6 +137,18 @@ class RandomData(_DataBase):
     samples: Annotated[int, Field(gt=1)] = 1000
     shape: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [784])
     classes: Annotated[int, Field(gt=1)] = 10
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> RandomData:
+        values = self.samples
+        for n in self.shape:
+            values *= n
+        if values > MAX_RANDOM_VALUES:
+            raise ValueError(
+                f"samples x shape is {values} random values; expected at most {MAX_RANDOM_VALUES} "
+                f"({MAX_RANDOM_VALUES * 4 // 10**6} MB)"
+            )
+        return self
 
 
 def _data_tag(value: Any) -> str | None:

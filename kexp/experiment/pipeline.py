@@ -5,6 +5,7 @@ YAML path and line, raised before a run folder exists.
 
 from __future__ import annotations
 
+import inspect
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,13 @@ from kexp import backend
 from kexp.data import named, sources
 from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
 from kexp.data.split import holdout
-from kexp.errors import ConfigError
+from kexp.errors import ConfigError, format_path
 from kexp.experiment.options import Log, Options, silent
 from kexp.model import objects, resolve
-from kexp.model.blueprint import blueprint
-from kexp.model.build import build
+from kexp.model.blueprint import Blueprint, Shape, blueprint
+from kexp.model.build import build, make_layers
 from kexp.model.checks import check_embeddings, check_outputs
+from kexp.model.loss_labels import Output, check_loss_labels
 from kexp.spec import (
     Config,
     FunctionalModel,
@@ -28,7 +30,7 @@ from kexp.spec import (
     load_config,
 )
 from kexp.train import fit as fit_mod
-from kexp.train.compile import compile_model
+from kexp.train.compile import check_single, compile_args, compile_model, per_output
 
 
 @dataclass
@@ -72,8 +74,6 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
         split, pre = make_split(cfg, raw, seed)
         model = build_model(cfg, split, pre, notes)
         weights = class_weights(cfg, split, pre)
-        for i, c in enumerate(cfg.fit.callbacks):  # checked now; made again in the run folder
-            objects.callback(c, ("fit", "callbacks", i), None)
     except ConfigError as exc:
         raise located(full, exc) from None
     for note in notes[len(raw.notes):]:
@@ -83,13 +83,46 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
 
 def setup(full: Spec, cfg: Config | None = None) -> tuple[Config, list[Path]]:
     """Validate the spec (overrides applied), fix its seed (drawn and recorded when
-    the spec has none) and make custom code importable from the spec's folders."""
+    the spec has none), make custom code importable from the spec's folders and resolve
+    every name the spec gives (:func:`check_names`)."""
     cfg = cfg or load_config(full)
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     dirs = base_dirs(full)
     for d in dirs:
         resolve.add_search_path(d)
+    check_names(cfg)
     return cfg.model_copy(update={"seed": seed}), dirs
+
+
+def check_names(cfg: Config) -> None:
+    """Resolve every name the spec gives, with no data: the model's graph and layers
+    (their initializers, regularizers, constraints and activations too), the
+    preprocessing, losses, metrics, loss weights, optimizer and callbacks. A misspelling
+    is reported before any data is loaded, with the message the model's build gives."""
+    notes: list[str] = []  # noted again when the model is built
+    bp = blueprint(cfg.model, notes)
+    make_layers(bp)
+    check_class_weight(cfg, bp)
+    preprocessor_for(cfg)
+    per_name = isinstance(cfg.model, FunctionalModel)
+    if not per_name:
+        check_single(cfg.compile)
+    compile_args(cfg.compile, bp.outputs, notes, per_name=per_name)
+    objects.optimizer(cfg.compile.optimizer, ("compile", "optimizer"), notes)
+    for i, c in enumerate(cfg.fit.callbacks):  # made again in the run folder
+        objects.callback(c, ("fit", "callbacks", i), None)
+    _fresh_names()
+
+
+def _fresh_names() -> None:
+    """Forget the layer names the check gave out, so that the model built next has
+    Keras's first names (``dense``, not ``dense_2``); without the slow garbage collection
+    where this Keras can skip it."""
+    clear = backend.keras().backend.clear_session
+    if "free_memory" in inspect.signature(clear).parameters:
+        clear(free_memory=False)
+    else:  # pragma: no cover - an older Keras 3
+        clear()
 
 
 def base_dirs(spec: Spec) -> list[Path]:
@@ -106,6 +139,17 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
     bp = blueprint(cfg.model, notes)
     check_embeddings(bp, split.x_train, pre.vocabulary_sizes)
     model, out_shapes = build(bp, named.sample_shapes(split.x_train), notes)
+    check_class_weight(cfg, bp)
+    check_loss_labels(bp, outputs_of(cfg, bp, out_shapes, split, pre),
+                      format_path(named.data_key(cfg, "y")))
+    check_outputs(bp, out_shapes, split.y_train, pre.y_modes, pre.classes)
+    compile_model(model, cfg.compile, bp.outputs, notes,
+                  per_name=isinstance(cfg.model, FunctionalModel))
+    return model
+
+
+def check_class_weight(cfg: Config, bp: Blueprint) -> None:
+    """Keras applies ``class_weight`` to single-output models only."""
     if len(bp.outputs) > 1 and cfg.fit.class_weight is not None:
         raise ConfigError(
             ("fit", "class_weight"),
@@ -113,10 +157,21 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
             f"outputs {', '.join(bp.outputs)}",
             hint="Remove it, or weigh the outputs with compile.loss_weights",
         )
-    check_outputs(bp, out_shapes, split.y_train, pre.y_modes, pre.classes)
-    compile_model(model, cfg.compile, bp.outputs, notes,
-                  per_name=isinstance(cfg.model, FunctionalModel))
-    return model
+
+
+def outputs_of(cfg: Config, bp: Blueprint, shapes: dict[str, Shape], split: fit_mod.Split,
+               pre: NamedPreprocessor) -> list[Output]:
+    """Each output's shape, training targets, label encoding and loss, for the checks."""
+    names = bp.outputs if isinstance(cfg.model, FunctionalModel) else []
+    losses = per_output(cfg.compile.loss, names, ("compile", "loss"))
+    per_y = isinstance(cfg.preprocess.y, dict)
+    return [
+        Output(o, shapes[o], split.y_train[o], pre.y_modes[o], pre.classes.get(o),
+               losses[o] if losses else cfg.compile.loss,
+               ("compile", "loss", o) if losses else ("compile", "loss"),
+               ("preprocess", "y", o) if per_y else ("preprocess", "y"))
+        for o in bp.outputs
+    ]
 
 
 def class_weights(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor) -> dict[int, float] | None:

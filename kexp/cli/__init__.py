@@ -1,0 +1,54 @@
+"""The ``kexp`` command line: a thin Click layer over the library (the library never
+imports Click).
+
+Each command parses its options, calls one library function and prints the result.
+Every :class:`kexp.errors.KexpError` becomes one message on stderr and exit code 2.
+The spec schema (pydantic) is imported only by the commands that read a spec, and
+TensorFlow only by those that train or load models: ``kexp --help``, ``ls``, ``plot``
+and ``compare`` start without either.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kexp import backend
+from kexp.cli import cv, reports, runs, sweep
+
+EPILOG = """\b
+Examples:
+  kexp run configs/mnist.yaml
+  kexp run configs/pima.yaml --set fit.epochs=20 --set compile.optimizer=sgd
+  kexp validate configs/mnist.yaml
+  kexp cv configs/pima.yaml --folds 10 --jobs 2
+  kexp sweep configs/mnist.yaml --param fit.batch_size=100,800 --epochs 2
+  kexp predict runs/<id> new.csv --out predictions.csv
+  kexp ls --sort accuracy --filter status=completed
+  kexp plot runs/<id> runs/<other-id> --out plots/
+  kexp compare runs/<id> runs/<cv-id>
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kexp")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's start-up log and warnings.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """kexp: YAML in, trained Keras model and run folder out."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    backend.set_verbose(verbose)
+
+
+for command in (runs.run, runs.validate, runs.predict, cv.cv, sweep.sweep, reports.plot_cmd,
+                reports.ls_cmd, reports.compare_cmd):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """The ``kexp`` program: SIGTERM stops it like Ctrl-C (exit 130; a second one while it
+    stops is ignored), and output to a closed pipe (``kexp ls | head -1``) is dropped."""
+    from kexp.rundir.write import command_process
+
+    with command_process():
+        cli(prog_name="kexp")

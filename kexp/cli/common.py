@@ -1,0 +1,80 @@
+"""What every command shares: KexpError -> one message and exit 2, the spec options
+(``--set``, ``--name``, ``--seed``, ``--epochs``) and how progress is printed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from kexp.errors import KexpError, UsageError
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn KexpError into a clean message and exit code 2 (no traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as exc:  # Click shows the command's usage line (exit 2)
+            raise click.UsageError(str(exc)) from None
+        except KexpError as exc:
+            click.secho(f"Error: {exc}", err=True, fg="red")
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run folder says "interrupted"
+            click.secho("Interrupted.", err=True, fg="yellow")
+            sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors: Click prints them (exit 2)
+        except Exception as exc:  # a bug or an environment problem, not the user's input
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None and (ctx.find_root().obj or {}).get("verbose"):
+                raise
+            click.secho(
+                f"Error: unexpected failure: {type(exc).__name__}: {exc}\n"
+                "(any run folder is marked failed; run with -v for the traceback)",
+                err=True, fg="red",
+            )
+            sys.exit(1)
+
+    return wrapper
+
+
+def warn(lines: list[str]) -> None:
+    for line in dict.fromkeys(lines):
+        click.secho(f"Warning: {line}", err=True, fg="yellow")
+
+
+def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                      help="Override a spec value (YAML-typed), e.g. --set fit.epochs=3. "
+                           "Repeatable.")(fn)
+    fn = click.option("--name", help="Experiment name (overrides the spec's name).")(fn)
+    fn = click.option("--seed", type=int, help="Random seed (overrides the spec's seed).")(fn)
+    fn = click.option("--epochs", type=click.IntRange(min=1),
+                      help="Epochs (overrides fit.epochs).")(fn)
+    return fn
+
+
+def spec_overrides(overrides: tuple[str, ...], name: str | None, seed: int | None,
+               epochs: int | None) -> list[Any]:
+    items: list[Any] = list(overrides)
+    if name is not None:
+        items.append((f"name={name}", f"--name {name}"))
+    if seed is not None:
+        items.append((f"seed={seed}", f"--seed {seed}"))
+    if epochs is not None:
+        items.append((f"fit.epochs={epochs}", f"--epochs {epochs}"))
+    return items
+
+
+def log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def fmt_metrics(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k}: {v:.4f}" for k, v in metrics.items())

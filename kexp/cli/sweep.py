@@ -1,0 +1,73 @@
+"""``kexp sweep``: studies of many trials."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from kexp.cli.common import log, spec_options, user_errors
+
+
+@click.command("sweep")
+@click.argument("spec", type=click.Path(dir_okay=False), required=False)
+@spec_options
+@click.option("--param", "params", multiple=True, metavar="PATH=V1,V2",
+              help="A grid over these values of a spec path, without a sweep: section, e.g. "
+                   "--param fit.batch_size=32,64. Repeatable.")
+@click.option("--trials", type=click.IntRange(min=1),
+              help="How many parameter sets a random sweep draws (overrides sweep.trials).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Where the sweep folder is created.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trials trained at once, each in its own process (1: in this process).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="TensorFlow threads per worker process (default: cores // jobs).")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="Draw each trial's PNG plots.")
+@click.option("--save-models/--no-save-models", default=True, show_default=True,
+              help="Save each trial's model.keras.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
+              help="Train only the trials of this sweep folder that did not complete.")
+@click.pass_context
+@user_errors
+def sweep(ctx: click.Context, **options: Any) -> None:
+    """Run a study of many trials of SPEC: its sweep: section (grid or random), or --param.
+
+    Every trial is a complete run folder under the sweep folder's trials/; every trial's
+    spec is checked before the first one trains. Writes trials.csv (one row per trial),
+    best.yaml (the best trial as a runnable spec) and summary.json.
+
+    \b
+    Exit codes: 0 the sweep finished (failed trials are listed); 1 no trial completed;
+    2 bad input (nothing trained); 130 interrupted: continue with --resume.
+
+    \b
+    Examples:
+      kexp sweep configs/depth_sweep.yaml --jobs 2
+      kexp sweep configs/mnist.yaml --param fit.batch_size=100,800 --epochs 2
+      kexp sweep --resume runs/<id>
+    """
+    from kexp.sweep import command
+    from kexp.sweep.run import SweepInterrupted
+
+    try:
+        result = command.run(command.SweepRequest(**options, verbose=ctx.obj["verbose"]), log=log)
+    except SweepInterrupted as exc:
+        click.secho(f"Interrupted: {exc.reason}. {exc.done} of {exc.total} trials completed and "
+                    f"kept in {exc.path}.\nContinue with: kexp sweep --resume {exc.path}",
+                    err=True, fg="yellow")
+        sys.exit(130)
+    shown = result.frame.drop(columns=["folder", "error"], errors="ignore")
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"Sweep folder: {result.path}")
+    top = result.summary.get("best")
+    if top is not None:
+        click.echo(f"Best: trial {top['trial']} {result.summary['metric']} {top['value']:.4g} "
+                   f"({top['folder']}); runnable spec: {result.path / 'best.yaml'}")
+    if result.failed:
+        click.secho(f"Warning: trial(s) {', '.join(map(str, result.failed))} failed (see "
+                    "trials.csv)", err=True, fg="yellow")
+    if top is None:
+        sys.exit(1)

@@ -1,0 +1,82 @@
+"""The ``sweep:`` section of a spec: which values of which spec paths a study tries.
+
+``parameters`` maps a spec path, written as ``--set`` writes it
+(``compile.optimizer.Adam.learning_rate``, ``model.layers.1.repeat``), to a list of
+values (grid or random) or a distribution (random): ``{uniform: [low, high]}``,
+``{loguniform: [low, high]}``, ``{randint: [low, high]}`` (high excluded, as
+scipy.stats.randint). ``grid`` tries every combination (scikit-learn's
+``ParameterGrid``), ``random`` draws ``trials`` of them (``ParameterSampler``).
+This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from kexp.spec.base import Base
+
+DISTRIBUTIONS = ("uniform", "loguniform", "randint")
+
+
+class Distribution(Base):
+    """A range to draw from: exactly one of ``uniform``, ``loguniform``, ``randint``."""
+
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _one_range(self) -> Distribution:
+        given = [name for name in DISTRIBUTIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"expected exactly one of {', '.join(DISTRIBUTIONS)}: [low, high], received "
+                + (", ".join(given) if given else "none")
+            )
+        low, high = getattr(self, given[0])
+        if not low < high:
+            raise ValueError(f"{given[0]}: expected low < high, received [{low}, {high}]")
+        if given[0] == "loguniform" and low <= 0:
+            raise ValueError(f"loguniform: expected low > 0, received {low}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in DISTRIBUTIONS if getattr(self, name) is not None)
+
+    @property
+    def bounds(self) -> tuple[Any, Any]:
+        return getattr(self, self.kind)
+
+
+Values = Annotated[list[Any], Field(min_length=1)]
+
+
+class SweepConfig(Base):
+    """A study of many runs (``kexp sweep``): the same spec with other values at some paths."""
+
+    method: Literal["grid", "random"] = "grid"
+    #: what the study optimizes: a test metric (``accuracy``), or a history column's last
+    #: value (``val_accuracy``); under ``--cv``, the fold mean
+    metric: str = "loss"
+    #: ``max`` or ``min``; default: from the metric's name (accuracy-like max, loss-like min)
+    goal: Literal["max", "min"] | None = None
+    parameters: Annotated[dict[str, Values | Distribution], Field(min_length=1)]
+    #: how many parameter sets ``random`` draws (``grid``: all of them)
+    trials: Annotated[int, Field(gt=0)] | None = None
+    #: seed of ``random``'s draws (default: the spec's seed)
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _method_fits(self) -> SweepConfig:
+        ranges = [path for path, value in self.parameters.items() if isinstance(value, Distribution)]
+        if self.method == "grid" and ranges:
+            raise ValueError(
+                f"method grid needs a list of values for every parameter; {', '.join(ranges)} "
+                "gives a range. Use method: random (with trials: N), or list the values"
+            )
+        if self.method == "random" and self.trials is None:
+            raise ValueError("method random needs trials: N (how many parameter sets to draw)")
+        return self

@@ -1,0 +1,105 @@
+"""``kexp sweep`` as one library call: check the options, plan the sweep (every trial's
+spec validated), then run it (:mod:`kexp.sweep.run`) or resume a sweep folder
+(:mod:`kexp.sweep.resume`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kexp import backend
+from kexp.errors import UsageError
+
+if TYPE_CHECKING:
+    from kexp.sweep.record import SweepResult
+
+Log = Callable[[str], None]
+
+#: options that ``--resume`` takes from the sweep folder instead, in the order they are named
+FROM_THE_SWEEP_FOLDER = (
+    ("spec", "SPEC"), ("overrides", "--set"), ("name", "--name"), ("seed", "--seed"),
+    ("epochs", "--epochs"), ("params", "--param"), ("trials", "--trials"),
+)
+
+
+@dataclass
+class SweepRequest:
+    """The options of ``kexp sweep``, as given on the command line."""
+
+    spec: str | None = None
+    overrides: tuple[str, ...] = ()
+    name: str | None = None
+    seed: int | None = None
+    epochs: int | None = None
+    params: tuple[str, ...] = ()
+    trials: int | None = None
+    runs_dir: str = "runs"
+    jobs: int = 1
+    threads: int | None = None
+    plots: bool = True
+    save_models: bool = True
+    resume_dir: str | None = None
+    verbose: bool = False
+
+    def check(self) -> None:
+        """Raise UsageError for a missing SPEC, or a SPEC or settings given with --resume."""
+        if self.resume_dir is None:
+            if self.spec is None:
+                raise UsageError("give a SPEC file, or --resume runs/<id>")
+            if self.params and self.trials is not None:
+                raise UsageError("--trials applies to a random sweep (sweep: {method: random}); "
+                                 "--param makes a grid of every value given")
+            return
+        given = [option for attr, option in FROM_THE_SWEEP_FOLDER
+                 if getattr(self, attr) not in (None, ())]
+        if given:
+            raise UsageError("--resume takes the spec and settings from the sweep folder; "
+                             f"remove {', '.join(given)}")
+
+    def spec_overrides(self) -> list[Any]:
+        """``--set`` items, then ``(override, origin)`` pairs for the other spec options."""
+        items: list[Any] = list(self.overrides)
+        for attr, key in (("name", "name"), ("seed", "seed"), ("epochs", "fit.epochs")):
+            value = getattr(self, attr)
+            if value is not None:
+                items.append((f"{key}={value}", f"--{attr} {value}"))
+        if self.trials is not None:
+            items.append((f"sweep.trials={self.trials}", f"--trials {self.trials}"))
+        return items
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
+    """Run ``kexp sweep`` as ``request`` asks.
+
+    Raises UsageError for options that do not go together, a KexpError for bad input
+    (every trial's spec is checked before the first trains), and
+    :class:`~kexp.sweep.run.SweepInterrupted` when it stops with trials left to train.
+    """
+    request.check()
+    backend.set_verbose(request.verbose)
+    from kexp import experiment
+    from kexp.sweep.run import SweepOptions
+
+    opts = SweepOptions(jobs=request.jobs, threads=request.threads, plots=request.plots,
+                        save_models=request.save_models)
+    options = experiment.Options(runs_dir=Path(request.runs_dir))
+    if request.resume_dir is not None:
+        from kexp.sweep.resume import resume
+
+        return resume(Path(request.resume_dir), options, opts, log=log)
+    from kexp.spec import load_spec
+    from kexp.sweep.plan import make_plan, shorthand
+    from kexp.sweep.run import sweep
+
+    assert request.spec is not None
+    items = request.spec_overrides()
+    plan = make_plan(load_spec(request.spec), shorthand(list(request.params)) if request.params else None,
+                     items)
+    options.overrides = items
+    return sweep(plan, options, opts, log=log)

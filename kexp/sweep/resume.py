@@ -1,0 +1,105 @@
+"""Resuming a sweep folder: train only the trials that did not complete, with the base
+spec, the sweep and the trial values the sweep started with.
+
+A sweep whose ``config.yaml`` changed since it started is refused (its hash is in
+``sweep.json``); a trial folder that is missing, damaged or not ``completed`` is trained
+again, never dropped, so the record always covers every trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kexp import experiment
+from kexp.errors import ConfigError, KexpError, RunError
+from kexp.rundir.write import RunFolder
+from kexp.spec import Spec, apply_overrides, load_config
+from kexp.spec.sweep import SweepConfig
+from kexp.sweep import record
+from kexp.sweep.plan import Plan, Trial, as_yaml
+from kexp.sweep.run import SweepOptions, execute, tasks
+from kexp.sweep.trial import TrialOutcome, metric_value
+
+
+def _read(path: Path) -> Any:
+    """A sweep folder's JSON or YAML file; RunError naming it when missing or damaged."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing; is {path.parent} a kexp sweep folder?") from None
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise RunError(f"{path}: cannot be read ({type(exc).__name__}); the sweep folder is "
+                       "damaged. Start a new `kexp sweep`") from None
+
+
+def load_plan(sweep_dir: Path) -> Plan:
+    """The plan a sweep folder recorded, checked against its ``config.yaml``."""
+    status = _read(sweep_dir / "status.json")
+    if not isinstance(status, dict) or status.get("kind") != "sweep":
+        kind = status.get("kind") if isinstance(status, dict) else None
+        raise RunError(f"{sweep_dir}: a '{kind}' folder, not a sweep folder (kind sweep)")
+    meta = _read(sweep_dir / "sweep.json")
+    config_path = sweep_dir / "config.yaml"
+    config = _read(config_path)
+    if hashlib.sha256(config_path.read_bytes()).hexdigest() != meta.get("config_sha256"):
+        raise RunError(f"{config_path}: changed since the sweep started (its sha256 differs from "
+                       "sweep.json's); resuming would mix experiments. Start a new `kexp sweep`")
+    spec_path = Path(meta["spec_path"]) if meta.get("spec_path") else None
+    text = (sweep_dir / "spec.yaml").read_text(encoding="utf-8") if (sweep_dir / "spec.yaml").exists() else ""
+    base = Spec(data=meta["base"], path=spec_path, text=text)
+    try:
+        cfg = load_config(base)
+        sweep = SweepConfig.model_validate(config["sweep"])
+    except (ConfigError, KeyError, ValueError) as exc:
+        raise RunError(f"{config_path}: not a valid sweep config ({exc})") from None
+    trials = []
+    for entry in meta["trials"]:
+        items = [(f"{p}={as_yaml(v)}", "the sweep's record") for p, v in entry["params"].items()]
+        trials.append(Trial(entry["trial"], entry["params"], apply_overrides(base, items), entry["folder"]))
+    return Plan(base, cfg, sweep, trials)
+
+
+def _finished(sweep_dir: Path, plan: Plan) -> list[TrialOutcome]:
+    """The trials whose folders say completed, read back from their files."""
+    out = []
+    for trial in plan.trials:
+        folder = sweep_dir / "trials" / trial.folder
+        try:
+            status = json.loads((folder / "status.json").read_text())
+            metrics = json.loads((folder / "metrics.json").read_text())["metrics"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if status.get("status") != "completed":
+            continue
+        value = metric_value(folder, metrics, plan.sweep.metric)
+        if value is None:
+            continue
+        out.append(TrialOutcome(trial.number, trial.params, "completed", value, metrics,
+                                int(status.get("epochs") or 0), float(status.get("duration_s") or 0),
+                                None, trial.folder))
+    return out
+
+
+def resume(sweep_dir: Path, options: experiment.Options, opts: SweepOptions,
+           log: experiment.Log = experiment.silent) -> record.SweepResult:
+    """Train the trials of an interrupted (or partly failed) sweep that did not complete."""
+    sweep_dir = Path(sweep_dir)
+    plan = load_plan(sweep_dir)
+    done = _finished(sweep_dir, plan)
+    finished = {o.number for o in done}
+    todo = tasks(plan, sweep_dir, options, opts,
+                 {t.number for t in plan.trials if t.number not in finished})
+    try:
+        status = _read(sweep_dir / "status.json")
+        rf = RunFolder.reopen(sweep_dir, status, kind="sweep")
+    except (KexpError, OSError) as exc:
+        raise RunError(f"{sweep_dir}: cannot be resumed ({exc})") from None
+    log(f"Resuming {sweep_dir}: {len(done)} of {len(plan.trials)} trials completed, "
+        f"training {len(todo)}")
+    return execute(rf, plan, todo, done, opts, log)

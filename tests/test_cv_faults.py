@@ -1,0 +1,279 @@
+"""kexp cv under faults, in real subprocesses: workers die with a killed parent (also with the
+CPU busy), SIGTERM stops every process, one process at a time holds a CV folder, and worker
+processes that outlive their parent keep holding it, so a resume cannot race them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from kexp.cli import cli
+from kexp.cv import lock
+from kexp.errors import RunError
+
+ROOT = Path(__file__).resolve().parent.parent
+START_S = 300  # the CV and 2 workers import TensorFlow on 2 (maybe busy) cores
+GONE_S = 20  # PR_SET_PDEATHSIG is immediate; the watchdog polls every 0.5 s; generous under load
+STOP_S = 120
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+
+LONG = """\
+name: long
+seed: 3
+data: {source: csv, path: tiny.csv, target: label, features: [a, b, c]}
+preprocess: {x: [standardize]}
+model:
+  layers:
+    - Dense: {units: 4, activation: relu, input_dim: 3}
+    - Dense: {units: 1, activation: sigmoid}
+compile: {loss: binary_crossentropy, metrics: [accuracy]}
+fit: {epochs: 100000, batch_size: 1, verbose: 0}
+"""
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 36
+    pd.DataFrame({"a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n), "c": rng.uniform(0, 100, n),
+                  "label": (np.arange(n) % 3 == 0).astype(int)}).to_csv(tmp_path / "tiny.csv", index=False)
+    (tmp_path / "long.yaml").write_text(LONG)
+    return tmp_path
+
+
+@pytest.fixture()
+def busy_cpu() -> Iterator[None]:
+    """Two busy-loop processes: on a 2-core machine the CPU is saturated."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+        for loop in loops:
+            loop.wait()
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    """``python ARGS`` in its own session: its process group (= its pid) holds every process
+    it starts, also once they are orphaned."""
+    with open(cwd / "stderr.txt", "w") as err:
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+            start_new_session=True,
+        )
+
+
+def _fields(stat: Path) -> list[str]:
+    text = stat.read_text()
+    return text[text.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+
+
+def group(pgid: int) -> dict[int, str]:
+    """The processes of process group ``pgid`` with a thread that is not a zombie yet (a
+    killed process holds its files until its last thread is gone): pid -> command line."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if int(_fields(proc / "stat")[2]) != pgid:
+                continue
+            if all(_fields(t / "stat")[0] == "Z" for t in (proc / "task").iterdir()):
+                continue
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        found[int(proc.name)] = cmd
+    return found
+
+
+def wait_gone(pgid: int, timeout: float = GONE_S) -> dict[int, str]:
+    """Wait until process group ``pgid`` is empty; what is still alive after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while (alive := group(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def training_fold(cwd: Path, proc: subprocess.Popen) -> Path:
+    """The CV folder, once a fold trains in a worker (its status.json: running, 1+ epoch)."""
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        for path in (cwd / "runs").glob("*/fold-*/status.json"):
+            try:
+                status = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if status.get("status") == "running" and status.get("epochs", 0) >= 1:
+                return path.parent.parent
+        time.sleep(0.2)
+    kill_group(proc)
+    pytest.fail(f"no fold started training (exit {proc.returncode}): {(cwd / 'stderr.txt').read_text()}")
+
+
+def workers(proc: subprocess.Popen) -> dict[int, str]:
+    return {pid: cmd for pid, cmd in group(proc.pid).items() if "spawn_main" in cmd}
+
+
+def start_cv_with_2_workers(project: Path) -> tuple[subprocess.Popen, Path]:
+    proc = start(project, "-m", "kexp", "cv", "long.yaml", "--folds", "3", "--jobs", "2",
+                 "--threads", "1", "--no-plots")
+    cv_dir = training_fold(project, proc)
+    deadline = time.monotonic() + START_S
+    while len(workers(proc)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers(proc)) == 2, group(proc.pid)
+    return proc, cv_dir
+
+
+def resume_refused_naming(cv_dir: Path, pid: int) -> None:
+    result = CliRunner().invoke(cli, ["cv", "--resume", str(cv_dir), "--no-plots"])
+    assert result.exit_code == 2, result.output
+    assert f"in use by pid {pid}" in result.output and "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------ kill -9, SIGTERM
+
+
+def kill_9_leaves_no_worker(project: Path) -> None:
+    proc, cv_dir = start_cv_with_2_workers(project)
+    try:
+        resume_refused_naming(cv_dir, proc.pid)  # the running CV holds its folder
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        alive = wait_gone(proc.pid)
+        assert not alive, f"survived the kill -9 of their parent: {alive}"
+    finally:
+        kill_group(proc)
+    lock.hold(cv_dir).release()  # free once no worker is left
+    assert json.loads((cv_dir / "status.json").read_text())["status"] == "running"  # ls: died
+
+
+@pytest.mark.slow  # a CV and 2 worker processes import TensorFlow (~30-60 s on 2 cores)
+def test_kill_9_of_the_cv_leaves_no_worker(project: Path) -> None:
+    kill_9_leaves_no_worker(project)
+
+
+@pytest.mark.slow  # the same with the CPU saturated
+def test_kill_9_of_the_cv_leaves_no_worker_with_the_cpu_busy(project: Path, busy_cpu: None) -> None:
+    kill_9_leaves_no_worker(project)
+
+
+@pytest.mark.slow  # a CV and 2 worker processes import TensorFlow
+def test_sigterm_stops_the_cv_and_its_workers(project: Path) -> None:
+    proc, cv_dir = start_cv_with_2_workers(project)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_S) == 130, (project / "stderr.txt").read_text()
+        assert not wait_gone(proc.pid)
+    finally:
+        kill_group(proc)
+    err = (project / "stderr.txt").read_text()
+    assert f"Continue with: kexp cv --resume {cv_dir.relative_to(project)}" in err, err
+    status = json.loads((cv_dir / "status.json").read_text())
+    assert status["status"] == "interrupted", status
+    for fold in cv_dir.glob("fold-*/status.json"):  # a fold in training records its end
+        assert json.loads(fold.read_text())["status"] != "running", fold
+    lock.hold(cv_dir).release()
+
+
+# -------------------------------------------------------- the lock, workers that survive
+
+SURVIVOR = """\
+import multiprocessing, sys, time
+from pathlib import Path
+
+from kexp.cv import lifeline, lock
+
+
+def worker(parent, held, mode, ready):
+    if mode == "watchdog":  # the portable fallback alone
+        lifeline.parent_death_signal = lambda signum: False
+    if mode != "orphan":
+        lifeline.die_with_parent(parent)
+    Path(ready).touch()
+    time.sleep(600)
+
+
+if __name__ == "__main__":
+    held = lock.hold(Path(sys.argv[1]))
+    ctx = multiprocessing.get_context("spawn")
+    ctx.Process(target=worker, args=(multiprocessing.current_process().pid, held.inherited(),
+                                     sys.argv[2], sys.argv[1] + ".ready")).start()
+    time.sleep(600)
+"""
+
+
+def start_holder(tmp_path: Path, mode: str) -> subprocess.Popen:
+    (tmp_path / "holder.py").write_text(textwrap.dedent(SURVIVOR))
+    cv_dir = tmp_path / "cv"
+    cv_dir.mkdir(exist_ok=True)
+    proc = start(tmp_path, "holder.py", str(cv_dir), mode)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "cv.ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (tmp_path / "cv.ready").exists(), (tmp_path / "stderr.txt").read_text()
+    return proc  # the worker runs, with the lock's descriptor and (unless orphan) its lifeline
+
+
+def test_a_worker_that_outlives_its_parent_keeps_the_folder_locked(tmp_path: Path) -> None:
+    proc = start_holder(tmp_path, "orphan")
+    try:
+        with pytest.raises(RunError, match=f"in use by pid {proc.pid}"):
+            lock.hold(tmp_path / "cv")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.5)
+        assert group(proc.pid)  # the orphan lives on (no lifeline) ...
+        with pytest.raises(RunError, match="has exited but its worker processes still hold"):
+            lock.hold(tmp_path / "cv")  # ... and a resume cannot start beside it
+    finally:
+        kill_group(proc)
+    assert not wait_gone(proc.pid)
+    lock.hold(tmp_path / "cv").release()
+
+
+@pytest.mark.parametrize("mode", ["pdeathsig", "watchdog"])
+def test_a_worker_dies_with_its_parent(tmp_path: Path, mode: str) -> None:
+    if mode == "pdeathsig" and not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    proc = start_holder(tmp_path, mode)
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not wait_gone(proc.pid)
+    finally:
+        kill_group(proc)
+    lock.hold(tmp_path / "cv").release()
+
+
+def test_a_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
+    with lock.hold(tmp_path):
+        with pytest.raises(RunError) as info:
+            lock.hold(tmp_path)
+        assert f"in use by pid {os.getpid()}" in str(info.value)
+        assert f"kill {os.getpid()}" in str(info.value)
+    lock.hold(tmp_path).release()  # released: free again
+    assert (tmp_path / ".lock").read_text() == ""
