@@ -102,3 +102,32 @@ fit:
   batch_size: 64
   validation_split: 0.2
 """
+
+
+#: a busy loop that ends by itself when the test's process is gone or after 5 minutes,
+#: so that a test killed midway leaves no process behind
+BUSY_LOOP = (
+    "import os, sys, time\n"
+    "parent, end = int(sys.argv[1]), time.monotonic() + 300\n"
+    "n = 0\n"
+    "while time.monotonic() < end:\n"
+    "    n += 1\n"
+    "    if n % 1000000 == 0 and os.getppid() != parent:\n"
+    "        break\n"
+)
+
+
+@pytest.fixture()
+def busy_cpu():
+    """Three busy-loop processes: on a 2-core machine the CPU is saturated."""
+    import subprocess
+    import sys
+
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(os.getpid())]) for _ in range(3)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+        for loop in loops:
+            loop.wait()

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,19 +52,6 @@ def project(tmp_path: Path) -> Path:
                   "label": (np.arange(n) % 3 == 0).astype(int)}).to_csv(tmp_path / "tiny.csv", index=False)
     (tmp_path / "long.yaml").write_text(LONG)
     return tmp_path
-
-
-@pytest.fixture()
-def busy_cpu() -> Iterator[None]:
-    """Two busy-loop processes: on a 2-core machine the CPU is saturated."""
-    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        yield
-    finally:
-        for loop in loops:
-            loop.kill()
-        for loop in loops:
-            loop.wait()
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:

@@ -109,19 +109,6 @@ def _assert_no_debris(workdir: Path, proc: subprocess.Popen) -> None:
         assert not _survivors(proc.pid), _survivors(proc.pid)
 
 
-@pytest.fixture()
-def busy_cpu() -> Iterator[None]:
-    """Three busy-loop processes (on a 2-core machine: the CPU is saturated)."""
-    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
-    try:
-        yield
-    finally:
-        for loop in loops:
-            loop.kill()
-        for loop in loops:
-            loop.wait()
-
-
 def _stop_a_run(workdir: Path, signals: tuple[int, ...]) -> None:
     (workdir / "long.yaml").write_text(LONG)
     proc = _kexp(workdir, "run", "long.yaml")
