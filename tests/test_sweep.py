@@ -292,3 +292,29 @@ def test_shipped_depth_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert [b - a for a, b in zip(params[:-1], params[1:], strict=True)] == [64 * 64 + 64] * 3
     for name in ("best-so-far.png", "by-model_layers_1_repeat.png", "top-accuracy.png"):
         assert (folder / name).is_file()
+
+
+def test_figures_with_a_failed_trial_and_with_one_trial(tiny: Path) -> None:
+    failed = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "model.layers.1.Dense.units=3,2",
+                                      "--runs-dir", "two", "--no-save-models"])
+    assert failed.exit_code == 0, failed.output
+    folder = _sweep_dir(Path("two"))
+    for name in ("best-so-far.png", "by-model_layers_1_Dense_units.png", "top-loss.png"):
+        assert (folder / name).is_file(), sorted(p.name for p in folder.iterdir())
+    one = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "fit.batch_size=16",
+                                   "--runs-dir", "one", "--no-save-models"])
+    assert one.exit_code == 0, one.output
+    assert (_sweep_dir(Path("one")) / "best-so-far.png").is_file()
+    replot = CliRunner().invoke(cli, ["plot", str(_sweep_dir(Path("one")))])
+    assert replot.exit_code == 0 and "best-so-far.png" in replot.output, replot.output
+
+
+def test_ls_lists_a_sweep_with_its_best_trial(tiny: Path) -> None:
+    assert CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "fit.batch_size=16,64",
+                                    "--runs-dir", "runs", "--no-plots", "--no-save-models"]).exit_code == 0
+    listed = CliRunner().invoke(cli, ["ls", "runs", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.output)
+    summary = json.loads((_sweep_dir(Path("runs")) / "summary.json").read_text())
+    assert row["kind"] == "sweep" and row["best_trial"] == summary["best"]["trial"]
+    assert math.isclose(row["loss"], summary["best"]["value"])
