@@ -74,6 +74,8 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
         split, pre = make_split(cfg, raw, seed)
         model = build_model(cfg, split, pre, notes)
         weights = class_weights(cfg, split, pre)
+        if cfg.sweep is not None:
+            notes.append("sweep: this trains the spec as written; `kexp sweep` runs the study")
     except ConfigError as exc:
         raise located(full, exc) from None
     for note in notes[len(raw.notes):]:
