@@ -3,6 +3,7 @@ things missing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from kexp.cli import cli
 from kexp.errors import RunError
 from kexp.report import curves, figure, plot
 from kexp.report.predictions import prediction_figures
+from kexp.report.sweep import sweep_figures
 from kexp.rundir.read import Run, higher_is_better, read_history
 from tests.runfolders import binary_predictions, history, make_cv, make_run
 
@@ -422,3 +424,77 @@ def test_multi_output_predictions_are_plotted_per_output(tmp_path):
     result = CliRunner().invoke(cli, ["plot", str(run)])
     assert result.exit_code == 0, result.output
     assert "Warning" not in result.output, result.output
+
+
+# -------------------------------------------------------------------- sweep folder
+
+
+def make_sweep(root: Path, rows: list[dict], metric: str = "val_accuracy", goal: str = "max") -> Path:
+    """A sweep folder's records (no trial folders): status.json, summary.json, trials.csv."""
+    path = root / "study-sweep"
+    path.mkdir(parents=True)
+    (path / "status.json").write_text(json.dumps({"kind": "sweep", "status": "completed", "name": "study"}))
+    (path / "summary.json").write_text(json.dumps({"metric": metric, "goal": goal}))
+    pd.DataFrame(rows).to_csv(path / "trials.csv", index=False)
+    return path
+
+
+def trial(n: int, value: float | None, **params) -> dict:
+    return {"trial": n, **params, "val_accuracy": value, "status": "failed" if value is None else "completed",
+            "epochs": 2, "duration_s": 1.0, "folder": f"trials/{n:03d}", "error": "" if value else "NaN loss"}
+
+
+def trial_lines(fig) -> list:
+    """The parallel-coordinates plot's trial lines (the axes are marker-less vertical lines)."""
+    return [line for line in fig.axes[0].get_lines() if line.get_marker() == "o"]
+
+
+def test_parallel_coordinates_one_line_per_completed_trial(tmp_path):
+    rows = [trial(1, 0.80, **{"model.layers.0.Dense.units": 8, "model.layers.1.Dense.units": 32,
+                              "compile.optimizer.Adam.learning_rate": 1e-4, "act": "relu", "bn": True}),
+            trial(2, None, **{"model.layers.0.Dense.units": 16, "model.layers.1.Dense.units": 64,
+                              "compile.optimizer.Adam.learning_rate": 1e-3, "act": "tanh", "bn": False}),
+            trial(3, 0.90, **{"model.layers.0.Dense.units": 16, "model.layers.1.Dense.units": 32,
+                              "compile.optimizer.Adam.learning_rate": 1e-2, "act": "tanh", "bn": False}),
+            trial(4, 0.85, **{"model.layers.0.Dense.units": 12, "model.layers.1.Dense.units": 64,
+                              "compile.optimizer.Adam.learning_rate": 1e-3, "act": "selu", "bn": True})]
+    run = make_sweep(tmp_path, rows)
+    fig = sweep_figures(Run(run), [])["parallel"]
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "0.Dense.units", "1.Dense.units", "learning_rate", "act", "bn", "val_accuracy"]
+    lines = trial_lines(fig)  # trial 2 failed: not drawn; the best (trial 3) drawn last
+    assert len(lines) == 3 and lines[-1].get_label() == "best: trial 3"
+    by_trial = {1: lines[0].get_ydata(), 4: lines[1].get_ydata(), 3: lines[2].get_ydata()}
+    np.testing.assert_allclose(by_trial[1], [0, 0, 0, 0, 0, 0])
+    # categories in trial order (relu, tanh, selu; True, False); 1e-3 halfway on a log axis
+    np.testing.assert_allclose(by_trial[4], [0.5, 1, 0.5, 1, 0, 0.5])
+    np.testing.assert_allclose(by_trial[3], [1, 0, 1, 0.5, 1, 1])
+    assert "3 completed trial(s); 1 failed, not drawn" in ax.get_title()
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "val_accuracy (max)"  # colour bar
+    ticks = {t.get_text() for t in ax.texts}
+    assert {"relu", "tanh", "selu", "True", "False", "0.0001", "0.01", "8", "12", "16"} <= ticks
+    result = CliRunner().invoke(cli, ["plot", str(run)])
+    assert result.exit_code == 0, result.output
+    assert_image(run / "parallel.png")
+
+
+def test_sweep_figures_of_a_one_trial_sweep(tmp_path):
+    run = make_sweep(tmp_path, [trial(1, 0.5, **{"fit.batch_size": 32, "compile.optimizer": "{SGD: {momentum: 0.9}}"})],
+                     metric="val_accuracy", goal="min")
+    figures = sweep_figures(Run(run), [])
+    assert {"parallel", "best-so-far", "by-fit_batch_size", "by-compile_optimizer"} <= set(figures)
+    (line,) = trial_lines(figures["parallel"])
+    np.testing.assert_allclose(line.get_ydata(), [0.5, 0.5, 0.5])
+    assert len(figures["parallel"].axes) == 1  # one value: no colour bar
+    result = CliRunner().invoke(cli, ["plot", str(run)])
+    assert result.exit_code == 0, result.output
+    for name in ("parallel", "best-so-far", "by-fit_batch_size"):
+        assert_image(run / f"{name}.png")
+
+
+def test_a_sweep_whose_trials_all_failed_has_no_parallel_plot(tmp_path):
+    run = make_sweep(tmp_path, [trial(1, None, **{"fit.epochs": 1}), trial(2, None, **{"fit.epochs": 2})])
+    figures = sweep_figures(Run(run), [])
+    assert "parallel" not in figures and "best-so-far" in figures
+    assert CliRunner().invoke(cli, ["plot", str(run)]).exit_code == 0

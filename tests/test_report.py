@@ -231,6 +231,65 @@ def test_cli_compare_table(tmp_path):
         in result.stderr
 
 
+def _layers(hidden: int, units: int = 64) -> list[dict]:
+    return ([{"Dense": {"units": 64, "activation": "relu", "input_dim": 784}}]
+            + [{"Dense": {"units": units, "activation": "relu"}}] * hidden
+            + [{"Dense": {"units": 10, "activation": "softmax"}}])
+
+
+def test_compare_diffs_layer_lists_layer_by_layer(tmp_path):
+    a = make_run(tmp_path, config={"model": {"layers": _layers(1)}, "data": {"shape": [6]}})
+    b = make_run(tmp_path, config={"model": {"layers": _layers(1, units=128)}, "data": {"shape": [8]}})
+    c = make_run(tmp_path, config={"model": {"layers": _layers(3)}, "data": {"shape": [6]}})
+    two = report.compare_runs([a, b]).config
+    assert two.to_dict("index") == {"model.layers[1].Dense.units": {a.name: 64, b.name: 128},
+                                    "data.shape": {a.name: "[6]", b.name: "[8]"}}  # short lists whole
+    three = report.compare_runs([a, b, c]).config
+    assert three.index.tolist() == [  # in the config's order
+        "data.shape", "model.layers", "model.layers[1].Dense.units", "model.layers[2].Dense.units",
+        "model.layers[2].Dense.activation", "model.layers[3].Dense.units",
+        "model.layers[3].Dense.activation", "model.layers[4].Dense.units",
+        "model.layers[4].Dense.activation"]
+    assert three.loc["model.layers"].tolist() == ["3 items", "3 items", "5 items"]
+    assert three.loc["model.layers[4].Dense.units"].tolist() == ["-", "-", 10]
+    result = invoke("compare", str(a), str(b), str(c))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "model.layers                      3 items  3 items  5 items" in lines
+    assert "model.layers[1].Dense.units            64      128       64" in lines
+    assert max(map(len, lines)) < 80
+
+
+def test_compare_summarises_long_values(tmp_path):
+    columns = [f"feature_{i:02d}" for i in range(30)]
+    a = make_run(tmp_path, config={"data": {"path": "/data/" + "a" * 100, "x_columns": columns},
+                                   "compile": {"optimizer": "adam"}})
+    b = make_run(tmp_path, config={"data": {"path": "/data/" + "b" * 100,
+                                            "x_columns": [*columns[:3], "bmi", *columns[4:]]},
+                                   "model": {"layers": [{"Dense": {"units": 4, "kernel_regularizer": {
+                                       "L1L2": {"l1": 0.001, "l2": 0.001}}}}] * 9}})
+    config = report.compare_runs([a, b]).config
+    assert config.loc["data.x_columns[3]"].tolist() == ["feature_03", "bmi"]  # a long list item by item
+    path = config.loc["data.path"].tolist()
+    assert all(len(v) == 60 and v.endswith("…") for v in path) and path[0].startswith("/data/aaa")
+    assert config.loc["model.layers"].tolist() == ["1 items", "9 items"]
+    assert config.loc["compile.optimizer"].tolist() == ["adam", "-"]
+    shown = report.format_comparison(report.compare_runs([a, b]))
+    assert max(map(len, shown.splitlines())) <= 50 + 2 * 62, shown  # the longest key, two cut cells
+    assert report.format_comparison(report.compare_runs([a, a])).endswith("Config: identical\n\nMetrics: none")
+
+
+def test_a_list_against_a_plain_value_is_one_summarised_cell(tmp_path):
+    layers = [{"Dense": {"units": 64, "activation": "relu"}}] * 7
+    a = make_run(tmp_path, config={"model": {"layers": layers}})
+    b = make_run(tmp_path, config={"model": {"layers": 5}})
+    config = report.compare_runs([a, b]).config
+    assert config.index.tolist() == ["model.layers"]
+    first, second = config.loc["model.layers"].tolist()
+    assert first.startswith('[7 items] [{"Dense": {"units": 64, "activation": "relu"}}') and len(first) == 60
+    assert second == 5
+
+
 def test_cli_compare_json_and_glob(tmp_path):
     make_run(tmp_path / "r", "x", metrics={"loss": 0.5})
     make_run(tmp_path / "r", "y", metrics={"loss": 0.25})

@@ -17,13 +17,21 @@ from kexp.cli.common import log, spec_options, user_errors
               help="A grid over these values of a spec path, without a sweep: section, e.g. "
                    "--param fit.batch_size=32,64. Repeatable.")
 @click.option("--trials", type=click.IntRange(min=1),
-              help="How many parameter sets a random sweep draws (overrides sweep.trials).")
+              help="How many trials a random or tpe sweep runs (overrides sweep.trials).")
+@click.option("--cv", type=click.IntRange(min=2), metavar="K",
+              help="Cross-validate every trial with K folds of the training part (objective: the "
+                   "fold mean), then refit the best parameters on the whole training part and "
+                   "evaluate them on the test part, into refit/ (overrides sweep.cv).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Where the sweep folder is created.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Trials trained at once, each in its own process (1: in this process).")
 @click.option("--threads", type=click.IntRange(min=1),
               help="TensorFlow threads per worker process (default: cores // jobs).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local processes, or one Ray task per trial (pip install 'kexp[ray]'); with "
+                   "ray, --jobs N runs N trials at once on the local instance (default: one per core).")
+@click.option("--address", help="Ray cluster address (default: start a local Ray instance).")
 @click.option("--plots/--no-plots", default=True, show_default=True,
               help="Draw each trial's PNG plots.")
 @click.option("--save-models/--no-save-models", default=True, show_default=True,
@@ -33,10 +41,11 @@ from kexp.cli.common import log, spec_options, user_errors
 @click.pass_context
 @user_errors
 def sweep(ctx: click.Context, **options: Any) -> None:
-    """Run a study of many trials of SPEC: its sweep: section (grid or random), or --param.
+    """Run a study of many trials of SPEC: its sweep: section (grid, random, tpe), or --param.
 
-    Every trial is a complete run folder under the sweep folder's trials/; every trial's
-    spec is checked before the first one trains. Writes trials.csv (one row per trial),
+    Every trial is a complete run folder under the sweep folder's trials/ (with --cv, a CV
+    folder; the best parameters are then refit into refit/); every trial's spec is checked
+    before the first one trains. Writes trials.csv (one row per trial),
     best.yaml (the best trial as a runnable spec) and summary.json.
 
     \b
@@ -47,6 +56,8 @@ def sweep(ctx: click.Context, **options: Any) -> None:
     Examples:
       kexp sweep configs/depth_sweep.yaml --jobs 2
       kexp sweep configs/mnist.yaml --param fit.batch_size=100,800 --epochs 2
+      kexp sweep configs/pima.yaml --param fit.batch_size=10,40 --cv 5
+      kexp sweep configs/depth_sweep.yaml --executor ray --address auto
       kexp sweep --resume runs/<id>
     """
     from kexp.sweep import command
@@ -66,6 +77,11 @@ def sweep(ctx: click.Context, **options: Any) -> None:
     if top is not None:
         click.echo(f"Best: trial {top['trial']} {result.summary['metric']} {top['value']:.4g} "
                    f"({top['folder']}); runnable spec: {result.path / 'best.yaml'}")
+    refit = result.summary.get("refit")
+    if refit is not None:
+        from kexp.sweep.refit import describe
+
+        click.echo(f"{describe(refit)} ({result.path / refit['folder']})")
     if result.failed:
         click.secho(f"Warning: trial(s) {', '.join(map(str, result.failed))} failed (see "
                     "trials.csv)", err=True, fg="yellow")

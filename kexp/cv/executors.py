@@ -173,8 +173,19 @@ def _ray_fold(job: Job, task: FoldTask, threads: int) -> FoldOutcome:
     return out
 
 
-def _ray_init(ray: Any, opts: CVOptions) -> bool:
-    """Start a Ray instance (or connect to ``opts.address``) unless one is up; True if started."""
+def import_ray() -> Any:
+    """The ``ray`` module; RunError (exit 2) with the install command when it is missing."""
+    try:
+        import ray
+    except ImportError:
+        install = "pip install 'kexp[ray]' (or pip install ray)"
+        raise RunError(f"--executor ray needs Ray: {install}") from None
+    return ray
+
+
+def ray_init(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+    """Start a Ray instance of ``num_cpus`` CPUs (None: all), or connect to the cluster at
+    ``address``, unless one is up; True if started (then the caller shuts it down)."""
     if ray.is_initialized():
         return False
     root = str(Path(__file__).resolve().parents[2])
@@ -183,21 +194,17 @@ def _ray_init(ray: Any, opts: CVOptions) -> bool:
            "KERAS_BACKEND": "tensorflow"}
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "runtime_env": {"env_vars": env}}
-    if opts.address:
-        kwargs["address"] = opts.address
+    if address:
+        kwargs["address"] = address
     else:
-        kwargs["num_cpus"] = opts.jobs * opts.fold_threads() if opts.jobs > 1 else None
+        kwargs["num_cpus"] = num_cpus
     ray.init(**{k: v for k, v in kwargs.items() if v is not None})
     return True
 
 
 def _ray(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
-    try:
-        import ray
-    except ImportError:
-        install = "pip install 'kexp[ray]' (or pip install ray)"
-        raise RunError(f"--executor ray needs Ray: {install}") from None
-    started = _ray_init(ray, opts)
+    ray = import_ray()
+    started = ray_init(ray, opts.address, opts.jobs * opts.fold_threads() if opts.jobs > 1 else None)
     threads = opts.threads or 1
     remote = ray.remote(num_cpus=threads)(_ray_fold)
     job_ref = ray.put(job)

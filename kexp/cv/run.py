@@ -49,9 +49,12 @@ def _silent(_: str) -> None:
 
 
 def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions,
-                   log: Log = _silent) -> CVResult:
-    """Cross-validate the experiment in ``spec``; write a CV folder in ``options.runs_dir``."""
-    plan = prepare(spec, options.overrides, log)
+                   log: Log = _silent, folder: Path | None = None,
+                   plan: Plan | None = None) -> CVResult:
+    """Cross-validate the experiment in ``spec``; write a CV folder in ``options.runs_dir``,
+    or create it at exactly ``folder`` (``kexp sweep --cv``: a trial's folder). ``plan``: a
+    CV prepared already (default: :func:`kexp.cv.prepare.prepare` of ``spec``)."""
+    plan = plan if plan is not None else prepare(spec, options.overrides, log)
     if cv_opts.stack:
         try:
             stack.check(plan.cfg, [len(tr) for tr, _ in plan.folds])
@@ -59,7 +62,11 @@ def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions,
             raise experiment.located(plan.spec, exc) from None
     job, cfg = plan.job, plan.cfg
     job.argv, job.save_model, job.plots = options.argv, cv_opts.save_models, cv_opts.plots
-    rf = RunFolder.create(options.runs_dir, cfg.name, kind="cv")
+    if folder is None:
+        rf = RunFolder.create(options.runs_dir, cfg.name, kind="cv")
+    else:
+        folder.mkdir(parents=True)
+        rf = RunFolder(folder, kind="cv")
     with lock.hold(rf.path) as held:
         total = len(plan.folds)
         rf.set_status("running", name=cfg.name, notes=job.notes, folds=total)

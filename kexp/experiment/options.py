@@ -28,3 +28,5 @@ class Options:
     plots: bool = True  # draw the run's PNG plots after training
     #: the model was trained already (``kexp cv --stack``): record this history, do not fit
     history: Any = None
+    #: more Keras callbacks for the fit (``kexp sweep``'s pruning)
+    callbacks: list[Any] = field(default_factory=list)

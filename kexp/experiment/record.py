@@ -97,6 +97,7 @@ def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
         keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
         _epoch_status(rf),
         *(objects.callback(c, ("fit", "callbacks", i), rf.path) for i, c in enumerate(p.cfg.fit.callbacks)),
+        *options.callbacks,
         stop_on_signal(),  # last: an epoch is logged before a SIGTERM/Ctrl-C stops the fit
     ]
     verbose = _verbosity(p.cfg.fit.verbose if options.verbose == "auto" else options.verbose)

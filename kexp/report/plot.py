@@ -19,12 +19,12 @@ import pandas as pd
 from kexp.errors import RunError
 from kexp.report.curves import (
     cv_curve_figures,
-    cv_mean_history,
     folds_figure,
     history_figures,
     overlay_figures,
 )
 from kexp.report.figure import FORMATS, save_figures
+from kexp.report.histories import fold_histories, history_of
 from kexp.report.predictions import prediction_figures, read_predictions
 from kexp.report.sweep import sweep_figures
 from kexp.rundir.read import Run, differing_keys
@@ -99,7 +99,7 @@ def cv_figures(cv_dir: Path) -> tuple[dict[str, Figure], list[str]]:
 
 
 def _cv_plots(run: Run, warnings: list[str]) -> dict[str, Figure]:
-    histories = _fold_histories(run, warnings)
+    histories = fold_histories(run, warnings)
     figures: dict[str, Figure] = {}
     if histories:
         figures.update(cv_curve_figures(histories, run.name))
@@ -117,20 +117,6 @@ def _cv_plots(run: Run, warnings: list[str]) -> dict[str, Figure]:
             f"{run.id}: nothing to plot (no fold has a history.csv and folds.csv is unusable)"
         )
     return figures
-
-
-def _fold_histories(run: Run, warnings: list[str]) -> list[pd.DataFrame]:
-    histories = []
-    for fold_dir in run.fold_dirs():
-        fold = Run(fold_dir)
-        try:
-            histories.append(fold.history())
-        except RunError as exc:
-            warnings.append(f"{run.id}/{exc}")
-        warnings.extend(f"{run.id}/{note}" for note in fold.notes)
-    if not run.fold_dirs():
-        warnings.append(f"{run.id}: no fold-* folders")
-    return histories
 
 
 def _status_warnings(run: Run) -> list[str]:
@@ -224,13 +210,7 @@ def _plot_one(run: Run, out_dir: Path | None, fmt: str, result: PlotResult) -> N
 
 def _curve_of(run: Run, keys: Sequence[str], warnings: list[str]) -> tuple[str, pd.DataFrame]:
     """``(label, history)`` of a run, or of a CV folder's mean over folds."""
-    if not run.is_cv:
-        history = run.history()
-        return run_label(run, keys), history
-    histories = _fold_histories(run, warnings)
-    if not histories:
-        raise RunError(f"{run.id}: no fold has a history.csv")
-    return run_label(run, keys) + " [CV mean]", cv_mean_history(histories)
+    return run_label(run, keys) + (" [CV mean]" if run.is_cv else ""), history_of(run, warnings)
 
 
 def _plot_many(runs: Sequence[Run], out_dir: Path, fmt: str, result: PlotResult) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from kexp.errors import KexpError, RunError, did_you_mean
-from kexp.rundir.read import Run, differing_keys, higher_is_better, looks_like_run
+from kexp.rundir.read import Run, higher_is_better, looks_like_run
 
 __all__ = [
     "Comparison",
@@ -255,9 +255,10 @@ def compare_runs(run_dirs: Sequence[Path]) -> Comparison:
     """Compare runs (or CV runs, by their metric means) with the first one.
 
     Returns:
-        A :class:`Comparison`: ``config`` has only the dotted keys whose values
-        differ; ``metrics`` has a column per run and ``Δ <id>`` columns holding
-        ``run - first``.
+        A :class:`Comparison`: ``config`` has only the keys whose values differ, lists
+        item by item (``model.layers[1].Dense.units``, and ``model.layers``: ``3 items``
+        where the lengths differ), values over ~60 characters summarised; ``metrics`` has
+        a column per run and ``Δ <id>`` columns holding ``run - first``.
 
     Raises:
         KexpError: fewer than two runs.
@@ -266,12 +267,9 @@ def compare_runs(run_dirs: Sequence[Path]) -> Comparison:
     if len(runs) < 2:
         raise KexpError(f"compare: expected at least two runs, received {len(runs)}")
     ids = _unique_ids(runs)
-    keys = differing_keys([run.flat_config for run in runs])
-    config = pd.DataFrame(
-        {i: [_show_value(run.flat_config.get(k)) for k in keys] for i, run in zip(ids, runs,
-                                                                                   strict=True)},
-        index=pd.Index(keys, name="config"),
-    )
+    rows = config_differences([run.config for run in runs])
+    config = pd.DataFrame([[_show_value(v) for v in values] for _, values in rows], columns=ids,
+                          index=pd.Index([key for key, _ in rows], name="config"), dtype=object)
     names = _metric_order(dict.fromkeys(m for run in runs for m in run.metrics))
     metrics = pd.DataFrame(index=pd.Index(names, name="metric"))
     first = ids[0]
@@ -294,10 +292,51 @@ def _unique_ids(runs: Sequence[Run]) -> list[str]:
     return [str(run.path) for run in runs]
 
 
+_ABSENT = object()
+LONG_VALUE = 60
+
+
+def config_differences(configs: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """``(key, value in each config)`` where the configs differ: mappings key by key,
+    lists item by item (plus ``key: N items`` where the lengths differ) unless they are short
+    lists of plain values; a key a config lacks has the value ``None``."""
+    return [(k, [None if v is _ABSENT else v for v in values]) for k, values in _differences(configs, "")]
+
+
+def _differences(configs: Sequence[Any], key: str) -> list[tuple[str, list[Any]]]:
+    if len({json.dumps(c, sort_keys=True, default=str) if c is not _ABSENT else "" for c in configs}) == 1:
+        return []
+    present = [c for c in configs if c is not _ABSENT]
+    if all(isinstance(c, list) for c in present) and not all(
+            all(not isinstance(i, (list, dict)) for i in c) and len(json.dumps(c, default=str)) <= LONG_VALUE
+            for c in present):
+        lengths = [f"{len(c)} items" if c is not _ABSENT else _ABSENT for c in configs]
+        rows = [(key, lengths)] if len(set(map(str, lengths))) > 1 else []
+        for i in range(max(len(c) for c in present)):
+            rows += _differences([c[i] if c is not _ABSENT and i < len(c) else _ABSENT
+                                  for c in configs], f"{key}[{i}]")
+        return rows
+    nested = [c if isinstance(c, Mapping) else _ABSENT for c in configs]
+    rows = []
+    for name in dict.fromkeys(k for c in nested if c is not _ABSENT for k in c):
+        rows += _differences([c.get(name, _ABSENT) if c is not _ABSENT else _ABSENT
+                              for c in nested], f"{key}.{name}" if key else str(name))
+    if any(n is _ABSENT and c is not _ABSENT for n, c in zip(nested, configs, strict=True)):
+        rows.append((key, [_ABSENT if n is not _ABSENT else c for n, c in zip(nested, configs, strict=True)]))
+    return rows
+
+
 def _show_value(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return "-" if value is None else value
+    """A config value as a cell: lists and mappings as JSON, anything over ~60 characters
+    summarised (``[12 items] [{"Dense": ...…``)."""
+    if value is None:
+        return "-"
+    text = json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+    if len(text) <= LONG_VALUE:
+        return text if isinstance(value, (list, dict, str)) else value
+    size = f"[{len(value)} items] " if isinstance(value, list) else (
+        f"{{{len(value)} keys}} " if isinstance(value, dict) else "")
+    return f"{size}{text[:LONG_VALUE - len(size) - 1]}…"
 
 
 def format_comparison(comparison: Comparison, fmt: str = "table") -> str:

@@ -5,8 +5,10 @@
 values (grid or random) or a distribution (random): ``{uniform: [low, high]}``,
 ``{loguniform: [low, high]}``, ``{randint: [low, high]}`` (high excluded, as
 scipy.stats.randint). ``grid`` tries every combination (scikit-learn's
-``ParameterGrid``), ``random`` draws ``trials`` of them (``ParameterSampler``).
-This module never imports TensorFlow.
+``ParameterGrid``), ``random`` draws ``trials`` of them (``ParameterSampler``), ``tpe``
+lets Optuna's TPE sampler propose ``trials`` of them, each from the results so far.
+``prune`` (random, tpe) stops trials whose metric lags the median of earlier trials at
+the same epoch (Optuna's ``MedianPruner``). This module never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -54,20 +56,37 @@ class Distribution(Base):
 Values = Annotated[list[Any], Field(min_length=1)]
 
 
+class PruneConfig(Base):
+    """Stop a trial early when its metric lags the others (``sweep.prune``, random and tpe)."""
+
+    #: Optuna's ``MedianPruner``: prune a trial whose value at an epoch is worse than the
+    #: median of earlier trials' values at that epoch
+    pruner: Literal["median"] = "median"
+    #: epochs of every trial that are never pruned (the first epochs say little)
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    #: trials that finish before any is pruned (they make the median)
+    startup_trials: Annotated[int, Field(ge=0)] = 5
+
+
 class SweepConfig(Base):
     """A study of many runs (``kexp sweep``): the same spec with other values at some paths."""
 
-    method: Literal["grid", "random"] = "grid"
+    method: Literal["grid", "random", "tpe"] = "grid"
     #: what the study optimizes: a test metric (``accuracy``), or a history column's last
     #: value (``val_accuracy``); under ``--cv``, the fold mean
     metric: str = "loss"
     #: ``max`` or ``min``; default: from the metric's name (accuracy-like max, loss-like min)
     goal: Literal["max", "min"] | None = None
     parameters: Annotated[dict[str, Values | Distribution], Field(min_length=1)]
-    #: how many parameter sets ``random`` draws (``grid``: all of them)
+    #: how many parameter sets ``random`` draws or ``tpe`` proposes (``grid``: all of them)
     trials: Annotated[int, Field(gt=0)] | None = None
-    #: seed of ``random``'s draws (default: the spec's seed)
+    #: seed of ``random``'s draws and ``tpe``'s sampler (default: the spec's seed)
     seed: int | None = None
+    #: stop bad trials early, from each epoch's value of the metric (random, tpe)
+    prune: PruneConfig | None = None
+    #: cross-validate every trial with this many folds (``--cv K``): the objective is the
+    #: fold mean, then the best parameters are refit on the whole training part
+    cv: Annotated[int, Field(ge=2)] | None = None
 
     @model_validator(mode="after")
     def _method_fits(self) -> SweepConfig:
@@ -77,6 +96,12 @@ class SweepConfig(Base):
                 f"method grid needs a list of values for every parameter; {', '.join(ranges)} "
                 "gives a range. Use method: random (with trials: N), or list the values"
             )
-        if self.method == "random" and self.trials is None:
-            raise ValueError("method random needs trials: N (how many parameter sets to draw)")
+        if self.method in ("random", "tpe") and self.trials is None:
+            raise ValueError(f"method {self.method} needs trials: N (how many parameter sets to try)")
+        if self.prune is not None and self.cv is not None:
+            raise ValueError("prune stops single runs by their epochs; it does not apply to "
+                             "cross-validated trials (cv). Remove prune or cv")
+        if self.method == "grid" and self.prune is not None:
+            raise ValueError("prune applies to method random or tpe; a grid tries every "
+                             "combination to the end. Remove prune, or use method: random")
         return self

@@ -20,7 +20,7 @@ Log = Callable[[str], None]
 #: options that ``--resume`` takes from the sweep folder instead, in the order they are named
 FROM_THE_SWEEP_FOLDER = (
     ("spec", "SPEC"), ("overrides", "--set"), ("name", "--name"), ("seed", "--seed"),
-    ("epochs", "--epochs"), ("params", "--param"), ("trials", "--trials"),
+    ("epochs", "--epochs"), ("params", "--param"), ("trials", "--trials"), ("cv", "--cv"),
 )
 
 
@@ -35,21 +35,28 @@ class SweepRequest:
     epochs: int | None = None
     params: tuple[str, ...] = ()
     trials: int | None = None
+    cv: int | None = None  # K-fold CV per trial, then the refit (overrides sweep.cv)
     runs_dir: str = "runs"
     jobs: int = 1
     threads: int | None = None
+    executor: str = "local"
+    address: str | None = None
     plots: bool = True
     save_models: bool = True
     resume_dir: str | None = None
     verbose: bool = False
 
     def check(self) -> None:
-        """Raise UsageError for a missing SPEC, or a SPEC or settings given with --resume."""
+        """Raise UsageError for a missing SPEC, a SPEC or settings given with --resume, or
+        --address without --executor ray."""
+        if self.address is not None and self.executor != "ray":
+            raise UsageError(f"--address {self.address} is a Ray cluster's address; add "
+                             "--executor ray (or remove --address to run trials locally)")
         if self.resume_dir is None:
             if self.spec is None:
                 raise UsageError("give a SPEC file, or --resume runs/<id>")
             if self.params and self.trials is not None:
-                raise UsageError("--trials applies to a random sweep (sweep: {method: random}); "
+                raise UsageError("--trials applies to a random or tpe sweep (sweep: {method: random}); "
                                  "--param makes a grid of every value given")
             return
         given = [option for attr, option in FROM_THE_SWEEP_FOLDER
@@ -82,11 +89,16 @@ def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
     :class:`~kexp.sweep.run.SweepInterrupted` when it stops with trials left to train.
     """
     request.check()
+    if request.executor == "ray":  # a missing ray: exit 2 before the sweep folder is made
+        from kexp.cv.executors import import_ray
+
+        import_ray()
     backend.set_verbose(request.verbose)
     from kexp import experiment
     from kexp.sweep.run import SweepOptions
 
-    opts = SweepOptions(jobs=request.jobs, threads=request.threads, plots=request.plots,
+    opts = SweepOptions(jobs=request.jobs, threads=request.threads, executor=request.executor,
+                        address=request.address, plots=request.plots,
                         save_models=request.save_models)
     options = experiment.Options(runs_dir=Path(request.runs_dir))
     if request.resume_dir is not None:
@@ -101,5 +113,14 @@ def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
     items = request.spec_overrides()
     plan = make_plan(load_spec(request.spec), shorthand(list(request.params)) if request.params else None,
                      items)
+    if request.cv is not None:
+        if plan.sweep.prune is not None:
+            raise UsageError("--cv: sweep.prune stops single runs by their epochs; it does not "
+                             "apply to cross-validated trials. Remove sweep.prune or --cv")
+        plan.sweep = plan.sweep.model_copy(update={"cv": request.cv})
+    if plan.sweep.cv is not None:  # the CV's own checks (data, folds), before any trial trains
+        from kexp.sweep.cvtrial import cv_plan
+
+        cv_plan(plan.base, plan.sweep.cv, build=False)
     options.overrides = items
     return sweep(plan, options, opts, log=log)

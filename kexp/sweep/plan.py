@@ -22,6 +22,7 @@ from kexp.errors import ConfigError, ConfigErrors, UsageError
 from kexp.rundir.read import higher_is_better
 from kexp.spec import Config, Spec, apply_overrides, load_config
 from kexp.spec.sweep import SweepConfig
+from kexp.sweep import tpe
 from kexp.sweep.space import parameter_sets
 
 
@@ -50,6 +51,11 @@ class Plan:
         if self.sweep.goal is not None:
             return self.sweep.goal
         return "max" if higher_is_better(self.sweep.metric) else "min"
+
+    @property
+    def total(self) -> int:
+        """How many trials the sweep has (``tpe``: ``trials``, proposed as it goes)."""
+        return (self.sweep.trials or 0) if self.sweep.method == "tpe" else len(self.trials)
 
 
 def shorthand(params: list[str]) -> SweepConfig:
@@ -92,19 +98,31 @@ def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any]
         seed = random.SystemRandom().randrange(2**31)
         base = apply_overrides(base, [(f"seed={seed}", "a seed drawn for every trial of the sweep")])
         cfg = cfg.model_copy(update={"seed": seed})
+    tpe.check(cfg, sweep)  # tpe and prune: Optuna (kexp[sweep]) installed, validation data
+    if sweep.method == "tpe":  # values proposed as it goes: every value and range end checked
+        for params in tpe.probes(sweep):
+            trial_spec(base, params, origin)
+        return Plan(base, cfg, sweep, [])
     trials = []
     for number, params in enumerate(parameter_sets(sweep, cfg.seed or 0), 1):
-        items = [(f"{path}={as_yaml(value)}", f"{origin}: {path}={as_yaml(value)}")
-                 for path, value in params.items()]
         try:
-            trial_spec = apply_overrides(base, items)
-            load_config(trial_spec)
+            spec_of_trial = trial_spec(base, params, origin)
         except ConfigError as exc:
             raise _in_trial(exc, number) from None
         except ConfigErrors as exc:
             raise ConfigErrors([_in_trial(e, number) for e in exc.errors]) from None
-        trials.append(Trial(number, params, trial_spec, folder_name(number, params)))
+        trials.append(Trial(number, params, spec_of_trial, folder_name(number, params)))
     return Plan(base, cfg, sweep, trials)
+
+
+def trial_spec(base: Spec, params: dict[str, Any], origin: str) -> Spec:
+    """``base`` with ``params`` written at their paths, checked against the schema; a
+    ConfigError names the parameter (``from <origin>: <path>=<value>``)."""
+    items = [(f"{path}={as_yaml(value)}", f"{origin}: {path}={as_yaml(value)}")
+             for path, value in params.items()]
+    spec = apply_overrides(base, items)
+    load_config(spec)
+    return spec
 
 
 def _in_trial(exc: ConfigError, number: int) -> ConfigError:

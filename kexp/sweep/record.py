@@ -66,8 +66,10 @@ def summary(plan: Plan, outcomes: list[TrialOutcome]) -> dict[str, Any]:
     values = [o.value for o in outcomes if o.status == "completed" and o.value is not None]
     return {
         "method": plan.sweep.method, "metric": plan.sweep.metric, "goal": plan.goal,
+        "cv": plan.sweep.cv,  # K: every trial a K-fold CV, its value the fold mean
         "trials": len(plan.trials), "completed": sum(o.status == "completed" for o in outcomes),
         "failed": sorted(o.number for o in outcomes if o.status == "failed"),
+        "pruned": sorted(o.number for o in outcomes if o.status == "pruned"),
         "best": None if top is None else {
             "trial": top.number, "params": top.params, "value": top.value,
             "folder": f"trials/{top.folder}", "metrics": top.metrics,

@@ -20,10 +20,10 @@ from kexp.errors import ConfigError, KexpError, RunError
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec, apply_overrides, load_config
 from kexp.spec.sweep import SweepConfig
-from kexp.sweep import record
+from kexp.sweep import bayes, record, tpe
 from kexp.sweep.plan import Plan, Trial, as_yaml
 from kexp.sweep.run import SweepOptions, execute, tasks
-from kexp.sweep.trial import TrialOutcome, metric_value
+from kexp.sweep.trial import TrialOutcome, finished
 
 
 def _read(path: Path) -> Any:
@@ -58,6 +58,7 @@ def load_plan(sweep_dir: Path) -> Plan:
         sweep = SweepConfig.model_validate(config["sweep"])
     except (ConfigError, KeyError, ValueError) as exc:
         raise RunError(f"{config_path}: not a valid sweep config ({exc})") from None
+    tpe.check(cfg, sweep)  # tpe, prune: Optuna installed
     trials = []
     for entry in meta["trials"]:
         items = [(f"{p}={as_yaml(v)}", "the sweep's record") for p, v in entry["params"].items()]
@@ -66,24 +67,11 @@ def load_plan(sweep_dir: Path) -> Plan:
 
 
 def _finished(sweep_dir: Path, plan: Plan) -> list[TrialOutcome]:
-    """The trials whose folders say completed, read back from their files."""
-    out = []
-    for trial in plan.trials:
-        folder = sweep_dir / "trials" / trial.folder
-        try:
-            status = json.loads((folder / "status.json").read_text())
-            metrics = json.loads((folder / "metrics.json").read_text())["metrics"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if status.get("status") != "completed":
-            continue
-        value = metric_value(folder, metrics, plan.sweep.metric)
-        if value is None:
-            continue
-        out.append(TrialOutcome(trial.number, trial.params, "completed", value, metrics,
-                                int(status.get("epochs") or 0), float(status.get("duration_s") or 0),
-                                None, trial.folder))
-    return out
+    """The trials whose folders (run folders, or CV folders with ``--cv``) say completed,
+    read back from their files."""
+    found = (finished(sweep_dir / "trials" / t.folder, t.number, t.params, plan.sweep.metric,
+                      cv=plan.sweep.cv is not None) for t in plan.trials)
+    return [o for o in found if o is not None]
 
 
 def resume(sweep_dir: Path, options: experiment.Options, opts: SweepOptions,
@@ -91,15 +79,17 @@ def resume(sweep_dir: Path, options: experiment.Options, opts: SweepOptions,
     """Train the trials of an interrupted (or partly failed) sweep that did not complete."""
     sweep_dir = Path(sweep_dir)
     plan = load_plan(sweep_dir)
-    done = _finished(sweep_dir, plan)
-    finished = {o.number for o in done}
+    # tpe: the trials are in the study (study.db); its failed ones are finished
+    failed = bayes.restore(sweep_dir, plan) if plan.sweep.method == "tpe" else []
+    done = _finished(sweep_dir, plan) + failed
+    completed = {o.number for o in done}
     todo = tasks(plan, sweep_dir, options, opts,
-                 {t.number for t in plan.trials if t.number not in finished})
+                 {t.number for t in plan.trials if t.number not in completed})
     try:
         status = _read(sweep_dir / "status.json")
         rf = RunFolder.reopen(sweep_dir, status, kind="sweep")
     except (KexpError, OSError) as exc:
         raise RunError(f"{sweep_dir}: cannot be resumed ({exc})") from None
-    log(f"Resuming {sweep_dir}: {len(done)} of {len(plan.trials)} trials completed, "
-        f"training {len(todo)}")
-    return execute(rf, plan, todo, done, opts, log)
+    log(f"Resuming {sweep_dir}: {len(done)} of {plan.total} trials completed, "
+        f"training {plan.total - len(done)}")
+    return execute(rf, plan, todo, done, opts, log, options)

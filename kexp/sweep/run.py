@@ -4,16 +4,20 @@ The sweep folder ``runs/<stamp>-<name>-sweep-<hex>/`` holds ``spec.yaml`` (as gi
 ``config.yaml`` (the base config with its ``sweep`` section), ``sweep.json`` (what a
 resume needs: the spec's path, the base spec with its overrides applied, the hash of
 config.yaml, every trial's values and folder),
-``trials/NNN-<values>/`` (each a complete run folder), ``trials.csv``, ``best.yaml``,
-``summary.json`` and ``status.json`` (kind ``sweep``). Ctrl-C or SIGTERM stop it as
+``trials/NNN-<values>/`` (each a complete run folder; with ``--cv K`` a CV folder, and
+the best parameters refit into ``refit/``, :mod:`kexp.sweep.refit`), ``trials.csv``,
+``best.yaml``, ``summary.json``, ``status.json`` (kind ``sweep``) and, for ``tpe`` or
+``prune``, ``study.db`` (the Optuna study, :mod:`kexp.sweep.bayes`). Ctrl-C or SIGTERM stop it as
 ``interrupted`` with the finished trials kept; ``kexp sweep --resume`` trains the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,8 @@ from kexp.rundir.write import Interrupted, RunFolder
 from kexp.spec import resolved
 from kexp.sweep import record
 from kexp.sweep.executors import WorkerLost, outcomes
-from kexp.sweep.plan import Plan
+from kexp.sweep.plan import Plan, Trial
+from kexp.sweep.refit import refit
 from kexp.sweep.trial import TrialOutcome, TrialTask
 
 
@@ -34,6 +39,8 @@ class SweepOptions:
 
     jobs: int = 1
     threads: int | None = None  # TensorFlow threads per worker (default cores // jobs)
+    executor: str = "local"  # local | ray
+    address: str | None = None  # Ray cluster address; None starts a local instance
     plots: bool = True
     save_models: bool = True
 
@@ -50,8 +57,8 @@ def sweep(plan: Plan, options: experiment.Options, opts: SweepOptions,
           log: experiment.Log = experiment.silent) -> record.SweepResult:
     """Run every trial of ``plan`` in a new sweep folder under ``options.runs_dir``."""
     rf = RunFolder.create(options.runs_dir, f"{plan.cfg.name}-sweep", kind="sweep")
-    rf.set_status("running", name=plan.cfg.name, trials=len(plan.trials), trials_done=0)
-    log(f"Sweep folder: {rf.path} ({plan.sweep.method}, {len(plan.trials)} trials, "
+    rf.set_status("running", name=plan.cfg.name, trials=plan.total, trials_done=0)
+    log(f"Sweep folder: {rf.path} ({plan.sweep.method}, {plan.total} trials, "
         f"{plan.sweep.metric} {plan.goal}, {opts.jobs} job(s))")
     rf.write_text("spec.yaml", plan.base.text or "")
     config = rf.write_yaml("config.yaml", {**resolved(plan.cfg), "sweep": plan.sweep.model_dump(mode="json")})
@@ -62,7 +69,7 @@ def sweep(plan: Plan, options: experiment.Options, opts: SweepOptions,
         "trials": [{"trial": t.number, "params": t.params, "folder": t.folder} for t in plan.trials],
     })
     (rf.path / "trials").mkdir()
-    return execute(rf, plan, tasks(plan, rf.path, options, opts), [], opts, log)
+    return execute(rf, plan, tasks(plan, rf.path, options, opts), [], opts, log, options)
 
 
 def tasks(plan: Plan, root: Path, options: experiment.Options, opts: SweepOptions,
@@ -70,33 +77,55 @@ def tasks(plan: Plan, root: Path, options: experiment.Options, opts: SweepOption
     """The trials to run (all, or those numbered ``numbers``)."""
     return [
         TrialTask(t.number, t.params, t.spec, str(root / "trials" / t.folder), plan.sweep.metric,
-                  options.argv, opts.plots, opts.save_models)
+                  options.argv, opts.plots, opts.save_models, plan.sweep.cv)
         for t in plan.trials if numbers is None or t.number in numbers
     ]
 
 
+def trial_outcomes(root: Path, plan: Plan, todo: list[TrialTask], done: list[TrialOutcome],
+                   opts: SweepOptions, options: experiment.Options) -> Iterator[TrialOutcome]:
+    """Each trial's outcome as it finishes; with ``tpe`` or ``prune`` through the sweep's
+    Optuna study (:mod:`kexp.sweep.bayes`), which proposes ``tpe``'s trials as it goes."""
+    def run_tasks(batch: list[TrialTask]) -> Iterator[TrialOutcome]:
+        return outcomes(batch, opts.jobs, opts.threads, opts.executor, opts.address)
+
+    if plan.sweep.method != "tpe" and plan.sweep.prune is None:
+        return run_tasks(todo)
+    from kexp.sweep.bayes import study_outcomes
+
+    def new_task(trial: Trial) -> TrialTask:
+        return tasks(dataclasses.replace(plan, trials=[trial]), root, options, opts)[0]
+
+    return study_outcomes(root, plan, todo, done, run_tasks, new_task, opts.jobs)
+
+
 def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOutcome],
-            opts: SweepOptions, log: experiment.Log) -> record.SweepResult:
+            opts: SweepOptions, log: experiment.Log,
+            options: experiment.Options | None = None) -> record.SweepResult:
     """Run ``todo`` (``done`` finished earlier), recording after every trial; summarize."""
     results = list(done)
     _write(rf, plan, results)
     previous = _raise_on_sigterm()
     try:
-        for o in outcomes(todo, opts.jobs, opts.threads):
+        for o in trial_outcomes(rf.path, plan, todo, done, opts, options or experiment.Options()):
             results.append(o)
             _write(rf, plan, results)
             rf.set_status(trials_done=len(results))
-            log(record.progress(o, len(plan.trials), plan, results))
+            log(record.progress(o, plan.total, plan, results))
+        refitted = (refit(rf.path, plan, results, opts.plots, opts.save_models, log)
+                    if plan.sweep.cv else None)  # --cv: the best parameters on the training part
     except (KeyboardInterrupt, WorkerLost) as exc:
         reason = str(exc) if isinstance(exc, WorkerLost) else "interrupted (Ctrl-C or SIGTERM)"
         n = sum(o.status == "completed" for o in results)
-        rf.set_status("interrupted", error=f"{reason}; {n} of {len(plan.trials)} trials completed")
-        raise SweepInterrupted(rf.path, n, len(plan.trials), reason) from None
+        rf.set_status("interrupted", error=f"{reason}; {n} of {plan.total} trials completed")
+        raise SweepInterrupted(rf.path, n, plan.total, reason) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     frame = _write(rf, plan, results)
     summary = record.summary(plan, results)
+    if refitted is not None:
+        summary["refit"] = refitted
     rf.write_json("summary.json", summary)
     top = record.best(plan, results)
     if top is not None:

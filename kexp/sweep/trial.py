@@ -1,12 +1,14 @@
-"""One trial of a sweep: its spec trained and recorded in its own run folder.
+"""One trial of a sweep: its spec trained and recorded in its own run folder, or, with
+``--cv K``, cross-validated into its own CV folder (:mod:`kexp.sweep.cvtrial`).
 
 :func:`run_trial` never raises for a trial's own failure (a bad combination, a NaN
 loss): it returns the outcome with the error, so that the sweep goes on; Ctrl-C and
-SIGTERM propagate.
+SIGTERM propagate. :func:`finished` reads a completed trial back from its folder (resume).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from kexp.errors import KexpError
 from kexp.rundir.read import read_history
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec
+from kexp.sweep import cvtrial
 
 
 @dataclass
@@ -32,13 +35,15 @@ class TrialTask:
     argv: list[str]
     plots: bool = True
     save_model: bool = True
+    cv: int | None = None  # --cv K: a K-fold CV folder, the objective the fold mean
+    prune: Any = None  # sweep.prune: the kexp.sweep.prune.PruneTarget each epoch reports to
 
 
 @dataclass
 class TrialOutcome:
     number: int
     params: dict[str, Any]
-    status: str  # completed | failed
+    status: str  # completed | failed | pruned
     value: float | None = None  # the sweep's metric
     metrics: dict[str, float] = field(default_factory=dict)
     epochs: int = 0
@@ -53,11 +58,26 @@ def run_trial(task: TrialTask) -> TrialOutcome:
     path = Path(task.path)
     if path.exists():
         shutil.rmtree(path)
+    out = TrialOutcome(task.number, task.params, "failed", folder=path.name)
+    if task.cv is not None:
+        _cross_validated(task, path, out)
+    else:
+        _single_run(task, path, out)
+    out.duration_s = round(time.monotonic() - t0, 3)
+    return out
+
+
+def _message(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, KexpError) else f"{type(exc).__name__}: {exc}"
+
+
+def _single_run(task: TrialTask, path: Path, out: TrialOutcome) -> None:
     path.mkdir(parents=True)
     rf = RunFolder(path)
-    out = TrialOutcome(task.number, task.params, "failed", folder=path.name)
+    pruning = task.prune.callback() if task.prune is not None else None
+    extra = {"callbacks": [pruning]} if pruning is not None else {}  # sweep.prune
     options = experiment.Options(verbose=0, argv=task.argv, plots=task.plots,
-                                 save_model=task.save_model, runs_dir=path.parent)
+                                 save_model=task.save_model, runs_dir=path.parent, **extra)
     try:
         prepared = experiment.prepare(task.spec, options)
         result = experiment.train_in_folder(prepared, rf, options)
@@ -66,15 +86,64 @@ def run_trial(task: TrialTask) -> TrialOutcome:
         if out.value is None:
             out.status = "failed"
             out.error = f"no metric {task.metric!r} in metrics.json or history.csv"
+        if pruning is not None:
+            pruning.settle(out, rf)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a trial's failure is recorded, the sweep goes on
-        out.error = str(exc) if isinstance(exc, KexpError) else f"{type(exc).__name__}: {exc}"
+        out.error = _message(exc)
         if rf.status.get("status") in (None, "running"):
             rf.set_status("failed", error=out.error)
     out.epochs = int(rf.status.get("epochs") or 0)
-    out.duration_s = round(time.monotonic() - t0, 3)
-    return out
+
+
+def _cross_validated(task: TrialTask, path: Path, out: TrialOutcome) -> None:
+    """A K-fold CV into the CV folder ``path``; the objective is the fold mean. A trial
+    with a failed fold is failed (its mean would cover fewer folds than the others')."""
+    assert task.cv is not None
+    try:
+        result = cvtrial.cross_validate_trial(task.spec, path, task.cv, task.argv, task.plots,
+                                              task.save_model)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a trial's failure is recorded, the sweep goes on
+        out.error = _message(exc)
+        cvtrial.mark_failed(path, out.error)
+        return
+    out.epochs = max((o.epochs for o in result.outcomes), default=0)
+    out.metrics = cvtrial.fold_means(result.summary)
+    if result.failed:
+        out.error = cvtrial.failed_folds(result)
+        return
+    out.value = cvtrial.objective(path, result.summary, task.metric)
+    if out.value is None:
+        out.error = (f"no metric {task.metric!r} in the CV folder's summary.json or its folds' "
+                     "history.csv")
+    else:
+        out.status = "completed"
+
+
+def finished(folder: Path, number: int, params: dict[str, Any], metric: str,
+             cv: bool = False) -> TrialOutcome | None:
+    """The outcome of a trial whose folder (a run folder, or with ``cv`` a CV folder) says
+    completed (or pruned), read back from its files; None when it must be trained again."""
+    try:
+        status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
+        if (status.get("status") not in ("completed", "pruned")
+                or status.get("kind", "run") != ("cv" if cv else "run")):
+            return None
+        if cv:
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            metrics, value = cvtrial.fold_means(summary), cvtrial.objective(folder, summary, metric)
+        else:
+            metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["metrics"]
+            value = metric_value(folder, metrics, metric)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if value is None:
+        return None
+    return TrialOutcome(number, params, status["status"], value, metrics, int(status.get("epochs") or 0),
+                        float(status.get("duration_s") or 0), status.get("pruned"), folder.name)
 
 
 def metric_value(path: Path, metrics: dict[str, float], name: str) -> float | None:
