@@ -318,3 +318,17 @@ def test_ls_lists_a_sweep_with_its_best_trial(tiny: Path) -> None:
     summary = json.loads((_sweep_dir(Path("runs")) / "summary.json").read_text())
     assert row["kind"] == "sweep" and row["best_trial"] == summary["best"]["trial"]
     assert math.isclose(row["loss"], summary["best"]["value"])
+
+
+def test_a_second_resume_of_a_held_sweep_is_refused(tiny: Path) -> None:
+    from kexp.cv import lock
+
+    args = ["sweep", str(tiny), "--param", "fit.batch_size=16", "--runs-dir", "runs", "--no-plots",
+            "--no-save-models"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    folder = _sweep_dir(Path("runs"))
+    with lock.hold(folder, "kexp sweep"):  # as another kexp sweep --resume would
+        result = CliRunner().invoke(cli, ["sweep", "--resume", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert "in use by pid" in result.output and "must not train the same trials" in result.output
+    assert "kexp sweep --resume" in result.output

@@ -1,4 +1,4 @@
-"""One process at a time holds a CV folder.
+"""One process at a time holds a CV folder (or a sweep folder).
 
 :func:`hold` locks ``<cv>/.lock`` without waiting (filelock's ``lock_descriptor``: the
 ``flock`` that ``FileLock`` uses, on a descriptor kexp owns) and writes the holder's pid
@@ -69,8 +69,9 @@ class CVLock:
         self.release()
 
 
-def hold(cv_dir: Path) -> CVLock:
-    """Lock ``cv_dir`` for this process; RunError if another process holds it."""
+def hold(cv_dir: Path, command: str = "kexp cv") -> CVLock:
+    """Lock ``cv_dir`` for this process; RunError if another process holds it
+    (``command`` is what a user resumes the folder with: ``kexp cv``, ``kexp sweep``)."""
     path = Path(cv_dir) / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -78,7 +79,7 @@ def hold(cv_dir: Path) -> CVLock:
         raise RunError(f"{path}: cannot open the CV folder's lock file ({exc.strerror})") from None
     try:
         if not lock_descriptor(fd, blocking=False):
-            raise RunError(_in_use(cv_dir, _holder(fd)))
+            raise RunError(_in_use(cv_dir, _holder(fd), command))
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                   "since": now_iso()}).encode(), 0)
@@ -105,16 +106,16 @@ def _holder(fd: int, wait_s: float = 1.0) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def _in_use(cv_dir: Path, holder: dict[str, Any]) -> str:
+def _in_use(cv_dir: Path, holder: dict[str, Any], command: str) -> str:
     pid, host = holder.get("pid"), holder.get("host")
     if not isinstance(pid, int):
         who = "another process (its pid is not recorded)"
     else:
         who = f"pid {pid}" + (f" on {host}" if host and host != socket.gethostname() else "")
     msg = (f"{cv_dir}: in use by {who}, which holds {cv_dir / LOCK_FILE}; two processes "
-           "must not train the same folds.")
+           f"must not train the same {'trials' if command == 'kexp sweep' else 'folds'}.")
     if isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid):
         return (f"{msg} Pid {pid} has exited but its worker processes still hold the lock; "
                 "they stop within seconds: try again then")
     stop = f" (kill {pid})" if isinstance(pid, int) else ""
-    return f"{msg} Wait for it to finish, or stop it{stop}, then run kexp cv --resume {cv_dir}"
+    return f"{msg} Wait for it to finish, or stop it{stop}, then run {command} --resume {cv_dir}"

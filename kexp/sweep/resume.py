@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from kexp import experiment
+from kexp.cv import lock
 from kexp.errors import ConfigError, KexpError, RunError
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec, apply_overrides, load_config
@@ -78,7 +79,13 @@ def resume(sweep_dir: Path, options: experiment.Options, opts: SweepOptions,
            log: experiment.Log = experiment.silent) -> record.SweepResult:
     """Train the trials of an interrupted (or partly failed) sweep that did not complete."""
     sweep_dir = Path(sweep_dir)
-    plan = load_plan(sweep_dir)
+    plan = load_plan(sweep_dir)  # a folder that is not a sweep's is refused before it is locked
+    with lock.hold(sweep_dir, "kexp sweep"):  # a second resume must not train the same trials
+        return _resume(sweep_dir, plan, options, opts, log)
+
+
+def _resume(sweep_dir: Path, plan: Plan, options: experiment.Options, opts: SweepOptions,
+            log: experiment.Log) -> record.SweepResult:
     # tpe: the trials are in the study (study.db); its failed ones are finished
     failed = bayes.restore(sweep_dir, plan) if plan.sweep.method == "tpe" else []
     done = _finished(sweep_dir, plan) + failed

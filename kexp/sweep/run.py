@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kexp import experiment, report
+from kexp.cv import lock
 from kexp.errors import KexpError
 from kexp.rundir.write import Interrupted, RunFolder
 from kexp.spec import resolved
@@ -57,6 +58,12 @@ def sweep(plan: Plan, options: experiment.Options, opts: SweepOptions,
           log: experiment.Log = experiment.silent) -> record.SweepResult:
     """Run every trial of ``plan`` in a new sweep folder under ``options.runs_dir``."""
     rf = RunFolder.create(options.runs_dir, f"{plan.cfg.name}-sweep", kind="sweep")
+    with lock.hold(rf.path, "kexp sweep"):  # one process at a time trains a sweep's trials
+        return _start(rf, plan, options, opts, log)
+
+
+def _start(rf: RunFolder, plan: Plan, options: experiment.Options, opts: SweepOptions,
+           log: experiment.Log) -> record.SweepResult:
     rf.set_status("running", name=plan.cfg.name, trials=plan.total, trials_done=0)
     log(f"Sweep folder: {rf.path} ({plan.sweep.method}, {plan.total} trials, "
         f"{plan.sweep.metric} {plan.goal}, {opts.jobs} job(s))")
