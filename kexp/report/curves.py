@@ -252,7 +252,7 @@ def overlay_figures(curves: Sequence[tuple[str, pd.DataFrame]]) -> dict[str, Fig
     """
     figures = {}
     for family, members in metric_families(_all_columns([h for _, h in curves])).items():
-        fig = new_figure(figsize=(8, 5), layout="constrained")
+        fig = new_figure(figsize=(11, 5), layout="constrained")
         ax = fig.add_subplot()
         for i, (label, history) in enumerate(curves):
             color = f"C{i % 10}"
@@ -261,7 +261,7 @@ def overlay_figures(curves: Sequence[tuple[str, pd.DataFrame]]) -> dict[str, Fig
                 val = column.startswith("val_")
                 series = history[column].dropna()
                 ax.plot(series.index, series.to_numpy(), color=color,
-                        linestyle="--" if val else "-",
+                        linestyle="--" if val else "-", marker="o" if len(series) == 1 else None,
                         label=f"{label} ({'val' if val else 'train'})")
             if present:
                 _mark_best(ax, history[present[-1]], family, color, line=False)
@@ -269,5 +269,7 @@ def overlay_figures(curves: Sequence[tuple[str, pd.DataFrame]]) -> dict[str, Fig
             if line.get_label().startswith("best "):
                 line.set_label("_" + line.get_label())
         _style_axes(ax, family, "")
+        if ax.get_legend() is not None:  # beside the axes: many runs' labels never cover a curve
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
         figures[family] = fig
     return figures
