@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,25 +61,7 @@ def _in_process(job: Job, tasks: list[FoldTask]) -> Iterator[FoldOutcome]:
 
 _WORKER_JOB: Job | None = None
 _WORKER_LOCK: Inherited | None = None
-_THREADS_SET = False
 STOP_GRACE_S = 10.0
-
-
-def _set_threads(threads: int) -> None:
-    """TensorFlow's thread pools, set once per process before its first op."""
-    global _THREADS_SET
-    if _THREADS_SET:
-        return
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    backend.keras()
-    import tensorflow
-
-    try:
-        tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
-        tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # TensorFlow already initialized in this process
-        pass
-    _THREADS_SET = True
 
 
 def _init_worker(parent_pid: int, lock: Inherited, job: Job, threads: int,
@@ -89,7 +71,7 @@ def _init_worker(parent_pid: int, lock: Inherited, job: Job, threads: int,
     die_with_parent(parent_pid)
     _WORKER_LOCK = lock
     backend.set_verbose(verbose)
-    _set_threads(threads)
+    backend.set_threads(threads)
     _WORKER_JOB = job
 
 
@@ -100,30 +82,43 @@ def _worker_fold(task: FoldTask) -> FoldOutcome:
 
 def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions,
                held: CVLock | None) -> Iterator[FoldOutcome]:
+    lock = held.inherited() if held is not None else Inherited(None)
+    return in_processes(
+        _worker_fold, tasks, opts.jobs, _init_worker,
+        (os.getpid(), lock, job, opts.fold_threads(), backend.is_verbose()),
+        key=lambda t: t.fold, unit="folds",
+    )
+
+
+def in_processes(work: Callable[[Any], Any], tasks: list[Any], jobs: int,
+                 initializer: Callable[..., None], initargs: tuple[Any, ...],
+                 key: Callable[[Any], int], unit: str) -> Iterator[Any]:
+    """``work(task)`` for every task in at most ``jobs`` spawned worker processes, yielded as
+    tasks finish (by ``key`` among those finishing together). A dead worker raises
+    :class:`WorkerLost` naming the unfinished ``unit``; on any stop (Ctrl-C, SIGTERM, a lost
+    worker) the other workers are stopped before this returns."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    ctx = multiprocessing.get_context("spawn")
-    lock = held.inherited() if held is not None else Inherited(None)
     pool = ProcessPoolExecutor(
-        max_workers=min(opts.jobs, len(tasks)), mp_context=ctx, initializer=_init_worker,
-        initargs=(os.getpid(), lock, job, opts.fold_threads(), backend.is_verbose()),
+        max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer, initargs=initargs,
     )
-    pending = {pool.submit(_worker_fold, t): t for t in tasks}
+    pending = {pool.submit(work, t): t for t in tasks}
     procs = _pool_processes(pool)  # spawned at the first submit
     finished = False
     try:
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: pending[f].fold):
+            for fut in sorted(done, key=lambda f: key(pending[f])):
                 task = pending.pop(fut)
                 try:
                     yield fut.result()
                 except BrokenProcessPool:
-                    lost = sorted(t.fold for t in [task, *pending.values()])
+                    lost = sorted(key(t) for t in [task, *pending.values()])
                     raise WorkerLost("a worker process died (killed, or out of memory); "
-                                     f"unfinished folds: {', '.join(map(str, lost))}") from None
+                                     f"unfinished {unit}: {', '.join(map(str, lost))}") from None
         finished = True
     finally:
         if finished:
@@ -162,7 +157,7 @@ def stop(procs: list[Any], grace_s: float = STOP_GRACE_S) -> None:
 
 def _ray_fold(job: Job, task: FoldTask, threads: int) -> FoldOutcome:
     """A Ray task: train the fold in a temporary folder and return its files."""
-    _set_threads(threads)
+    backend.set_threads(threads)
     with tempfile.TemporaryDirectory(prefix="kexp-fold-") as tmp:
         folder = Path(tmp) / Path(task.path).name
         folder.mkdir()

@@ -18,17 +18,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from kexp import backend
-from kexp.cv.executors import import_ray, ray_init, stop
+from kexp.cv.executors import import_ray, in_processes, ray_init
 from kexp.cv.lifeline import die_with_parent
 from kexp.rundir.write import atomic_write
 from kexp.sweep.trial import TrialOutcome, TrialTask, run_trial
-
-
-class WorkerLost(Exception):
-    """A worker process died (killed, out of memory): the sweep stops, resumable."""
 
 
 def outcomes(tasks: list[TrialTask], jobs: int, threads: int | None = None,
@@ -48,40 +43,9 @@ def _init_worker(parent_pid: int, threads: int, verbose: bool) -> None:
 
 
 def _processes(tasks: list[TrialTask], jobs: int, threads: int) -> Iterator[TrialOutcome]:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(os.getpid(), threads, backend.is_verbose()),
-    )
-    pending = {pool.submit(run_trial, t): t for t in tasks}
-    finished = False
-    try:
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: pending[f].number):
-                task = pending.pop(fut)
-                try:
-                    yield fut.result()
-                except BrokenProcessPool:
-                    lost = sorted(t.number for t in [task, *pending.values()])
-                    raise WorkerLost("a worker process died (killed, or out of memory); "
-                                     f"unfinished trials: {', '.join(map(str, lost))}") from None
-        finished = True
-    finally:
-        procs = _pool_processes(pool)
-        if finished:
-            pool.shutdown(wait=True)
-        else:  # Ctrl-C, SIGTERM or a lost worker: stop the other workers now
-            pool.shutdown(wait=False, cancel_futures=True)
-            stop(procs)
-
-
-def _pool_processes(pool: Any) -> list[Any]:
-    """The pool's worker processes (the standard library keeps them in ``pool._processes``)."""
-    return list((getattr(pool, "_processes", None) or {}).values())
+    return in_processes(run_trial, tasks, jobs, _init_worker,
+                        (os.getpid(), threads, backend.is_verbose()),
+                        key=lambda t: t.number, unit="trials")
 
 
 # ------------------------------------------------------------------------------ Ray

@@ -24,11 +24,12 @@ from typing import Any
 
 from kexp import experiment, report
 from kexp.cv import lock
+from kexp.cv.executors import WorkerLost
 from kexp.errors import KexpError
 from kexp.rundir.write import Interrupted, RunFolder
 from kexp.spec import resolved
 from kexp.sweep import record
-from kexp.sweep.executors import WorkerLost, outcomes
+from kexp.sweep.executors import outcomes
 from kexp.sweep.plan import Plan, Trial
 from kexp.sweep.refit import refit
 from kexp.sweep.trial import TrialOutcome, TrialTask
