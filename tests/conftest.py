@@ -131,3 +131,33 @@ def busy_cpu():
             loop.kill()
         for loop in loops:
             loop.wait()
+
+
+def only_folder(runs: Path) -> Path:
+    """The one run, CV or sweep folder a command made in ``runs``."""
+    (folder,) = [p for p in Path(runs).iterdir() if p.is_dir()]
+    return folder
+
+
+#: a spec that trains in a second: random data, one epoch (kexp sweep's tests)
+TINY = """\
+name: tiny
+seed: 3
+data: {source: random, samples: 120, shape: [6], classes: 2}
+preprocess: {y: sparse}
+model:
+  layers:
+    - Dense: {units: 4, activation: relu}
+    - Dense: {units: 2, activation: softmax}
+compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 1, batch_size: 32, verbose: 0}
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``TINY`` written to ``tiny.yaml`` in a temporary current folder."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path

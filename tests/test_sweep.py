@@ -16,20 +16,7 @@ from kexp.spec import parse_spec
 from kexp.spec.sweep import SweepConfig
 from kexp.sweep.plan import folder_name, label, make_plan, shorthand
 from kexp.sweep.space import parameter_sets
-
-TINY = """\
-name: tiny
-seed: 3
-data: {source: random, samples: 120, shape: [6], classes: 2}
-preprocess: {y: sparse}
-model:
-  layers:
-    - Dense: {units: 4, activation: relu}
-    - Dense: {units: 2, activation: softmax}
-compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}
-fit: {epochs: 1, batch_size: 32, verbose: 0}
-"""
-
+from tests.conftest import TINY, only_folder
 
 # ------------------------------------------------------------------ parameter sets
 
@@ -113,24 +100,13 @@ def test_a_spec_without_a_seed_gets_one_seed_for_every_trial() -> None:
 # ------------------------------------------------------------------- end to end
 
 
-@pytest.fixture()
-def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
-    return path
-
-
-def _sweep_dir(runs: Path) -> Path:
-    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
-    return folder
 
 
 def test_sweep_writes_trials_best_and_summary(tiny: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "fit.batch_size=16,64",
                                       "--runs-dir", "runs", "--no-plots", "--no-save-models"])
     assert result.exit_code == 0, result.output
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     trials = pd.read_csv(folder / "trials.csv")
     assert trials["trial"].tolist() == [1, 2] and trials["fit.batch_size"].tolist() == [16, 64]
     assert (trials["status"] == "completed").all()
@@ -155,7 +131,7 @@ def test_a_failed_trial_does_not_stop_the_sweep(tiny: Path) -> None:
         "sweep", str(tiny), "--param", "model.layers.1.Dense.units=3,2",
         "--runs-dir", "runs", "--no-plots", "--no-save-models"])
     assert result.exit_code == 0, result.output
-    trials = pd.read_csv(_sweep_dir(Path("runs")) / "trials.csv")
+    trials = pd.read_csv(only_folder(Path("runs")) / "trials.csv")
     assert trials["status"].tolist() == ["failed", "completed"]
     assert "the output layer has 3 unit(s) but the labels have 2 classes" in trials["error"][0]
     assert "trial(s) 1 failed" in result.output
@@ -178,7 +154,7 @@ def test_interrupted_sweep_resumes_to_the_same_trials(tiny: Path, monkeypatch) -
             "--no-plots", "--no-save-models", "--set", "deterministic=true"]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 130, first.output
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     assert json.loads((folder / "status.json").read_text())["status"] == "interrupted"
     assert pd.read_csv(folder / "trials.csv")["trial"].tolist() == [1]
     monkeypatch.setattr(executors, "run_trial", real)
@@ -189,7 +165,7 @@ def test_interrupted_sweep_resumes_to_the_same_trials(tiny: Path, monkeypatch) -
     assert resumed["trial"].tolist() == [1, 2, 3] and (resumed["status"] == "completed").all()
     fresh = CliRunner().invoke(cli, [*args[:5], "fresh", *args[6:]])
     assert fresh.exit_code == 0, fresh.output
-    clean = pd.read_csv(_sweep_dir(Path("fresh")) / "trials.csv")
+    clean = pd.read_csv(only_folder(Path("fresh")) / "trials.csv")
     pd.testing.assert_series_equal(resumed["loss"], clean["loss"])
 
 
@@ -197,7 +173,7 @@ def test_resume_refuses_a_changed_config(tiny: Path) -> None:
     args = ["sweep", str(tiny), "--param", "fit.batch_size=16", "--runs-dir", "runs", "--no-plots",
             "--no-save-models"]
     assert CliRunner().invoke(cli, args).exit_code == 0
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     config = folder / "config.yaml"
     config.write_text(config.read_text().replace("epochs: 1", "epochs: 2"))
     result = CliRunner().invoke(cli, ["sweep", "--resume", str(folder)])
@@ -221,8 +197,8 @@ def test_jobs_2_gives_the_same_trials_as_jobs_1(tiny: Path) -> None:
     one = CliRunner().invoke(cli, [*base, "--runs-dir", "one"])
     two = CliRunner().invoke(cli, [*base, "--runs-dir", "two", "--jobs", "2"])
     assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
-    a = pd.read_csv(_sweep_dir(Path("one")) / "trials.csv")
-    b = pd.read_csv(_sweep_dir(Path("two")) / "trials.csv")
+    a = pd.read_csv(only_folder(Path("one")) / "trials.csv")
+    b = pd.read_csv(only_folder(Path("two")) / "trials.csv")
     pd.testing.assert_series_equal(a["loss"], b["loss"])
 
 
@@ -282,7 +258,7 @@ def test_shipped_depth_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "sweep", "configs/depth_sweep.yaml", "--epochs", "1", "--set", "data.limit=600",
         "--runs-dir", str(tmp_path), "--no-save-models"])
     assert result.exit_code == 0, result.output
-    folder = _sweep_dir(tmp_path)
+    folder = only_folder(tmp_path)
     trials = pd.read_csv(folder / "trials.csv")
     assert trials["model.layers.1.repeat"].tolist() == [0, 1, 2, 3]
     assert (trials["status"] == "completed").all() and trials["val_accuracy"].between(0, 1).all()
@@ -298,14 +274,14 @@ def test_figures_with_a_failed_trial_and_with_one_trial(tiny: Path) -> None:
     failed = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "model.layers.1.Dense.units=3,2",
                                       "--runs-dir", "two", "--no-save-models"])
     assert failed.exit_code == 0, failed.output
-    folder = _sweep_dir(Path("two"))
+    folder = only_folder(Path("two"))
     for name in ("best-so-far.png", "by-model_layers_1_Dense_units.png", "top-loss.png"):
         assert (folder / name).is_file(), sorted(p.name for p in folder.iterdir())
     one = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "fit.batch_size=16",
                                    "--runs-dir", "one", "--no-save-models"])
     assert one.exit_code == 0, one.output
-    assert (_sweep_dir(Path("one")) / "best-so-far.png").is_file()
-    replot = CliRunner().invoke(cli, ["plot", str(_sweep_dir(Path("one")))])
+    assert (only_folder(Path("one")) / "best-so-far.png").is_file()
+    replot = CliRunner().invoke(cli, ["plot", str(only_folder(Path("one")))])
     assert replot.exit_code == 0 and "best-so-far.png" in replot.output, replot.output
 
 
@@ -315,7 +291,7 @@ def test_ls_lists_a_sweep_with_its_best_trial(tiny: Path) -> None:
     listed = CliRunner().invoke(cli, ["ls", "runs", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     (row,) = json.loads(listed.output)
-    summary = json.loads((_sweep_dir(Path("runs")) / "summary.json").read_text())
+    summary = json.loads((only_folder(Path("runs")) / "summary.json").read_text())
     assert row["kind"] == "sweep" and row["best_trial"] == summary["best"]["trial"]
     assert math.isclose(row["loss"], summary["best"]["value"])
 
@@ -326,7 +302,7 @@ def test_a_second_resume_of_a_held_sweep_is_refused(tiny: Path) -> None:
     args = ["sweep", str(tiny), "--param", "fit.batch_size=16", "--runs-dir", "runs", "--no-plots",
             "--no-save-models"]
     assert CliRunner().invoke(cli, args).exit_code == 0
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     with lock.hold(folder, "kexp sweep"):  # as another kexp sweep --resume would
         result = CliRunner().invoke(cli, ["sweep", "--resume", str(folder)])
     assert result.exit_code == 2, result.output

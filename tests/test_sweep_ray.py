@@ -15,22 +15,11 @@ from click.testing import CliRunner
 from kexp.cli import cli
 from kexp.sweep import executors
 from kexp.sweep.trial import TrialOutcome, TrialTask
-from tests.test_sweep import TINY
+from tests.conftest import TINY, only_folder
 
 BASE = ["--param", "fit.batch_size=16,32,64", "--no-plots", "--set", "deterministic=true"]
 
 
-@pytest.fixture()
-def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
-    return path
-
-
-def _sweep_dir(runs: Path) -> Path:
-    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
-    return folder
 
 
 @pytest.mark.slow  # starts a local Ray instance whose workers each import TensorFlow
@@ -40,8 +29,8 @@ def test_ray_gives_the_same_trials_as_jobs_1(tiny: Path) -> None:
     ray = CliRunner().invoke(cli, ["sweep", str(tiny), *BASE, "--runs-dir", "ray",
                                    "--executor", "ray", "--jobs", "2", "--threads", "1"])
     assert one.exit_code == 0 and ray.exit_code == 0, one.output + ray.output
-    a = pd.read_csv(_sweep_dir(Path("one")) / "trials.csv")
-    folder = _sweep_dir(Path("ray"))
+    a = pd.read_csv(only_folder(Path("one")) / "trials.csv")
+    folder = only_folder(Path("ray"))
     b = pd.read_csv(folder / "trials.csv")
     assert b["trial"].tolist() == [1, 2, 3] and (b["status"] == "completed").all()
     pd.testing.assert_frame_equal(a[["trial", "fit.batch_size", "loss", "status", "epochs", "folder"]],
@@ -50,7 +39,7 @@ def test_ray_gives_the_same_trials_as_jobs_1(tiny: Path) -> None:
         run = folder / row.folder
         assert json.loads((run / "status.json").read_text())["status"] == "completed"
         assert (run / "history.csv").is_file() and (run / "model.keras").stat().st_size > 0
-        same = json.loads((_sweep_dir(Path("one")) / row.folder / "metrics.json").read_text())
+        same = json.loads((only_folder(Path("one")) / row.folder / "metrics.json").read_text())
         assert json.loads((run / "metrics.json").read_text())["metrics"] == same["metrics"]
     assert json.loads((folder / "status.json").read_text())["status"] == "completed"
     assert (folder / "best.yaml").is_file()
@@ -126,7 +115,7 @@ def test_a_lost_ray_task_is_a_failed_trial_and_files_come_back(tiny: Path, monke
     assert ("init", {"include_dashboard": False, "log_to_driver": False, "num_cpus": 2,
                      "runtime_env": fake.calls[0][1]["runtime_env"]}) == fake.calls[0]
     assert ("remote", {"num_cpus": 1}) in fake.calls and fake.calls[-1] == ("shutdown", None)
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     trials = pd.read_csv(folder / "trials.csv")
     assert trials["status"].tolist() == ["completed", "failed", "completed"]
     assert trials["error"][1] == "Ray: The worker died unexpectedly (trial 2)"

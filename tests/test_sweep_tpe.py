@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from kexp.cli import cli
 from kexp.spec import parse_spec
 from kexp.sweep.plan import make_plan
-from tests.test_sweep import TINY
+from tests.conftest import TINY, only_folder
 
 needs_optuna = pytest.mark.skipif(
     importlib.util.find_spec("optuna") is None,
@@ -57,10 +57,6 @@ sweep:
 """
 GOOD = {"Adam": {"learning_rate": 0.05}}
 
-
-def _sweep_dir(runs: Path) -> Path:
-    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
-    return folder
 
 
 @pytest.fixture()
@@ -120,7 +116,7 @@ def test_tpe_sweep_records_trials_and_its_study(here: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", "tpe.yaml", "--runs-dir", "runs", "--no-plots",
                                       "--no-save-models", "--jobs", "2"])
     assert result.exit_code == 0, result.output
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     trials = pd.read_csv(folder / "trials.csv")
     assert trials["trial"].tolist() == [1, 2, 3] and (trials["status"] == "completed").all()
     study = _study(folder)
@@ -151,7 +147,7 @@ def test_tpe_resume_continues_the_study(here: Path, monkeypatch: pytest.MonkeyPa
     first = CliRunner().invoke(cli, ["sweep", "tpe.yaml", "--runs-dir", "runs", "--no-plots",
                                      "--no-save-models"])
     assert first.exit_code == 130, first.output
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     asked = {t.user_attrs["kexp_trial"]: t.params for t in _study(folder).trials}
     done_at = json.loads((folder / "trials" / pd.read_csv(folder / "trials.csv")["folder"][0]
                           .removeprefix("trials/") / "status.json").read_text())["finished"]
@@ -193,7 +189,7 @@ def test_pruning_stops_a_bad_trial_and_records_it_pruned(learn: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", "learn.yaml", "--runs-dir", "runs", "--no-plots",
                                       "--no-save-models"])
     assert result.exit_code == 0, result.output
-    folder = _sweep_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     trials = pd.read_csv(folder / "trials.csv")
     assert trials["status"].tolist() == ["completed", "pruned"], trials.to_string()
     assert trials["epochs"].tolist() == [4, 2]  # warmup 1: judged from the second epoch
