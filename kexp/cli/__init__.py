@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from kexp import backend
-from kexp.cli import cv, reports, runs, sweep
+from kexp.cli import complete, cv, reports, runs, sweep
 
 EPILOG = """\b
 Examples:
@@ -26,6 +26,7 @@ Examples:
   kexp ls --sort accuracy --filter status=completed
   kexp plot runs/<id> runs/<other-id> --out plots/
   kexp compare runs/<id> runs/<cv-id>
+  kexp schema > kexp.schema.json
 """
 
 
@@ -41,7 +42,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 for command in (runs.run, runs.validate, runs.predict, cv.cv, sweep.sweep, reports.plot_cmd,
-                reports.ls_cmd, reports.compare_cmd):
+                reports.ls_cmd, reports.compare_cmd, complete.schema_cmd):
     cli.add_command(command)
 
 

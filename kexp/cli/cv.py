@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from kexp.cli.common import log, spec_options, user_errors
+from kexp.cli.complete import run_folders
 
 
 @click.command("cv")
@@ -40,6 +41,7 @@ from kexp.cli.common import log, spec_options, user_errors
 @click.option("--plots/--no-plots", default=True, show_default=True,
               help="Draw PNG plots per fold and for the CV.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
+              shell_complete=run_folders,
               help="Train only the folds of this CV folder that did not complete, then summarize.")
 @click.pass_context
 @user_errors

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from kexp.cli.common import user_errors, warn
+from kexp.cli.complete import run_folders
 
 
 @click.command("plot")
-@click.argument("runs", nargs=-1, required=True)
+@click.argument("runs", nargs=-1, required=True, shell_complete=run_folders)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the figures. Default: the run folder (one run), "
                    "./kexp-plots (several runs).")
@@ -68,7 +69,7 @@ def ls_cmd(runs_dir: Path, sort: str | None, filters: tuple[str, ...], fmt: str)
 
 
 @click.command("compare")
-@click.argument("runs", nargs=-1, required=True)
+@click.argument("runs", nargs=-1, required=True, shell_complete=run_folders)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @user_errors

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from kexp.cli.common import fmt_metrics, log, spec_options, spec_overrides, user_errors
+from kexp.cli.complete import run_folders
 
 
 @click.command()
@@ -63,7 +64,7 @@ def validate(spec: str, overrides: tuple[str, ...], name: str | None,
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=click.Path(file_okay=False), shell_complete=run_folders)
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Output CSV (default: RUN_DIR/predictions-<DATA>.csv).")

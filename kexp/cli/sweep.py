@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from kexp.cli.common import log, spec_options, user_errors
+from kexp.cli.complete import run_folders
 
 
 @click.command("sweep")
@@ -37,6 +38,7 @@ from kexp.cli.common import log, spec_options, user_errors
 @click.option("--save-models/--no-save-models", default=True, show_default=True,
               help="Save each trial's model.keras.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
+              shell_complete=run_folders,
               help="Train only the trials of this sweep folder that did not complete.")
 @click.pass_context
 @user_errors

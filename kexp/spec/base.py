@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    GetJsonSchemaHandler,
+    Tag,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 class KeyedValueError(ValueError):
@@ -25,6 +35,39 @@ class Base(BaseModel):
     """A spec section: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ShortForms:
+    """JSON Schema only (validation is unchanged): the value may also be written in the
+    short forms that a before-validator expands, so that an editor accepts them too.
+
+    ``schemas``: further JSON Schemas; ``field``: ``(model, name)``, that field's value
+    alone (``{scale: 255}`` for ``{scale: {factor: 255}}``); ``one``: a list's single item
+    without the list.
+    """
+
+    def __init__(self, *schemas: JsonSchemaValue, field: tuple[type[BaseModel], str | None]
+                 | None = None, one: bool = False) -> None:
+        self.schemas, self.field, self.one = schemas, field, one
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        extra = list(self.schemas)
+        if self.field is not None and self.field[1] is not None:
+            extra.append(_field_schema(*self.field))
+        if self.one:
+            extra.append(schema["items"])
+        return {"anyOf": [schema, *extra]} if extra else schema
+
+
+def _field_schema(model: type[BaseModel], name: str) -> JsonSchemaValue:
+    """The JSON Schema of ``model``'s field ``name``."""
+    from pydantic import TypeAdapter
+
+    field = model.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, field]).json_schema()
 
 
 def single_key(value: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
+    ConfigDict,
     Discriminator,
     Field,
     SerializerFunctionWrapHandler,
@@ -32,6 +33,7 @@ from kexp.spec.base import (
     KeyedValueError,
     NamedObject,
     Seed,
+    ShortForms,
     bounded,
     per_name,
 )
@@ -117,6 +119,19 @@ class GraphInput(Base):
 NODE_KEYS = ("inputs", "layer", "call")
 
 
+def _node_json_schema(schema: dict[str, Any]) -> None:
+    """In YAML a node's layer is its one key that is not a node key: ``{Dense: {units:
+    8}, inputs: x}`` (``op`` is that layer once split off, as a resolved config holds it)."""
+    schema["patternProperties"] = {
+        r"^([^a-z]|.*:)": {
+            "description": "The node's layer: {LayerClass: {arguments}} (or custom code "
+                           "module:Name)",
+            "anyOf": [{"type": "object"}, {"type": "null"}],
+        }
+    }
+    schema["maxProperties"] = 1 + len(NODE_KEYS)
+
+
 class GraphNode(Base):
     """One node of a functional model: a layer applied to other nodes or inputs.
 
@@ -126,6 +141,8 @@ class GraphNode(Base):
     <node>`` applies that node's layer again (shared weights); ``call`` holds further
     constant call arguments.
     """
+
+    model_config = ConfigDict(json_schema_extra=_node_json_schema)
 
     op: NamedObject | None = None
     inputs: str | Annotated[list[str], Field(min_length=1)] | dict[str, str | list[str]]
@@ -177,7 +194,8 @@ class FunctionalModel(Base):
 
     type: Literal["functional"]
     name: str | None = None
-    inputs: Annotated[dict[str, GraphInput], Field(min_length=1)]
+    inputs: Annotated[dict[str, Annotated[GraphInput, ShortForms({"type": "null"}, field=(GraphInput, "shape"))]],
+                      Field(min_length=1)]
     nodes: Annotated[dict[str, GraphNode], Field(min_length=1)]
     outputs: Annotated[list[str], Field(min_length=1)]
 
@@ -292,9 +310,14 @@ def _run_name(value: str) -> str:
 class Config(Base):
     """A whole experiment."""
 
-    name: Annotated[str, AfterValidator(_run_name)] = "experiment"
-    seed: Seed | None = None  # type: ignore[valid-type]
-    deterministic: bool = False
+    name: Annotated[str, AfterValidator(_run_name)] = Field(
+        "experiment", description="Part of the run folder's name: letters, digits, _ . + -",
+        examples=["mnist-mlp"])
+    seed: Seed | None = Field(  # type: ignore[valid-type]
+        None, description="Seeds Python, NumPy and TensorFlow; null: drawn and recorded "
+                    "(kexp cv: 0)")
+    deterministic: bool = Field(
+        False, description="TensorFlow's deterministic ops (reproducible, slower)")
     data: DataConfig
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     model: ModelConfig

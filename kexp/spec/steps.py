@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from kexp.spec.base import Base, Column, Label, per_name
+from kexp.spec.base import Base, Column, Label, ShortForms, per_name
 
 
 class StepArgs(Base):
@@ -222,12 +222,20 @@ def _step_tag(value: Any) -> str | None:
 
 
 def _step_item_model(name: str, args_model: type[StepArgs]) -> type[Base]:
+    # the JSON Schema also takes {name: null} and the shorthand {scale: 255}
+    args = Annotated[args_model, ShortForms({"type": "null"},
+                                          field=(args_model, args_model.shorthand))]
     return type(
         f"{name.title()}Item",
         (Base,),
-        {"__annotations__": {name: args_model}, "__module__": __name__},
+        {"__annotations__": {name: args}, "__module__": __name__,
+         "__doc__": f"The {name} step: {args_model.__doc__}"},
     )
 
+
+#: steps that can be written as a bare name (``flatten``): no argument is required
+_BARE_STEPS = [n for n, m in X_STEPS.items()
+               if not any(f.is_required() for f in m.model_fields.values())]
 
 XStep = Annotated[
     Union[
@@ -236,6 +244,7 @@ XStep = Annotated[
         )  # type: ignore[misc]
     ],
     Discriminator(_step_tag),
+    ShortForms({"enum": _BARE_STEPS}),
 ]
 
 
@@ -273,7 +282,8 @@ def _is_label_map(value: Any) -> bool:
 
 
 YMode = Literal["one_hot", "sparse", "none"]
-XSteps = per_name(list[Annotated[XStep, Field()]], lambda v: isinstance(v, dict))
+XSteps = per_name(Annotated[list[Annotated[XStep, Field()]], ShortForms(one=True)],
+                  lambda v: isinstance(v, dict))
 YModes = per_name(YMode, lambda v: isinstance(v, dict))
 LabelMaps = per_name(LabelMap, lambda v: not _is_label_map(v))
 
