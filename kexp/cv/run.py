@@ -146,7 +146,7 @@ def _train(rf: RunFolder, job: Job, tasks: list[FoldTask], results: list[FoldOut
            cv_opts: CVOptions, log: Log, held: CVLock | None) -> list[FoldOutcome]:
     """``results`` with the outcomes of ``tasks`` appended, ``folds.csv`` written after each."""
     total = len(results) + len(tasks)
-    previous = _raise_on_sigterm()
+    previous = raise_on_sigterm()
     try:
         for o in outcomes(job, tasks, cv_opts, held):
             if o.files is not None:
@@ -177,9 +177,10 @@ def _record(rf: RunFolder, results: list[FoldOutcome], job: Job, total: int) -> 
     return frame
 
 
-def _raise_on_sigterm() -> Any:
-    """SIGTERM stops the CV like Ctrl-C (finished folds kept, status interrupted); a second
-    one while the workers are being stopped changes nothing."""
+def raise_on_sigterm() -> Any:
+    """SIGTERM stops the CV (or sweep) like Ctrl-C (finished folds or trials kept, status
+    interrupted); a second one while the workers are being stopped changes nothing. Returns
+    the previous handler (None outside the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return None
     received: list[int] = []

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,9 @@ from typing import Any
 from kexp import experiment, report
 from kexp.cv import lock
 from kexp.cv.executors import WorkerLost
+from kexp.cv.run import raise_on_sigterm
 from kexp.errors import KexpError
-from kexp.rundir.write import Interrupted, RunFolder
+from kexp.rundir.write import RunFolder
 from kexp.spec import resolved
 from kexp.sweep import record
 from kexp.sweep.executors import outcomes
@@ -113,7 +113,7 @@ def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOu
     """Run ``todo`` (``done`` finished earlier), recording after every trial; summarize."""
     results = list(done)
     _write(rf, plan, results)
-    previous = _raise_on_sigterm()
+    previous = raise_on_sigterm()
     try:
         for o in trial_outcomes(rf.path, plan, todo, done, opts, options or experiment.Options()):
             results.append(o)
@@ -150,17 +150,6 @@ def _write(rf: RunFolder, plan: Plan, results: list[TrialOutcome]) -> Any:
     frame = record.trials_frame(plan, results)
     rf.write_text("trials.csv", frame.to_csv(index=False))
     return frame
-
-
-def _raise_on_sigterm() -> Any:
-    """SIGTERM between trials stops the sweep like Ctrl-C (finished trials kept)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise Interrupted()
-
-    return signal.signal(signal.SIGTERM, on_term)
 
 
 def _plots(rf: RunFolder, log: experiment.Log) -> None:
