@@ -13,7 +13,8 @@ from __future__ import annotations
 import click
 
 from kexp import backend
-from kexp.cli import complete, cv, reports, runs, sweep
+from kexp.cli import complete, cv, export, reports, runs, sweep
+from kexp.cli import init as init_mod
 
 EPILOG = """\b
 Examples:
@@ -27,6 +28,9 @@ Examples:
   kexp plot runs/<id> runs/<other-id> --out plots/
   kexp compare runs/<id> runs/<cv-id>
   kexp schema > kexp.schema.json
+  kexp run configs/mnist.yaml --mlflow     # also log to MLflow
+  kexp export mlflow runs/<id> --uri http://127.0.0.1:5000
+  kexp init data.csv --target label --out spec.yaml
 """
 
 
@@ -42,7 +46,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 for command in (runs.run, runs.validate, runs.predict, cv.cv, sweep.sweep, reports.plot_cmd,
-                reports.ls_cmd, reports.compare_cmd, complete.schema_cmd):
+                reports.ls_cmd, reports.compare_cmd, complete.schema_cmd,
+                init_mod.init_cmd, export.export_cmd):
     cli.add_command(command)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -69,6 +70,27 @@ def spec_overrides(overrides: tuple[str, ...], name: str | None, seed: int | Non
         items.append((f"seed={seed}", f"--seed {seed}"))
     if epochs is not None:
         items.append((f"fit.epochs={epochs}", f"--epochs {epochs}"))
+    return items
+
+
+def mlflow_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--mlflow", "mlflow", is_flag=False, flag_value="", default=None, metavar="[URI]",
+        help="Log to MLflow while training (pip install 'kexp[mlflow]'): to URI, or alone "
+             "MLflow's default store in the current folder (the spec's tracking.mlflow). "
+             "Put it after SPEC.")(fn)
+
+
+def mlflow_overrides(uri: str | None) -> list[Any]:
+    """``--mlflow [URI]`` as spec overrides; exit 2 with the install command without MLflow."""
+    if uri is None:
+        return []
+    from kexp.track.mlflow import require
+
+    require(None)
+    items: list[Any] = [("tracking.mlflow.enabled=true", "--mlflow")]
+    if uri:
+        items.append((f"tracking.mlflow.uri={json.dumps(uri)}", f"--mlflow {uri}"))
     return items
 
 

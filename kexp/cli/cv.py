@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from kexp.cli.common import log, spec_options, user_errors
+from kexp.cli.common import log, mlflow_option, mlflow_overrides, spec_options, user_errors
 from kexp.cli.complete import run_folders
 
 
@@ -38,11 +38,16 @@ from kexp.cli.complete import run_folders
 @click.option("--stack", is_flag=True,
               help="Train the folds together as one model of K disjoint sub-networks (faster for "
                    "small models; Sequential, no validation/callbacks/class_weight).")
+@click.option("--fresh-models", is_flag=True,
+              help="Build and trace a new model for every fold (default: a process trains its "
+                   "folds on one compiled model, re-initialised from each fold's seed: the "
+                   "same numbers, less time).")
 @click.option("--plots/--no-plots", default=True, show_default=True,
               help="Draw PNG plots per fold and for the CV.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
               shell_complete=run_folders,
               help="Train only the folds of this CV folder that did not complete, then summarize.")
+@mlflow_option
 @click.pass_context
 @user_errors
 def cv(ctx: click.Context, **options: Any) -> None:
@@ -78,6 +83,7 @@ def cv(ctx: click.Context, **options: Any) -> None:
         CVRequest,
     )
 
+    options["overrides"] = (*options["overrides"], *mlflow_overrides(options.pop("mlflow")))
     try:
         result = command.run(CVRequest(**options, verbose=ctx.obj["verbose"]), log=log)
     except CVInterrupted as exc:

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from kexp.cli.common import fmt_metrics, log, spec_options, spec_overrides, user_errors
+from kexp.cli.common import (
+    fmt_metrics,
+    log,
+    mlflow_option,
+    mlflow_overrides,
+    spec_options,
+    spec_overrides,
+    user_errors,
+)
 from kexp.cli.complete import run_folders
 
 
@@ -15,9 +23,10 @@ from kexp.cli.complete import run_folders
 @spec_options
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Where run folders are created.")
+@mlflow_option
 @user_errors
 def run(spec: str, overrides: tuple[str, ...], name: str | None,
-        seed: int | None, epochs: int | None, runs_dir: str) -> None:
+        seed: int | None, epochs: int | None, runs_dir: str, mlflow: str | None) -> None:
     """Train and evaluate the experiment in SPEC; write a run folder.
 
     \b
@@ -26,8 +35,8 @@ def run(spec: str, overrides: tuple[str, ...], name: str | None,
     """
     from kexp import experiment
 
-    options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs),
-                                 runs_dir=Path(runs_dir))
+    options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs)
+                                 + mlflow_overrides(mlflow), runs_dir=Path(runs_dir))
     result = experiment.run_file(spec, options, log=log)
     click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
     click.echo(f"Run folder: {result.run_dir}")

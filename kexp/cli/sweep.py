@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from kexp.cli.common import log, spec_options, user_errors
+from kexp.cli.common import log, mlflow_option, mlflow_overrides, spec_options, user_errors
 from kexp.cli.complete import run_folders
 
 
@@ -40,6 +40,7 @@ from kexp.cli.complete import run_folders
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
               shell_complete=run_folders,
               help="Train only the trials of this sweep folder that did not complete.")
+@mlflow_option
 @click.pass_context
 @user_errors
 def sweep(ctx: click.Context, **options: Any) -> None:
@@ -65,6 +66,7 @@ def sweep(ctx: click.Context, **options: Any) -> None:
     from kexp.sweep import command
     from kexp.sweep.run import SweepInterrupted
 
+    options["overrides"] = (*options["overrides"], *mlflow_overrides(options.pop("mlflow")))
     try:
         result = command.run(command.SweepRequest(**options, verbose=ctx.obj["verbose"]), log=log)
     except SweepInterrupted as exc:

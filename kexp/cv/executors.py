@@ -27,6 +27,7 @@ from kexp.cv.lifeline import die_with_parent
 from kexp.cv.lock import CVLock, Inherited
 from kexp.cv.options import CVOptions
 from kexp.errors import RunError
+from kexp.train.warm import Warm
 
 
 class WorkerLost(Exception):
@@ -45,39 +46,42 @@ def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions,
         return _ray(job, tasks, opts)
     if opts.jobs > 1 and len(tasks) > 1:
         return _processes(job, tasks, opts, held)
-    return _in_process(job, tasks)
+    return _in_process(job, tasks, None if opts.fresh_models else Warm())
 
 
 def _silent(_: str) -> None:
     pass
 
 
-def _in_process(job: Job, tasks: list[FoldTask]) -> Iterator[FoldOutcome]:
+def _in_process(job: Job, tasks: list[FoldTask], warm: Warm | None) -> Iterator[FoldOutcome]:
     for task in tasks:
-        yield train_fold(job, task)
+        yield train_fold(job, task, warm=warm)
 
 
 # ------------------------------------------------------------------ local processes
 
 _WORKER_JOB: Job | None = None
 _WORKER_LOCK: Inherited | None = None
+_WORKER_WARM: Warm | None = None
 STOP_GRACE_S = 10.0
 
 
 def _init_worker(parent_pid: int, lock: Inherited, job: Job, threads: int,
-                 verbose: bool) -> None:
-    """A worker's start: die with the parent, keep the CV folder's lock, set up TensorFlow."""
-    global _WORKER_JOB, _WORKER_LOCK
+                 verbose: bool, reuse: bool) -> None:
+    """A worker's start: die with the parent, keep the CV folder's lock, set up TensorFlow;
+    with ``reuse``, the worker trains its folds on one warm model (kexp.train.warm)."""
+    global _WORKER_JOB, _WORKER_LOCK, _WORKER_WARM
     die_with_parent(parent_pid)
     _WORKER_LOCK = lock
     backend.set_verbose(verbose)
     backend.set_threads(threads)
     _WORKER_JOB = job
+    _WORKER_WARM = Warm() if reuse else None
 
 
 def _worker_fold(task: FoldTask) -> FoldOutcome:
     assert _WORKER_JOB is not None
-    return train_fold(_WORKER_JOB, task)
+    return train_fold(_WORKER_JOB, task, warm=_WORKER_WARM)
 
 
 def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions,
@@ -85,7 +89,8 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions,
     lock = held.inherited() if held is not None else Inherited(None)
     return in_processes(
         _worker_fold, tasks, opts.jobs, _init_worker,
-        (os.getpid(), lock, job, opts.fold_threads(), backend.is_verbose()),
+        (os.getpid(), lock, job, opts.fold_threads(), backend.is_verbose(),
+         not opts.fresh_models),
         key=lambda t: t.fold, unit="folds",
     )
 

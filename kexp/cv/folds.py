@@ -20,6 +20,8 @@ from kexp.data import sources as data_mod
 from kexp.errors import KexpError
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec
+from kexp.train.warm import Warm
+from kexp.train.warm import key as warm_key
 
 
 @dataclass
@@ -96,8 +98,36 @@ def clear_fold(path: Path) -> None:
             p.unlink()
 
 
-def train_fold(job: Job, task: FoldTask, folder: str | None = None) -> FoldOutcome:
-    """Train and evaluate one fold into its run folder (``folder`` overrides ``task.path``).
+def _fold_model(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any], notes: list[str],
+                warm: Warm | None) -> tuple[Any, Any, Any]:
+    """The fold's preprocessed split and the model it trains: its fresh model (built after
+    Keras's session is cleared, so its names are a lone run's), or the warm model set to
+    the fresh one's starting state when they have the same variables."""
+    k = warm_key(cfg) if warm is not None else None
+    reusing = warm is not None and warm.matches(k)
+    # a cleared session frees memory by garbage collection, slow enough to skip when reusing
+    backend.keras().backend.clear_session(free_memory=not reusing)
+    split, pre, model = _build(cfg, seed, parts, notes)
+    if warm is not None:
+        kept = warm.reuse(model) if reusing else None
+        if kept is not None:
+            return split, pre, kept
+        warm.keep(model, k)
+    return split, pre, model
+
+
+def _build(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],
+           notes: list[str]) -> tuple[Any, Any, Any]:
+    backend.seed_everything(seed, cfg.deterministic)
+    split, pre = experiment.fit_transform(cfg, *parts, seed)
+    return split, pre, experiment.build_model(cfg, split, pre, notes)
+
+
+def train_fold(job: Job, task: FoldTask, folder: str | None = None,
+               warm: Warm | None = None) -> FoldOutcome:
+    """Train and evaluate one fold into its run folder (``folder`` overrides ``task.path``);
+    with ``warm``, on the model kept from an earlier fold when it has the same layers
+    (:mod:`kexp.train.warm`: the same numbers, nothing traced again).
 
     A KexpError or an unexpected exception marks the fold failed and is
     returned, not raised, so that the other folds finish; Ctrl-C propagates.
@@ -109,14 +139,10 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None) -> FoldOutco
     rf = RunFolder(path)
     cfg = job.cfg.model_copy(update={"seed": task.seed})
     out = FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat)
-    keras = backend.keras()
-    keras.backend.clear_session()
-    backend.seed_everything(task.seed, cfg.deterministic)
     try:
         x_tr, y_tr, x_te, y_te = fold_parts(job, task)
         notes = list(job.notes)
-        split, pre = experiment.fit_transform(cfg, x_tr, y_tr, x_te, y_te, task.seed)
-        model = experiment.build_model(cfg, split, pre, notes)
+        split, pre, model = _fold_model(cfg, task.seed, (x_tr, y_tr, x_te, y_te), notes, warm)
         raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
         weights = experiment.class_weights(cfg, split, pre)
         prepared = experiment.Prepared(job.spec, cfg, task.seed, raw, split, pre, model, notes,

@@ -59,6 +59,8 @@ class CVOptions:
     save_models: bool = False
     plots: bool = True
     stack: bool = False  # train the folds together as one model (kexp.cv.stack)
+    #: build and trace a new model for every fold instead of reusing a worker's (kexp.train.warm)
+    fresh_models: bool = False
 
     def fold_threads(self) -> int:
         if self.threads:
@@ -88,6 +90,7 @@ class CVRequest:
     address: str | None = None
     save_models: bool = False
     stack: bool = False
+    fresh_models: bool = False
     plots: bool = True
     resume_dir: str | None = None
     verbose: bool = False
@@ -127,4 +130,4 @@ class CVRequest:
     def cv_options(self) -> CVOptions:
         return CVOptions(jobs=self.jobs, executor=self.executor, address=self.address,
                          threads=self.threads, save_models=self.save_models, plots=self.plots,
-                         stack=self.stack)
+                         stack=self.stack, fresh_models=self.fresh_models)

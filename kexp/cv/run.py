@@ -40,6 +40,8 @@ from kexp.data import sources as data_mod
 from kexp.errors import ConfigError, KexpError
 from kexp.rundir.write import Interrupted, RunFolder, atomic_write, write_json
 from kexp.spec import Config, Spec, resolved
+from kexp.track import live
+from kexp.track.folder import summary_metrics
 
 Log = Callable[[str], None]
 
@@ -62,6 +64,7 @@ def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions,
             raise experiment.located(plan.spec, exc) from None
     job, cfg = plan.job, plan.cfg
     job.argv, job.save_model, job.plots = options.argv, cv_opts.save_models, cv_opts.plots
+    live.check(cfg)  # MLflow installed, when tracking is on
     if folder is None:
         rf = RunFolder.create(options.runs_dir, cfg.name, kind="cv")
     else:
@@ -126,19 +129,23 @@ def execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutco
     summarize. Raise CVInterrupted on Ctrl-C, SIGTERM or a lost worker. ``held`` is the
     CV folder's lock, which worker processes inherit."""
     total = len(done) + len(tasks)
-    results = _train(rf, job, tasks, list(done), cv_opts, log, held)
-    frame = _record(rf, results, job, total)
-    summary = summarize(results, total, splitter)
-    rf.write_json("summary.json", summary)
-    failed = summary["failed"]
-    epochs = max((o.epochs for o in results), default=0)
-    if failed:
-        rf.set_status("failed", epochs=epochs,
-                      error=f"fold(s) {', '.join(map(str, failed))} failed; see folds.csv")
-    else:
-        rf.set_status("completed", epochs=epochs, error=None)
-    if cv_opts.plots:
-        _cv_plots(rf, log)
+    tracking = live.begin(job.cfg, rf, live.warner(rf, list(rf.status.get("notes") or []), log))
+    job.cfg = tracking.nest(job.cfg)  # each fold a child of the CV's MLflow run
+    with tracking:
+        results = _train(rf, job, tasks, list(done), cv_opts, log, held)
+        frame = _record(rf, results, job, total)
+        summary = summarize(results, total, splitter)
+        rf.write_json("summary.json", summary)
+        failed = summary["failed"]
+        epochs = max((o.epochs for o in results), default=0)
+        if failed:
+            rf.set_status("failed", epochs=epochs,
+                          error=f"fold(s) {', '.join(map(str, failed))} failed; see folds.csv")
+        else:
+            rf.set_status("completed", epochs=epochs, error=None)
+        if cv_opts.plots:
+            _cv_plots(rf, log)
+        tracking.finish(summary_metrics(summary), subfolders=False)
     return CVResult(rf.path, sorted(results, key=lambda o: o.fold), summary, frame)
 
 

@@ -32,6 +32,7 @@ from kexp.errors import ConfigError
 from kexp.model import objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config
+from kexp.train import feed
 
 Log = Callable[[str], None]
 
@@ -71,14 +72,17 @@ def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
     keras.backend.clear_session()
-    parts = [_part(job, task) for task in tasks]
+    parts, streams = [], []
+    for task in tasks:  # each fold's batches made under its own seed, as a lone fold's are
+        parts.append(_part(job, task))
+        streams.append(_stream(parts[-1], cfg))
     inputs = [keras.Input(tuple(for_keras(p.split.x_train).shape[1:]), name=f"x_{p.cfg.model.name}")
               for p in parts]
     outputs = [p.model(i) for p, i in zip(parts, inputs, strict=True)]
     stacked = keras.Model(inputs, outputs, name="stacked_folds")
     _compile(stacked, cfg, len(parts))
     log(f"training {len(parts)} folds as one stacked model ({stacked.count_params()} weights)")
-    history = stacked.fit(_batches(parts, cfg), epochs=cfg.fit.epochs, verbose=0,
+    history = stacked.fit(_zipped(streams), epochs=cfg.fit.epochs, verbose=0,
                           shuffle=False).history
     per_fold_s = (time.monotonic() - t0) / len(parts)
     for task, p in zip(tasks, parts, strict=True):
@@ -115,17 +119,18 @@ def _compile(stacked: Any, cfg: Config, n: int) -> None:
     )
 
 
-def _batches(parts: list[experiment.Prepared], cfg: Config) -> Any:
-    """Every fold's own (shuffled) batches, zipped: one step of the stacked model."""
+def _stream(p: experiment.Prepared, cfg: Config) -> Any:
+    """One fold's batches, those it would train on alone (:func:`kexp.train.feed.batches`
+    with its seed, made while its seed is TensorFlow's global seed): a stacked fold sees
+    the batches of an unstacked one, in the same order."""
+    return feed.batches(for_keras(p.split.x_train), for_keras(p.split.y_train),
+                        cfg.fit.batch_size, cfg.fit.shuffle, p.seed)
+
+
+def _zipped(streams: list[Any]) -> Any:
+    """Every fold's batches, zipped: one step of the stacked model."""
     import tensorflow as tf
 
-    streams = []
-    for p in parts:
-        x, y = for_keras(p.split.x_train), for_keras(p.split.y_train)
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        if cfg.fit.shuffle:
-            ds = ds.shuffle(len(x), seed=p.seed, reshuffle_each_iteration=True)
-        streams.append(ds.batch(cfg.fit.batch_size))
     return tf.data.Dataset.zip(tuple(streams)).map(
         lambda *xy: (tuple(a for a, _ in xy), tuple(b for _, b in xy))).prefetch(2)
 

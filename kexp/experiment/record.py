@@ -11,7 +11,7 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from kexp.experiment.pipeline import Prepared, prepare
 from kexp.model import draw, keep, objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, resolved
+from kexp.track import live
+from kexp.track.folder import test_metrics
 from kexp.train import baseline as baseline_mod
 from kexp.train import fit as fit_mod
 from kexp.train.callbacks import stop_on_signal
@@ -41,6 +43,7 @@ class RunResult:
 def run(spec: Spec, options: Options, log: Log = silent) -> RunResult:
     """Train, evaluate and record one experiment in a new run folder."""
     prepared = prepare(spec, options, log)
+    live.check(prepared.cfg)  # MLflow installed, when tracking is on
     return train_in_folder(prepared, RunFolder.create(options.runs_dir, prepared.cfg.name), options, log)
 
 
@@ -51,21 +54,26 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = sil
     log(f"Run folder: {rf.path}")
     with rf.guard():
         _write_inputs(p, rf, options, log)
-        epochs = _train(p, rf, options)
-        metrics = fit_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
-        _write_results(p, rf, metrics, log)
-        if options.save_model:
-            with rf.replacing("model.keras") as tmp:
-                p.model.save(tmp)
-        if options.plots:
-            _plots(rf, p.notes, log)
-        if not fit_mod.finite(metrics):
-            rf.set_status("failed", epochs=epochs, error="loss or a metric is NaN/inf", notes=p.notes)
-            raise RunError(
-                f"training diverged: a final metric is NaN or infinite ({metrics}); "
-                f"see {rf.file('history.csv')}. Lower the learning rate or scale the inputs"
-            )
-        rf.set_status("completed", epochs=epochs, notes=p.notes)
+        with live.begin(cfg, rf, live.warner(rf, p.notes, log)) as tracking:  # MLflow, if asked
+            epochs = _train(p, rf, replace(options, callbacks=[*options.callbacks,
+                                                               *tracking.callbacks()]))
+            metrics = fit_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
+            _write_results(p, rf, metrics, log)
+            if options.save_model:
+                with rf.replacing("model.keras") as tmp:
+                    p.model.save(tmp)
+            if options.plots:
+                _plots(rf, p.notes, log)
+            if not fit_mod.finite(metrics):
+                rf.set_status("failed", epochs=epochs, error="loss or a metric is NaN/inf",
+                              notes=p.notes)
+                raise RunError(
+                    f"training diverged: a final metric is NaN or infinite ({metrics}); "
+                    f"see {rf.file('history.csv')}. Lower the learning rate or scale the inputs"
+                )
+            rf.set_status("completed", epochs=epochs, notes=p.notes)
+            tracking.finish(test_metrics(metrics, p.split.test_name),
+                            p.model if options.save_model else None)
     return RunResult(rf.path, metrics, p.split.test_name, p.notes)
 
 
@@ -101,7 +109,8 @@ def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
         stop_on_signal(),  # last: an epoch is logged before a SIGTERM/Ctrl-C stops the fit
     ]
     verbose = _verbosity(p.cfg.fit.verbose if options.verbose == "auto" else options.verbose)
-    history = fit_mod.fit(p.model, p.cfg.fit, p.split, callbacks, verbose, p.class_weight)
+    history = fit_mod.fit(p.model, p.cfg.fit, p.split, callbacks, verbose, p.class_weight,
+                          p.seed)
     return len(history.epoch)
 
 
@@ -175,9 +184,17 @@ def summary_text(model: Any) -> str:
     # rich (which Keras prints the table with) cuts lines at $COLUMNS, 80 when not a terminal
     saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(width + 4)
+    # the model as built: a warm model (kexp.train.warm) has an optimizer built already,
+    # whose variables Keras would add to the counts
+    optimizer = getattr(model, "optimizer", None)
+    built = bool(getattr(optimizer, "built", False))
     try:
+        if built:
+            optimizer.built = False
         model.summary(print_fn=lambda line, **_: lines.append(line), line_length=width)
     finally:
+        if built:
+            optimizer.built = True
         if saved is None:
             os.environ.pop("COLUMNS", None)
         else:

@@ -298,6 +298,26 @@ class CVConfig(Base):
         return self
 
 
+class MlflowTracking(Base):
+    """Log runs to MLflow as they train (``pip install 'kexp[mlflow]'``; ``--mlflow [URI]``)."""
+
+    enabled: bool = Field(True, description="false: keep the settings, log nothing")
+    uri: str | None = Field(
+        None, description="Tracking URI; null: MLflow's default (MLFLOW_TRACKING_URI, else a "
+                          "local store in the current folder)",
+        examples=["sqlite:///mlflow.db", "http://127.0.0.1:5000"])
+    experiment: str | None = Field(None, description="MLflow experiment; null: the spec's name")
+    parent_run_id: str | None = Field(
+        None, description="Nest the run under this MLflow run (kexp cv and kexp sweep set it "
+                          "for their folds and trials)")
+
+
+class TrackingConfig(Base):
+    """Where runs are logged besides their run folder."""
+
+    mlflow: MlflowTracking | None = None
+
+
 def _run_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
         raise ValueError(
@@ -326,6 +346,7 @@ class Config(Base):
     cv: CVConfig = Field(default_factory=CVConfig)
     #: a study of many runs of this spec (``kexp sweep``); ``kexp run`` and ``kexp cv`` ignore it
     sweep: SweepConfig | None = None
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="after")
     def _validation_sources(self) -> Config:

@@ -33,6 +33,8 @@ from kexp.sweep.executors import outcomes
 from kexp.sweep.plan import Plan, Trial
 from kexp.sweep.refit import refit
 from kexp.sweep.trial import TrialOutcome, TrialTask
+from kexp.track import live
+from kexp.track.folder import sweep_metrics
 
 
 @dataclass
@@ -58,6 +60,7 @@ class SweepInterrupted(KeyboardInterrupt):
 def sweep(plan: Plan, options: experiment.Options, opts: SweepOptions,
           log: experiment.Log = experiment.silent) -> record.SweepResult:
     """Run every trial of ``plan`` in a new sweep folder under ``options.runs_dir``."""
+    live.check(plan.cfg)  # MLflow installed, when tracking is on
     rf = RunFolder.create(options.runs_dir, f"{plan.cfg.name}-sweep", kind="sweep")
     with lock.hold(rf.path, "kexp sweep"):  # one process at a time trains a sweep's trials
         return _start(rf, plan, options, opts, log)
@@ -113,9 +116,12 @@ def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOu
     """Run ``todo`` (``done`` finished earlier), recording after every trial; summarize."""
     results = list(done)
     _write(rf, plan, results)
+    tracking = live.begin(plan.cfg, rf, live.warner(rf, list(rf.status.get("notes") or []), log))
+    nested = dataclasses.replace(plan, base=tracking.nest_spec(plan.base))  # trials: MLflow children
+    todo = [dataclasses.replace(t, spec=tracking.nest_spec(t.spec)) for t in todo]
     previous = raise_on_sigterm()
     try:
-        for o in trial_outcomes(rf.path, plan, todo, done, opts, options or experiment.Options()):
+        for o in trial_outcomes(rf.path, nested, todo, done, opts, options or experiment.Options()):
             results.append(o)
             _write(rf, plan, results)
             rf.set_status(trials_done=len(results))
@@ -126,6 +132,7 @@ def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOu
         reason = str(exc) if isinstance(exc, WorkerLost) else "interrupted (Ctrl-C or SIGTERM)"
         n = sum(o.status == "completed" for o in results)
         rf.set_status("interrupted", error=f"{reason}; {n} of {plan.total} trials completed")
+        tracking.end("KILLED")
         raise SweepInterrupted(rf.path, n, plan.total, reason) from None
     finally:
         if previous is not None:
@@ -143,6 +150,7 @@ def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOu
         rf.set_status("failed", error="no trial completed; see trials.csv")
     if opts.plots:
         _plots(rf, log)
+    tracking.finish(sweep_metrics(summary), subfolders=False)
     return record.SweepResult(rf.path, sorted(results, key=lambda o: o.number), summary, frame)
 
 

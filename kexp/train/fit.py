@@ -15,6 +15,7 @@ import numpy as np
 from kexp.data.named import Named, for_keras
 from kexp.errors import ConfigError
 from kexp.spec import FitConfig
+from kexp.train import feed
 
 
 @dataclass
@@ -68,18 +69,23 @@ def fit(
     callbacks: list[Any],
     verbose: int | str,
     class_weight: dict[int, float] | None = None,
+    seed: int = 0,
 ) -> Any:
+    """Train ``model`` on the split's training part, batches from :mod:`kexp.train.feed`
+    (reshuffled each epoch from ``seed``); validation on the split's validation part, or
+    on the last ``validation_split`` of the training rows as Keras holds them out."""
+    x, y = for_keras(split.x_train), for_keras(split.y_train)
+    x_val, y_val = for_keras(split.x_val), for_keras(split.y_val)
+    if x_val is None and cfg.validation_split:
+        x, y, x_val, y_val = feed.holdout(x, y, cfg.validation_split)
     validation = None
-    if split.x_val is not None:
-        validation = (for_keras(split.x_val), for_keras(split.y_val))
+    if x_val is not None:
+        validation = feed.batches(x_val, y_val, cfg.batch_size, shuffle=False, seed=seed)
     return model.fit(
-        for_keras(split.x_train),
-        for_keras(split.y_train),
-        batch_size=cfg.batch_size,
+        feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed),
         epochs=cfg.epochs,
-        validation_split=cfg.validation_split if validation is None else 0.0,
         validation_data=validation,
-        shuffle=cfg.shuffle,
+        shuffle=False,  # the batches are shuffled already (feed.batches)
         class_weight=class_weight,
         callbacks=callbacks,
         verbose=verbose,

@@ -1,0 +1,181 @@
+"""The CV engine's claims of identical math: a fold trained on a worker's warm model
+(kexp.train.warm) has the history of a fold trained on a fresh model; a stacked fold
+(--stack) sees the batches of an unstacked one; kexp's batches (kexp.train.feed) are
+reshuffled every epoch, the same for the same seed, whichever pipeline builds them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from kexp.cli import cli
+
+SPEC = """\
+name: engine
+seed: 3
+deterministic: true
+data:
+  source: csv
+  path: tiny.csv
+  features: [a, b, c]
+  target: label
+preprocess:
+  x: [standardize]
+model:
+  layers:
+    - Dense: {units: 6, activation: relu, input_dim: 3}
+    - Dropout: {rate: 0.3}
+    - Dense: {units: 1, activation: sigmoid}
+compile:
+  loss: binary_crossentropy
+  optimizer: {Adam: {learning_rate: 0.02}}
+  metrics: [accuracy]
+fit:
+  epochs: 3
+  batch_size: 8
+  validation_split: 0.25
+  callbacks:
+    - ReduceLROnPlateau: {monitor: loss, factor: 0.5, patience: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("engine")
+    rng = np.random.default_rng(1)
+    n = 45
+    pd.DataFrame({"a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n), "c": rng.uniform(0, 9, n),
+                  "label": (np.arange(n) % 3 == 0).astype(int)}).to_csv(root / "tiny.csv", index=False)
+    (root / "engine.yaml").write_text(SPEC)
+    return root
+
+
+def cv(project: Path, runs: Path, *args: str) -> Path:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        result = CliRunner().invoke(cli, ["cv", "engine.yaml", "--folds", "3", "--runs-dir",
+                                          str(runs), "--no-plots", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (path,) = [p for p in runs.iterdir() if p.is_dir()]
+    return path
+
+
+def histories(cv_dir: Path) -> list[pd.DataFrame]:
+    return [pd.read_csv(cv_dir / f"fold-0{k}" / "history.csv") for k in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def fresh(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cv(project, tmp_path_factory.mktemp("fresh"), "--fresh-models")
+
+
+def test_a_warm_model_trains_the_numbers_of_a_fresh_one(project: Path, fresh: Path,
+                                                        tmp_path: Path) -> None:
+    warm = cv(project, tmp_path)
+    for a, b in zip(histories(warm), histories(fresh), strict=True):
+        assert len(a) == 3 and "val_loss" in a.columns and "learning_rate" in a.columns
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    cols = ["fold", "status", "loss", "accuracy", "epochs"]
+    pd.testing.assert_frame_equal(pd.read_csv(warm / "folds.csv")[cols],
+                                  pd.read_csv(fresh / "folds.csv")[cols], check_exact=True)
+    for name in ("fold-02/predictions.csv", "fold-03/summary.txt"):
+        assert (warm / name).read_text() == (fresh / name).read_text(), name
+
+
+@pytest.mark.slow  # two worker processes import TensorFlow
+def test_warm_workers_train_the_numbers_of_fresh_models(project: Path, fresh: Path,
+                                                        tmp_path: Path) -> None:
+    warm = cv(project, tmp_path, "--jobs", "2")
+    for a, b in zip(histories(warm), histories(fresh), strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_stacked_folds_train_the_numbers_of_unstacked_ones(project: Path, tmp_path: Path) -> None:
+    plain = ["--set", "fit.validation_split=0", "--set", "fit.callbacks=[]",
+             "--set", "model.layers.1.Dropout.rate=0"]
+    alone = cv(project, tmp_path / "alone", *plain)
+    stacked = cv(project, tmp_path / "stacked", *plain, "--stack")
+    # the same weights after training: the same test metrics and predictions
+    cols = ["fold", "status", "loss", "accuracy"]
+    pd.testing.assert_frame_equal(pd.read_csv(alone / "folds.csv")[cols],
+                                  pd.read_csv(stacked / "folds.csv")[cols], rtol=1e-6)
+    for k in (1, 2, 3):
+        a, b = (pd.read_csv(d / f"fold-0{k}" / "predictions.csv") for d in (alone, stacked))
+        pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    for a, b in zip(histories(alone), histories(stacked), strict=True):
+        pd.testing.assert_series_equal(a["accuracy"], b["accuracy"])
+        # Keras logs a stacked output's training loss as the plain mean of its batches'
+        # losses (the last, smaller batch weighs as much as a full one): close, not equal
+        pd.testing.assert_series_equal(a["loss"], b["loss"], rtol=0.05)
+
+
+def test_the_warm_model_is_kept_only_for_the_same_layers() -> None:
+    from kexp import backend
+    from kexp.train.warm import Warm
+
+    keras = backend.keras()
+
+    def model(units: int) -> object:
+        keras.backend.clear_session(free_memory=False)  # as the engine builds a fold's model
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(units)])
+        m.compile(loss="mse", optimizer="adam")
+        return m
+
+    warm = Warm()
+    first = model(4)
+    warm.keep(first, "k")
+    assert warm.matches("k") and not warm.matches("other") and not warm.matches(None)
+    second = model(4)
+    assert warm.reuse(second) is first
+    np.testing.assert_array_equal(first.get_weights()[0], second.get_weights()[0])
+    assert warm.reuse(model(5)) is None  # other shapes: the fresh model trains
+    warm.keep(model(5), None)  # None: never kept (custom code)
+    assert not warm.matches(None) and warm.model is None
+
+
+def test_custom_code_is_never_reused() -> None:
+    from kexp.spec import Config
+    from kexp.train.warm import key
+
+    base = {"data": {"source": "mnist"}, "model": {"layers": [{"Dense": {"units": 2}}]},
+            "compile": {"loss": "mse"}}
+    assert key(Config.model_validate(base)) is not None
+    custom = {**base, "compile": {"loss": "examples.inventory:inventory_cost"}}
+    assert key(Config.model_validate(custom)) is None
+
+
+def order(ds: object) -> list[float]:
+    return [float(v) for _, y in ds for v in np.asarray(y).ravel()]
+
+
+def test_batches_are_reshuffled_every_epoch_the_same_for_the_same_seed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kexp import backend
+    from kexp.train import feed
+
+    backend.seed_everything(5, False)
+    x, y = np.arange(60, dtype="float64").reshape(30, 2), np.arange(30, dtype="float64")
+    ds = feed.batches(x, y, 8, shuffle=True, seed=9)
+    first, second = order(ds), order(ds)
+    assert sorted(first) == list(range(30)) and first != second
+    assert [len(np.asarray(b)) for _, b in ds] == [8, 8, 8, 6]
+    assert next(iter(ds))[0].dtype.name == "float32"  # Keras's float type, as its adapters cast
+    again = feed.batches(x, y, 8, shuffle=True, seed=9)
+    assert [order(again), order(again)] == [first, second]
+    monkeypatch.setattr(feed, "GATHER_BYTES", 0)  # the pipeline for large data: same orders
+    gathered = feed.batches(x, y, 8, shuffle=True, seed=9)
+    assert [order(gathered), order(gathered)] == [first, second]
+    assert order(feed.batches(x, y, 8, shuffle=False, seed=9)) == list(range(30))
+
+
+def test_holdout_is_kerass_validation_split() -> None:
+    from kexp.train import feed
+
+    x, y = {"a": np.arange(10), "b": np.arange(10) * 2}, np.arange(10)
+    xt, yt, xv, yv = feed.holdout(x, y, 0.25)  # floor(10 * 0.75) = 7 rows train
+    assert xt["a"].tolist() == list(range(7)) and xv["b"].tolist() == [14, 16, 18]
+    assert yt.tolist() == list(range(7)) and yv.tolist() == [7, 8, 9]
