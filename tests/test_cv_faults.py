@@ -124,7 +124,8 @@ def workers(proc: subprocess.Popen) -> dict[int, str]:
 
 
 def start_cv_with_2_workers(project: Path) -> tuple[subprocess.Popen, Path]:
-    proc = start(project, "-m", "kexp", "cv", "long.yaml", "--folds", "3", "--jobs", "2",
+    # --jobs 3: this process and 2 workers train
+    proc = start(project, "-m", "kexp", "cv", "long.yaml", "--folds", "3", "--jobs", "3",
                  "--threads", "1", "--no-plots")
     cv_dir = training_fold(project, proc)
     deadline = time.monotonic() + START_S
@@ -194,20 +195,29 @@ from pathlib import Path
 from kexp.cv import lifeline, lock
 
 
-def worker(parent, held, mode, ready):
+def worker(parent, held, mode, ready, later):
     if mode == "watchdog":  # the portable fallback alone
         lifeline.parent_death_signal = lambda signum: False
-    if mode != "orphan":
+    if mode not in ("orphan", "late"):
         lifeline.die_with_parent(parent)
+    if mode == "late":  # started before the lock was taken: it comes with a task
+        held = later.get()
+        assert held.fd is not None
     Path(ready).touch()
     time.sleep(600)
 
 
 if __name__ == "__main__":
-    held = lock.hold(Path(sys.argv[1]))
     ctx = multiprocessing.get_context("spawn")
-    ctx.Process(target=worker, args=(multiprocessing.current_process().pid, held.inherited(),
-                                     sys.argv[2], sys.argv[1] + ".ready")).start()
+    later = ctx.Queue()
+    mode = sys.argv[2]
+    args = [multiprocessing.current_process().pid, None, mode, sys.argv[1] + ".ready", later]
+    if mode == "late":
+        ctx.Process(target=worker, args=args).start()
+        later.put(lock.hold(Path(sys.argv[1])).inherited())
+    else:
+        args[1] = lock.hold(Path(sys.argv[1])).inherited()
+        ctx.Process(target=worker, args=args).start()
     time.sleep(600)
 """
 
@@ -224,8 +234,12 @@ def start_holder(tmp_path: Path, mode: str) -> subprocess.Popen:
     return proc  # the worker runs, with the lock's descriptor and (unless orphan) its lifeline
 
 
-def test_a_worker_that_outlives_its_parent_keeps_the_folder_locked(tmp_path: Path) -> None:
-    proc = start_holder(tmp_path, "orphan")
+@pytest.mark.parametrize("mode", ["orphan", "late"])
+def test_a_worker_that_outlives_its_parent_keeps_the_folder_locked(tmp_path: Path,
+                                                                   mode: str) -> None:
+    """``late``: a worker started before the lock was taken (kexp starts its workers
+    first) receives the lock with its task, and holds it the same way."""
+    proc = start_holder(tmp_path, mode)
     try:
         with pytest.raises(RunError, match=f"in use by pid {proc.pid}"):
             lock.hold(tmp_path / "cv")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kexp import backend
-from kexp.cv.options import CVRequest
+from kexp.cv import workers
+from kexp.cv.options import CVOptions, CVRequest
 from kexp.spec import configure, load_spec
 
 if TYPE_CHECKING:
@@ -33,12 +34,27 @@ def run(request: CVRequest, log: Log = _silent) -> CVResult:
     """
     request.check()
     backend.set_verbose(request.verbose)
+    cv_opts = request.cv_options()
+    if cv_opts.jobs > 1 and cv_opts.executor == "local" and not cv_opts.stack:
+        # the workers import TensorFlow while this process loads the spec and the data
+        cv_opts.workers = workers.start(cv_opts.jobs, cv_opts.fold_threads(), request.verbose)
+    finished = False
+    try:
+        result = _run(request, cv_opts, log)
+        finished = True
+        return result
+    finally:
+        if cv_opts.workers is not None:
+            cv_opts.workers.close(finished=finished)
+
+
+def _run(request: CVRequest, cv_opts: CVOptions, log: Log) -> CVResult:
     if request.resume_dir is not None:
         from kexp import experiment
         from kexp.cv.resume import resume
 
         options = experiment.Options(runs_dir=Path(request.runs_dir))
-        return resume(Path(request.resume_dir), options, request.cv_options(), log=log)
+        return resume(Path(request.resume_dir), options, cv_opts, log=log)
     assert request.spec is not None
     parsed = load_spec(request.spec)
     items = request.spec_overrides()
@@ -47,4 +63,4 @@ def run(request: CVRequest, log: Log = _silent) -> CVResult:
     from kexp.cv.run import cross_validate
 
     options = experiment.Options(overrides=items, runs_dir=Path(request.runs_dir))
-    return cross_validate(parsed, options, request.cv_options(), log=log)
+    return cross_validate(parsed, options, cv_opts, log=log)

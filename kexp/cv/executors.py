@@ -1,9 +1,11 @@
 """The executors that run a CV's folds, each yielding a FoldOutcome as folds finish.
 
 * in-process (``jobs=1``): one after another in this process;
-* local processes (``jobs=N``): a ``ProcessPoolExecutor`` with the "spawn"
-  context; each worker imports TensorFlow once and trains several folds, dies with
-  this process (:mod:`kexp.cv.lifeline`) and holds the CV folder's lock with it;
+* local processes (``jobs=N``): this process and ``N - 1`` spawned workers
+  (:mod:`kexp.cv.workers`, started before the spec is loaded), folds handed out as
+  processes become free; each process trains its folds on one warm model
+  (:mod:`kexp.train.warm`); a worker dies with this process (:mod:`kexp.cv.lifeline`)
+  and holds the CV folder's lock while it lives;
 * Ray (``executor="ray"``): one Ray task per fold, on a local Ray instance or a
   cluster (``address``); each fold's files come back to the driver;
 * stacked (``stack=True``): all folds as one model, see :mod:`kexp.cv.stack`.
@@ -14,24 +16,20 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from kexp import backend
-from kexp.cv import stack
+from kexp.cv import stack, workers
 from kexp.cv.folds import FoldOutcome, FoldTask, Job, train_fold
-from kexp.cv.lifeline import die_with_parent
 from kexp.cv.lock import CVLock, Inherited
 from kexp.cv.options import CVOptions
+from kexp.cv.workers import Workers
 from kexp.errors import RunError
 from kexp.train.warm import Warm
-
-
-class WorkerLost(Exception):
-    """A worker process died (killed, or out of memory); the CV stops as if interrupted."""
 
 
 def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions,
@@ -60,101 +58,54 @@ def _in_process(job: Job, tasks: list[FoldTask], warm: Warm | None) -> Iterator[
 
 # ------------------------------------------------------------------ local processes
 
-_WORKER_JOB: Job | None = None
-_WORKER_LOCK: Inherited | None = None
 _WORKER_WARM: Warm | None = None
-STOP_GRACE_S = 10.0
+_WORKER_JOBS: dict[str, Job] = {}
+_WORKER_LOCK: Inherited | None = None
 
 
-def _init_worker(parent_pid: int, lock: Inherited, job: Job, threads: int,
-                 verbose: bool, reuse: bool) -> None:
-    """A worker's start: die with the parent, keep the CV folder's lock, set up TensorFlow;
-    with ``reuse``, the worker trains its folds on one warm model (kexp.train.warm)."""
-    global _WORKER_JOB, _WORKER_LOCK, _WORKER_WARM
-    die_with_parent(parent_pid)
-    _WORKER_LOCK = lock
-    backend.set_verbose(verbose)
-    backend.set_threads(threads)
-    _WORKER_JOB = job
-    _WORKER_WARM = Warm() if reuse else None
+def start_workers(opts: CVOptions) -> Workers:
+    """The ``jobs - 1`` worker processes of ``kexp cv --jobs N`` (the main process trains
+    too), spawned now."""
+    return workers.start(opts.jobs, opts.fold_threads(), backend.is_verbose())
 
 
-def _worker_fold(task: FoldTask) -> FoldOutcome:
-    assert _WORKER_JOB is not None
-    return train_fold(_WORKER_JOB, task, warm=_WORKER_WARM)
+def _worker_fold(item: tuple[str, FoldTask, Inherited, bool]) -> FoldOutcome:
+    """One fold in a worker: the CV's job (read once from its file), the CV folder's lock
+    (kept while the worker lives), then :func:`train_fold` (on the worker's warm model,
+    when ``reuse``)."""
+    global _WORKER_LOCK, _WORKER_WARM
+    path, task, lock, reuse = item
+    if reuse and _WORKER_WARM is None:
+        _WORKER_WARM = Warm()
+    if lock.fd is not None:
+        if _WORKER_LOCK is None:
+            _WORKER_LOCK = lock
+        elif lock.fd != _WORKER_LOCK.fd:
+            os.close(lock.fd)
+    if path not in _WORKER_JOBS:
+        with open(path, "rb") as fh:
+            _WORKER_JOBS[path] = pickle.load(fh)  # written by this CV's main process
+    return train_fold(_WORKER_JOBS[path], task, warm=_WORKER_WARM if reuse else None)
 
 
 def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions,
                held: CVLock | None) -> Iterator[FoldOutcome]:
+    """The folds in this process and ``jobs - 1`` workers (``opts.workers`` if started)."""
+    pool = opts.workers if opts.workers is not None else start_workers(opts)
     lock = held.inherited() if held is not None else Inherited(None)
-    return in_processes(
-        _worker_fold, tasks, opts.jobs, _init_worker,
-        (os.getpid(), lock, job, opts.fold_threads(), backend.is_verbose(),
-         not opts.fresh_models),
-        key=lambda t: t.fold, unit="folds",
-    )
-
-
-def in_processes(work: Callable[[Any], Any], tasks: list[Any], jobs: int,
-                 initializer: Callable[..., None], initargs: tuple[Any, ...],
-                 key: Callable[[Any], int], unit: str) -> Iterator[Any]:
-    """``work(task)`` for every task in at most ``jobs`` spawned worker processes, yielded as
-    tasks finish (by ``key`` among those finishing together). A dead worker raises
-    :class:`WorkerLost` naming the unfinished ``unit``; on any stop (Ctrl-C, SIGTERM, a lost
-    worker) the other workers are stopped before this returns."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-        initializer=initializer, initargs=initargs,
-    )
-    pending = {pool.submit(work, t): t for t in tasks}
-    procs = _pool_processes(pool)  # spawned at the first submit
-    finished = False
+    warm = None if opts.fresh_models else Warm()
+    fd, path = tempfile.mkstemp(prefix="kexp-cv-job-", suffix=".pkl")
     try:
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: key(pending[f])):
-                task = pending.pop(fut)
-                try:
-                    yield fut.result()
-                except BrokenProcessPool:
-                    lost = sorted(key(t) for t in [task, *pending.values()])
-                    raise WorkerLost("a worker process died (killed, or out of memory); "
-                                     f"unfinished {unit}: {', '.join(map(str, lost))}") from None
-        finished = True
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(job, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        items = [(path, t, lock, not opts.fresh_models) for t in tasks]
+        yield from pool.run(_worker_fold, items,
+                               key=lambda item: item[1].fold, unit="folds",
+                               local=lambda item: train_fold(job, item[1], warm=warm))
     finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:  # Ctrl-C, SIGTERM or a lost worker: stop the other workers now
-            procs += _pool_processes(pool)
-            pool.shutdown(wait=False, cancel_futures=True)
-            stop(procs)
-
-
-def _pool_processes(pool: Any) -> list[Any]:
-    """The pool's worker processes (the standard library keeps them in ``pool._processes``)."""
-    return list((getattr(pool, "_processes", None) or {}).values())
-
-
-def stop(procs: list[Any], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM the processes (a training fold records itself interrupted), SIGKILL those
-    still alive after ``grace_s``; return when all are gone, so that the CV folder's lock
-    is released only once no worker can write into it."""
-    from multiprocessing.connection import wait
-
-    alive: dict[Any, Any] = {p.sentinel: p for p in procs if p.is_alive()}
-    for proc in alive.values():
-        proc.terminate()
-    deadline = time.monotonic() + grace_s
-    while alive and time.monotonic() < deadline:
-        for sentinel in wait(list(alive), timeout=max(0.0, deadline - time.monotonic())):
-            alive.pop(sentinel, None)
-    for proc in alive.values():
-        proc.kill()
-    wait(list(alive), timeout=grace_s)
+        os.unlink(path)
+        if opts.workers is None:
+            pool.close()
 
 
 # ------------------------------------------------------------------------------ Ray

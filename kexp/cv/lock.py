@@ -28,18 +28,31 @@ LOCK_FILE = ".lock"
 
 
 class Inherited:
-    """A descriptor that a process spawned by :mod:`multiprocessing` inherits: pickled
-    while the child is spawned, it is added to the descriptors the child keeps open.
-    The child never touches it (unlocking it would free the parent's lock)."""
+    """A descriptor of the lock that a :mod:`multiprocessing` process receives: pickled
+    while the child is spawned, it is added to the descriptors the child keeps open;
+    pickled later (a task sent to a running worker), it is passed over a Unix socket
+    (``multiprocessing.reduction.DupFd``). Either way the child holds the same open
+    lock, and never touches it (unlocking it would free the parent's lock)."""
 
     def __init__(self, fd: int | None) -> None:
         self.fd = fd
 
-    def __reduce__(self) -> tuple[Any, tuple[int | None]]:
-        popen = context.get_spawning_popen()
-        if popen is None or self.fd is None or not hasattr(popen, "duplicate_for_child"):
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        if self.fd is None:
             return Inherited, (None,)
-        return Inherited, (popen.duplicate_for_child(self.fd),)
+        popen = context.get_spawning_popen()
+        if popen is not None and hasattr(popen, "duplicate_for_child"):
+            return Inherited, (popen.duplicate_for_child(self.fd),)
+        from multiprocessing import reduction
+
+        if not getattr(reduction, "HAVE_SEND_HANDLE", False):
+            return Inherited, (None,)
+        return _received, (reduction.DupFd(self.fd),)
+
+
+def _received(dup: Any) -> Inherited:
+    """The lock's descriptor, received from the process that holds it."""
+    return Inherited(dup.detach())
 
 
 class CVLock:

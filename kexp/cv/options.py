@@ -61,6 +61,8 @@ class CVOptions:
     stack: bool = False  # train the folds together as one model (kexp.cv.stack)
     #: build and trace a new model for every fold instead of reusing a worker's (kexp.train.warm)
     fresh_models: bool = False
+    #: worker processes started already (kexp.cv.workers.start); None: start them
+    workers: Any = None
 
     def fold_threads(self) -> int:
         if self.threads:

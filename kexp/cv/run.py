@@ -30,12 +30,13 @@ import pandas as pd
 
 from kexp import experiment
 from kexp.cv import fingerprint, lock, stack
-from kexp.cv.executors import WorkerLost, outcomes
+from kexp.cv.executors import outcomes
 from kexp.cv.folds import FoldOutcome, FoldTask, Job, clear_fold, fold_seed
 from kexp.cv.lock import CVLock
 from kexp.cv.options import CVInterrupted, CVOptions
 from kexp.cv.prepare import Plan, prepare
 from kexp.cv.record import CVResult, fold_dir, folds_frame, progress, summarize
+from kexp.cv.workers import WorkerLost
 from kexp.data import sources as data_mod
 from kexp.errors import ConfigError, KexpError
 from kexp.rundir.write import Interrupted, RunFolder, atomic_write, write_json

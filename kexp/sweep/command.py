@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kexp import backend
+from kexp.cv import workers
 from kexp.errors import UsageError
 
 if TYPE_CHECKING:
@@ -94,12 +95,28 @@ def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
 
         import_ray()
     backend.set_verbose(request.verbose)
-    from kexp import experiment
-    from kexp.sweep.run import SweepOptions
+    pool = None
+    if request.jobs > 1 and request.executor == "local":
+        # the workers import TensorFlow while this process loads the spec and checks trials
+        pool = workers.start(request.jobs, request.threads, request.verbose)
+    finished = False
+    try:
+        from kexp.sweep.run import SweepOptions
 
-    opts = SweepOptions(jobs=request.jobs, threads=request.threads, executor=request.executor,
-                        address=request.address, plots=request.plots,
-                        save_models=request.save_models)
+        opts = SweepOptions(jobs=request.jobs, threads=request.threads,
+                            executor=request.executor, address=request.address,
+                            plots=request.plots, save_models=request.save_models, workers=pool)
+        result = _run(request, opts, log)
+        finished = True
+        return result
+    finally:
+        if pool is not None:
+            pool.close(finished=finished)
+
+
+def _run(request: SweepRequest, opts: Any, log: Log) -> SweepResult:
+    from kexp import experiment
+
     options = experiment.Options(runs_dir=Path(request.runs_dir))
     if request.resume_dir is not None:
         from kexp.sweep.resume import resume

@@ -1,8 +1,9 @@
 """Where trials run: one after another in this process, in worker processes, or on Ray.
 
-Workers are spawned processes that each import TensorFlow once and train several trials,
-with ``cores // jobs`` TensorFlow threads each; they die with the main process
-(:func:`kexp.cv.lifeline.die_with_parent`) and are stopped when the sweep is interrupted.
+``jobs=N``: this process and ``N - 1`` spawned workers (:mod:`kexp.cv.workers`, started
+before the spec is loaded) take trials as they become free; each worker imports TensorFlow
+once, trains with ``cores // jobs`` TensorFlow threads, dies with the main process
+(:func:`kexp.cv.lifeline.die_with_parent`) and is stopped when the sweep is interrupted.
 
 With ``executor="ray"`` every trial is a Ray task, on a local Ray instance (started and
 shut down here; ``jobs > 1`` bounds it to ``jobs`` trials at once) or the cluster at
@@ -20,32 +21,34 @@ from dataclasses import replace
 from pathlib import Path
 
 from kexp import backend
-from kexp.cv.executors import import_ray, in_processes, ray_init
-from kexp.cv.lifeline import die_with_parent
+from kexp.cv.executors import import_ray, ray_init
+from kexp.cv.workers import Workers, start
 from kexp.rundir.write import atomic_write
 from kexp.sweep.trial import TrialOutcome, TrialTask, run_trial
 
 
 def outcomes(tasks: list[TrialTask], jobs: int, threads: int | None = None,
-             executor: str = "local", address: str | None = None) -> Iterator[TrialOutcome]:
-    """Each task's outcome as trials finish (``executor``: ``local`` or ``ray``)."""
+             executor: str = "local", address: str | None = None,
+             workers: Workers | None = None) -> Iterator[TrialOutcome]:
+    """Each task's outcome as trials finish (``executor``: ``local`` or ``ray``; ``workers``:
+    the worker processes started already, :func:`kexp.cv.workers.start`)."""
     if executor == "ray" and tasks:
         return _ray(tasks, jobs, threads, address)
     if jobs > 1 and len(tasks) > 1:
-        return _processes(tasks, jobs, threads or max(1, (os.cpu_count() or 1) // jobs))
+        return _processes(tasks, jobs, threads, workers)
     return (run_trial(task) for task in tasks)
 
 
-def _init_worker(parent_pid: int, threads: int, verbose: bool) -> None:
-    die_with_parent(parent_pid)
-    backend.set_verbose(verbose)
-    backend.set_threads(threads)
-
-
-def _processes(tasks: list[TrialTask], jobs: int, threads: int) -> Iterator[TrialOutcome]:
-    return in_processes(run_trial, tasks, jobs, _init_worker,
-                        (os.getpid(), threads, backend.is_verbose()),
-                        key=lambda t: t.number, unit="trials")
+def _processes(tasks: list[TrialTask], jobs: int, threads: int | None,
+               workers: Workers | None) -> Iterator[TrialOutcome]:
+    own = workers is None
+    pool = start(jobs, threads, backend.is_verbose()) if workers is None else workers
+    try:
+        yield from pool.run(run_trial, tasks, key=lambda t: t.number, unit="trials",
+                            local=run_trial)
+    finally:
+        if own:
+            pool.close()
 
 
 # ------------------------------------------------------------------------------ Ray

@@ -23,8 +23,8 @@ from typing import Any
 
 from kexp import experiment, report
 from kexp.cv import lock
-from kexp.cv.executors import WorkerLost
 from kexp.cv.run import raise_on_sigterm
+from kexp.cv.workers import WorkerLost
 from kexp.errors import KexpError
 from kexp.rundir.write import RunFolder
 from kexp.spec import resolved
@@ -47,6 +47,8 @@ class SweepOptions:
     address: str | None = None  # Ray cluster address; None starts a local instance
     plots: bool = True
     save_models: bool = True
+    #: worker processes started already (kexp.cv.workers.start); None: start them
+    workers: Any = None
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -98,7 +100,8 @@ def trial_outcomes(root: Path, plan: Plan, todo: list[TrialTask], done: list[Tri
     """Each trial's outcome as it finishes; with ``tpe`` or ``prune`` through the sweep's
     Optuna study (:mod:`kexp.sweep.bayes`), which proposes ``tpe``'s trials as it goes."""
     def run_tasks(batch: list[TrialTask]) -> Iterator[TrialOutcome]:
-        return outcomes(batch, opts.jobs, opts.threads, opts.executor, opts.address)
+        return outcomes(batch, opts.jobs, opts.threads, opts.executor, opts.address,
+                        opts.workers)
 
     if plan.sweep.method != "tpe" and plan.sweep.prune is None:
         return run_tasks(todo)
