@@ -7,18 +7,24 @@ and ``kexp cv`` through the library API with the same model and fit settings,
 once per lever, and prints wall times, speed-ups and mean ± std accuracy
 (population std, as the tutorial prints it).
 
-Levers (each keeps every fold's math: same batches, same epochs):
-  plain  kexp cv as is (in-process, one fold after another)
-  spe    + compile.steps_per_execution=N (fewer dispatches from Python)
-  jobs   + --jobs J (folds in J spawned processes; threads per process = cores // J)
+Levers (each keeps every fold's math: same batches, same epochs; the script checks that
+every kexp lever gives the same per-fold test accuracies):
+  plain  kexp cv with compile.steps_per_execution=1 (one dispatch from Python per batch)
+  fresh  + steps_per_execution=N, --fresh-models (a new model built and traced per fold)
+  spe    + steps_per_execution=N, the default engine: one warm compiled model per
+         process, re-initialised from each fold's fresh model (nothing traced again)
+  jobs   + --jobs J (this process and J - 1 spawned workers; threads per worker =
+         cores // J); with --memory, each worker's peak memory (VmHWM) is reported
   stack  + --stack (opt-in: the K folds as one model of K disjoint sub-networks, each
-         with its own init, preprocessing, shuffled batches and loss; one step
-         advances every fold)
+         on the batches it would see alone; one step advances every fold)
+
+--memory also runs the tutorial's loop as its own process and reports its peak memory,
+the reference for a fold worker's.
 
 Usage (from the repository root; shrink it on a shared machine):
   python bench/cv_pima.py                       # 10 folds, 150 epochs (slow)
-  python bench/cv_pima.py --epochs 20 --folds 5
-  python bench/cv_pima.py --epochs 20 --folds 5 --levers spe,jobs --skip-hand
+  python bench/cv_pima.py --small               # 5 folds, 30 epochs
+  python bench/cv_pima.py --small --levers spe,jobs --skip-hand --memory
 """
 
 from __future__ import annotations
@@ -63,33 +69,70 @@ def hand_loop(folds: int, epochs: int, batch: int) -> list[float]:
     return [s / 100 for s in cvscores]
 
 
-def kexp_cv(folds: int, epochs: int, spe: int, jobs: int, stack: bool = False) -> list[float]:
-    from kexp import experiment
+def kexp_cv(folds: int, epochs: int, spe: int, jobs: int, stack: bool = False,
+            fresh: bool = False, memory: bool = False) -> tuple[list[float], list[float]]:
+    """Per-fold test accuracies, and the workers' peak memory in MB (with ``memory``)."""
+    from kexp import backend, experiment
+    from kexp.cv import workers
     from kexp.cv.options import CVOptions
     from kexp.cv.run import cross_validate
     from kexp.spec import load_spec
 
     overrides = [f"cv.folds={folds}", f"fit.epochs={epochs}", f"compile.steps_per_execution={spe}"]
-    with tempfile.TemporaryDirectory(prefix="kexp-bench-") as runs:
-        result = cross_validate(
-            load_spec(ROOT / "configs" / "pima.yaml"),
-            experiment.Options(overrides=overrides, runs_dir=Path(runs), argv=["bench"]),
-            CVOptions(jobs=jobs, plots=False, stack=stack),
-        )
-        return [o.metrics["accuracy"] for o in result.outcomes if o.status == "completed"]
+    opts = CVOptions(jobs=jobs, plots=False, stack=stack, fresh_models=fresh)
+    if jobs > 1:
+        opts.workers = workers.start(jobs, opts.fold_threads(), backend.is_verbose())
+    peaks: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="kexp-bench-") as runs:
+            result = cross_validate(
+                load_spec(ROOT / "configs" / "pima.yaml"),
+                experiment.Options(overrides=overrides, runs_dir=Path(runs), argv=["bench"]),
+                opts)
+        if memory and opts.workers is not None:
+            peaks = [peak_mb(p.pid) for p in opts.workers.procs]
+    finally:
+        if opts.workers is not None:
+            opts.workers.close()
+    acc = [o.metrics["accuracy"] for o in result.outcomes if o.status == "completed"]
+    return acc, peaks
+
+
+def peak_mb(pid: int | str = "self") -> float:
+    """A process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def hand_process_peak_mb() -> float:
+    """The tutorial's loop (2 folds x 2 epochs) as its own process: its peak memory."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, 'bench'); import cv_pima; "
+            "cv_pima.hand_loop(2, 2, 10); print(cv_pima.peak_mb())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=150)
+    ap.add_argument("--small", action="store_true", help="5 folds x 30 epochs")
     ap.add_argument("--batch-size", type=int, default=10, help="the tutorial's 10 (pima.yaml says the same)")
     ap.add_argument("--spe", type=int, default=70, help="steps_per_execution for the spe lever")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--levers", default="plain,spe,jobs,stack",
-                    help="comma-separated: plain, spe, jobs, stack")
+    ap.add_argument("--levers", default="plain,fresh,spe,jobs,stack",
+                    help="comma-separated: plain, fresh, spe, jobs, stack")
     ap.add_argument("--skip-hand", action="store_true", help="do not run the hand-written loop")
+    ap.add_argument("--memory", action="store_true",
+                    help="peak memory of a hand-written process and of each fold worker")
     args = ap.parse_args()
+    if args.small:
+        args.folds, args.epochs = 5, 30
     if args.batch_size != 10:
         print("note: --batch-size only changes the hand loop; pima.yaml keeps 10")
 
@@ -107,22 +150,38 @@ def main() -> None:
         hand_t = time.perf_counter() - t0
         rows.append(("hand-written loop", hand_t, acc))
     levers = {
-        "plain": ("kexp cv", 1, 1),
-        "spe": (f"kexp cv + steps_per_execution={args.spe}", args.spe, 1),
-        "jobs": (f"kexp cv + steps_per_execution={args.spe} + --jobs {args.jobs}", args.spe, args.jobs),
-        "stack": (f"kexp cv + steps_per_execution={args.spe} + --stack", args.spe, 1),
+        "plain": ("kexp cv, steps_per_execution=1", dict(spe=1, jobs=1)),
+        "fresh": (f"kexp cv, spe={args.spe}, --fresh-models", dict(spe=args.spe, jobs=1, fresh=True)),
+        "spe": (f"kexp cv, spe={args.spe} (warm model)", dict(spe=args.spe, jobs=1)),
+        "jobs": (f"kexp cv, spe={args.spe}, --jobs {args.jobs}", dict(spe=args.spe, jobs=args.jobs)),
+        "stack": (f"kexp cv, spe={args.spe}, --stack", dict(spe=args.spe, jobs=1, stack=True)),
     }
+    peaks: list[float] = []
+    kexp_accs = []
     for key in args.levers.split(","):
-        label, spe, jobs = levers[key.strip()]
+        label, kw = levers[key.strip()]
         t0 = time.perf_counter()
-        acc = kexp_cv(args.folds, args.epochs, spe, jobs, stack=key.strip() == "stack")
+        acc, peak = kexp_cv(args.folds, args.epochs, memory=args.memory, **kw)
         rows.append((label, time.perf_counter() - t0, acc))
+        kexp_accs.append(acc)
+        peaks += peak
 
-    print(f"\n{'':52} {'wall s':>8} {'speed-up':>9}  accuracy (mean ± std)")
+    print(f"\n{'':44} {'wall s':>8} {'speed-up':>9}  accuracy (mean ± std)")
     for label, secs, acc in rows:
         speed = f"{hand_t / secs:8.2f}x" if hand_t else "        -"
-        print(f"{label:52} {secs:8.1f} {speed}  {np.mean(acc) * 100:.2f}% ± {np.std(acc) * 100:.2f}%"
+        print(f"{label:44} {secs:8.1f} {speed}  {np.mean(acc) * 100:.2f}% ± {np.std(acc) * 100:.2f}%"
               f" ({len(acc)} folds)")
+    if len(kexp_accs) > 1:
+        same = all(np.allclose(a, kexp_accs[0], rtol=0, atol=1e-6) for a in kexp_accs)
+        print(f"every kexp lever, the same per-fold test accuracies: {'yes' if same else 'NO'}")
+    if args.memory:
+        hand_mb = hand_process_peak_mb()
+        print(f"peak memory: hand-written process {hand_mb:.0f} MB", end="")
+        if peaks:
+            print(f"; fold workers {', '.join(f'{p:.0f}' for p in peaks)} MB "
+                  f"({max(peaks) / hand_mb:.2f}x)")
+        else:
+            print(" (no fold workers: add the jobs lever)")
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ def _fashion_into_keras_cache() -> None:
     del keras
 
 
-def hand_written(cfg) -> tuple[float, float]:
-    """The Keras MNIST tutorial's MLP script in plain Keras, with the spec's numbers."""
+def hand_written(cfg, tfdata: bool = False) -> tuple[float, float]:
+    """The Keras MNIST tutorial's MLP script in plain Keras, with the spec's numbers.
+    ``tfdata``: its batches from ``tf.data``, reshuffled every epoch from the seed
+    (``shuffle(n, seed, reshuffle_each_iteration=True)``), the way kexp feeds a fit;
+    given arrays, Keras 3 shuffles every epoch in the same order once a seed is set."""
     import keras
     import numpy as np
 
@@ -73,8 +76,18 @@ def hand_written(cfg) -> tuple[float, float]:
         keras.layers.Dense(units=10, kernel_initializer="normal", activation="softmax"),
     ])
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    model.fit(x=x_train, y=y_train, validation_split=cfg.fit.validation_split,
-              epochs=cfg.fit.epochs, batch_size=cfg.fit.batch_size, verbose=0)
+    if tfdata:
+        import tensorflow as tf
+
+        n = int(len(x_train) * (1 - cfg.fit.validation_split))  # Keras's validation_split
+        train = (tf.data.Dataset.from_tensor_slices((x_train[:n], y_train[:n]))
+                 .shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
+                 .batch(cfg.fit.batch_size))
+        val = tf.data.Dataset.from_tensor_slices((x_train[n:], y_train[n:])).batch(cfg.fit.batch_size)
+        model.fit(train, validation_data=val, epochs=cfg.fit.epochs, verbose=0)
+    else:
+        model.fit(x=x_train, y=y_train, validation_split=cfg.fit.validation_split,
+                  epochs=cfg.fit.epochs, batch_size=cfg.fit.batch_size, verbose=0)
     scores = model.evaluate(x_test, y_test, batch_size=cfg.fit.batch_size, verbose=0, return_dict=True)
     np.argmax(model.predict(x_test, batch_size=cfg.fit.batch_size, verbose=0), axis=1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +109,8 @@ def whole_process(args: argparse.Namespace, overrides: list[str]) -> None:
     """Time ``kexp run`` and the hand-written script as separate processes, alternating."""
     sets = [a for o in overrides for a in ("--set", o)]
     hand_cmd = [sys.executable, str(Path(__file__).resolve()), "--hand-only", "--spec", str(args.spec), *(
-        ["--fashion"] if args.fashion else []), *([f"--epochs={args.epochs}"] if args.epochs else [])]
+        ["--fashion"] if args.fashion else []), *([f"--epochs={args.epochs}"] if args.epochs else []),
+        f"--hand-data={args.hand_data}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     hand_times, kexp_times = [], []
     acc_hand = acc_kexp = float("nan")
@@ -134,6 +148,10 @@ def main() -> None:
                     "(--whole-process: the median; default 1, 3 with --whole-process)")
     ap.add_argument("--whole-process", action="store_true",
                     help="time `python -m kexp run` and the hand-written script as separate processes")
+    ap.add_argument("--hand-data", choices=["arrays", "tfdata"], default="arrays",
+                    help="the hand-written fit's data: NumPy arrays as the tutorial passes them "
+                         "(default), or tf.data reshuffled every epoch as kexp feeds it (then "
+                         "the test accuracies are equal)")
     ap.add_argument("--hand-only", action="store_true", help=argparse.SUPPRESS)  # one --whole-process side
     args = ap.parse_args()
     if args.repeat is None:
@@ -155,13 +173,13 @@ def main() -> None:
         overrides.append(f"fit.epochs={args.epochs}")
     cfg = load_config(apply_overrides(load_spec(args.spec), overrides))
     if args.hand_only:  # timed from outside, with its start-up, by --whole-process
-        print(f"test accuracy {hand_written(cfg)[1]}")
+        print(f"test accuracy {hand_written(cfg, args.hand_data == 'tfdata')[1]}")
         return
 
     hand_times, kexp_times = [], []
     with tempfile.TemporaryDirectory() as runs:
         for _ in range(args.repeat):
-            t_hand, acc_hand = hand_written(cfg)
+            t_hand, acc_hand = hand_written(cfg, args.hand_data == "tfdata")
             t_kexp, acc_kexp, run_dir = through_kexp(args.spec, overrides, Path(runs))
             hand_times.append(t_hand)
             kexp_times.append(t_kexp)

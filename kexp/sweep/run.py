@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kexp import experiment, report
+from kexp import experiment
 from kexp.cv import lock
 from kexp.cv.run import raise_on_sigterm
 from kexp.cv.workers import WorkerLost
@@ -165,6 +165,8 @@ def _write(rf: RunFolder, plan: Plan, results: list[TrialOutcome]) -> Any:
 
 def _plots(rf: RunFolder, log: experiment.Log) -> None:
     try:
+        from kexp import report  # pandas' and matplotlib's plotting: only when drawing
+
         report.plot_history(rf.path)
     except KexpError as exc:
         log(f"Note: plot: {exc}")
