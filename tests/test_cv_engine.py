@@ -179,3 +179,39 @@ def test_holdout_is_kerass_validation_split() -> None:
     xt, yt, xv, yv = feed.holdout(x, y, 0.25)  # floor(10 * 0.75) = 7 rows train
     assert xt["a"].tolist() == list(range(7)) and xv["b"].tolist() == [14, 16, 18]
     assert yt.tolist() == list(range(7)) and yv.tolist() == [7, 8, 9]
+
+
+def test_a_fit_trains_on_the_epoch_orders_one_stream_after_another() -> None:
+    """What kexp's fit feeds, epoch by epoch, is ``feed.epoch_orders`` (the orders a
+    stacked CV gathers its folds' batches by)."""
+    from kexp import backend
+    from kexp.spec import FitConfig
+    from kexp.train import feed
+    from kexp.train.fit import Split, fit
+
+    keras = backend.keras()
+    seen: list[float] = []
+
+    class Spy(keras.layers.Layer):
+        def call(self, x, training=None):  # noqa: ANN001, ANN202
+            if training:
+                seen.extend(np.asarray(x[:, 0]).tolist())
+            return x
+
+    x, y = np.arange(30, dtype="float32").reshape(30, 1), np.zeros(30, "float32")
+    backend.seed_everything(11, False)
+    model = keras.Sequential([keras.Input((1,)), Spy(), keras.layers.Dense(1)])
+    model.compile(loss="mse", optimizer="sgd", run_eagerly=True, steps_per_execution=3)
+    fit(model, FitConfig(epochs=3, batch_size=8), Split({"x": x}, {"y": y}), [], 0, seed=11)
+    backend.seed_everything(11, False)
+    orders = feed.epoch_orders(30, True, 11, 3)
+    np.testing.assert_array_equal(np.array(seen).reshape(3, 30), orders)
+    assert model.steps_per_execution == 2  # 4 batches an epoch: the largest divisor up to 3
+
+
+def test_steps_per_execution_divides_the_epoch() -> None:
+    from kexp.train import feed
+
+    assert [feed.per_execution(70, 62), feed.per_execution(50, 62), feed.per_execution(1, 62),
+            feed.per_execution(8, 8), feed.per_execution(5, 7)] == [62, 31, 1, 8, 1]
+    assert feed.steps(30, 8) == 4 and feed.steps(32, 8) == 4

@@ -72,17 +72,20 @@ def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
     keras.backend.clear_session()
-    parts, streams = [], []
-    for task in tasks:  # each fold's batches made under its own seed, as a lone fold's are
+    parts, orders = [], []
+    for task in tasks:  # each fold's batches drawn under its own seed, as a lone fold's are
         parts.append(_part(job, task))
-        streams.append(_stream(parts[-1], cfg))
+        rows = len(for_keras(parts[-1].split.x_train))
+        orders.append(feed.epoch_orders(rows, cfg.fit.shuffle, parts[-1].seed, cfg.fit.epochs))
     inputs = [keras.Input(tuple(for_keras(p.split.x_train).shape[1:]), name=f"x_{p.cfg.model.name}")
               for p in parts]
     outputs = [p.model(i) for p, i in zip(parts, inputs, strict=True)]
     stacked = keras.Model(inputs, outputs, name="stacked_folds")
-    _compile(stacked, cfg, len(parts))
+    steps = feed.steps(len(orders[0][0]), cfg.fit.batch_size)
+    _compile(stacked, cfg, len(parts), feed.per_execution(cfg.compile.steps_per_execution, steps))
     log(f"training {len(parts)} folds as one stacked model ({stacked.count_params()} weights)")
-    history = stacked.fit(_zipped(streams), epochs=cfg.fit.epochs, verbose=0,
+    history = stacked.fit(_steps(parts, orders, cfg.fit.batch_size, steps),
+                          epochs=cfg.fit.epochs, steps_per_epoch=steps, verbose=0,
                           shuffle=False).history
     per_fold_s = (time.monotonic() - t0) / len(parts)
     for task, p in zip(tasks, parts, strict=True):
@@ -105,7 +108,7 @@ def _part(job: Job, task: FoldTask) -> experiment.Prepared:
     return experiment.Prepared(job.spec, fcfg, task.seed, raw, split, pre, model, notes)
 
 
-def _compile(stacked: Any, cfg: Config, n: int) -> None:
+def _compile(stacked: Any, cfg: Config, n: int, per_execution: int) -> None:
     """The spec's loss and metrics once per fold, one optimizer for the stacked model."""
     notes: list[str] = []
     cc = cfg.compile
@@ -114,25 +117,34 @@ def _compile(stacked: Any, cfg: Config, n: int) -> None:
         optimizer=objects.optimizer(cc.optimizer, ("compile", "optimizer"), notes),
         metrics=[[objects.metric(m, ("compile", "metrics", i), notes)
                   for i, m in enumerate(cc.metrics)] for _ in range(n)],
-        steps_per_execution=cc.steps_per_execution,
+        steps_per_execution=per_execution,
         jit_compile=cc.jit_compile,
     )
 
 
-def _stream(p: experiment.Prepared, cfg: Config) -> Any:
-    """One fold's batches, those it would train on alone (:func:`kexp.train.feed.batches`
-    with its seed, made while its seed is TensorFlow's global seed): a stacked fold sees
-    the batches of an unstacked one, in the same order."""
-    return feed.batches(for_keras(p.split.x_train), for_keras(p.split.y_train),
-                        cfg.fit.batch_size, cfg.fit.shuffle, p.seed)
-
-
-def _zipped(streams: list[Any]) -> Any:
-    """Every fold's batches, zipped: one step of the stacked model."""
+def _steps(parts: list[experiment.Prepared], orders: list[Any], batch: int, steps: int) -> Any:
+    """One stream of the stacked model's steps over all epochs: step ``t`` of epoch ``e``
+    gathers each fold's batch ``t`` of its epoch-``e`` order, the batch it would train on
+    alone (:func:`kexp.train.feed.batches`); one small graph per step, however many folds."""
     import tensorflow as tf
 
-    return tf.data.Dataset.zip(tuple(streams)).map(
-        lambda *xy: (tuple(a for a, _ in xy), tuple(b for _, b in xy))).prefetch(2)
+    data = []
+    for p, order in zip(parts, orders, strict=True):
+        x, y = feed.floatx(for_keras(p.split.x_train)), feed.floatx(for_keras(p.split.y_train))
+        data.append((tf.constant(x), tf.constant(y), tf.constant(order.reshape(-1)), len(x)))
+
+    def step(t: Any) -> Any:
+        epoch, s = t // steps, t % steps
+        xs, ys = [], []
+        for x, y, flat, n in data:
+            start = epoch * n + s * batch
+            idx = tf.slice(flat, [start], [tf.minimum(tf.constant(batch, tf.int64), n - s * batch)])
+            xs.append(tf.gather(x, idx))
+            ys.append(tf.gather(y, idx))
+        return tuple(xs), tuple(ys)
+
+    total = len(orders[0]) * steps
+    return tf.data.Dataset.range(total).map(step).prefetch(2)
 
 
 def _record(job: Job, task: FoldTask, p: experiment.Prepared, history: dict[str, list[float]],

@@ -63,9 +63,12 @@ def holdout(x: Any, y: Any, fraction: float) -> tuple[Any, Any, Any, Any]:
     return part(x, head), part(y, head), part(x, tail), part(y, tail)
 
 
-def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int) -> Any:
-    """A ``tf.data.Dataset`` of ``(x, y)`` batches for one epoch per iteration:
-    reshuffled each epoch (``shuffle``) from ``seed``, in order otherwise."""
+def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
+            repeat: bool = False) -> Any:
+    """A ``tf.data.Dataset`` of ``(x, y)`` batches, one epoch per iteration: reshuffled
+    each epoch (``shuffle``) from ``seed``, in order otherwise; ``repeat``: every epoch
+    after another in one endless stream (a fit with ``steps_per_epoch`` then keeps one
+    iterator, and epoch ``e`` has row order ``epoch_orders(...)[e]``)."""
     import tensorflow as tf
 
     x, y = floatx(x), floatx(y)
@@ -76,12 +79,17 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int) -> Any:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size)
+        if repeat:
+            ds = ds.repeat()
     else:
         index = tf.data.Dataset.range(n)
         if shuffle:
             index = index.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        index = index.batch(batch_size)
+        if repeat:
+            index = index.repeat()
         whole = tf.data.Dataset.from_tensors((x, y)).repeat()
-        ds = tf.data.Dataset.zip((index.batch(batch_size), whole)).map(
+        ds = tf.data.Dataset.zip((index, whole)).map(
             lambda i, data: tf.nest.map_structure(lambda a: tf.gather(a, i), data),
             num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.prefetch(tf.data.AUTOTUNE)
@@ -89,3 +97,29 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int) -> Any:
     # no graph rewrites: they would serialize the pipeline (and its data) every epoch
     options.experimental_optimization.apply_default_optimizations = False
     return ds.with_options(options)
+
+
+def steps(n: int, batch_size: int) -> int:
+    """Batches in an epoch of ``n`` rows (the last one may be smaller)."""
+    return max(1, math.ceil(n / batch_size))
+
+
+def per_execution(asked: int, steps_per_epoch: int) -> int:
+    """The largest divisor of ``steps_per_epoch`` up to ``asked`` (the spec's
+    ``steps_per_execution``): every call into TensorFlow then ends on an epoch's last
+    step of an endless stream of batches. The same batches and the same math either way."""
+    top = min(asked, steps_per_epoch)
+    return max(d for d in range(1, top + 1) if steps_per_epoch % d == 0)
+
+
+def epoch_orders(n: int, shuffle: bool, seed: int, epochs: int) -> np.ndarray:
+    """``[epochs, n]``: the row order of each epoch of :func:`batches` for ``n`` rows (made
+    under the same TensorFlow global seed, the same orders: one shuffle stream reshuffled
+    each epoch, repeated here instead of iterated anew)."""
+    if not shuffle:
+        return np.tile(np.arange(n, dtype=np.int64), (epochs, 1))
+    import tensorflow as tf
+
+    index = tf.data.Dataset.range(n).shuffle(n, seed=int(seed) % 2**63,
+                                             reshuffle_each_iteration=True)
+    return next(iter(index.batch(n).repeat(epochs).batch(epochs))).numpy()

@@ -72,8 +72,10 @@ def fit(
     seed: int = 0,
 ) -> Any:
     """Train ``model`` on the split's training part, batches from :mod:`kexp.train.feed`
-    (reshuffled each epoch from ``seed``); validation on the split's validation part, or
-    on the last ``validation_split`` of the training rows as Keras holds them out."""
+    (reshuffled each epoch from ``seed``, one stream over all epochs); validation on the
+    split's validation part, or on the last ``validation_split`` of the training rows as
+    Keras holds them out. ``steps_per_execution`` becomes the largest divisor of the
+    epoch's batches up to the spec's (:func:`kexp.train.feed.per_execution`)."""
     x, y = for_keras(split.x_train), for_keras(split.y_train)
     x_val, y_val = for_keras(split.x_val), for_keras(split.y_val)
     if x_val is None and cfg.validation_split:
@@ -81,15 +83,26 @@ def fit(
     validation = None
     if x_val is not None:
         validation = feed.batches(x_val, y_val, cfg.batch_size, shuffle=False, seed=seed)
+    steps = feed.steps(feed.rows(x), cfg.batch_size)
+    set_per_execution(model, feed.per_execution(model.steps_per_execution or 1, steps))
     return model.fit(
-        feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed),
+        feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True),
         epochs=cfg.epochs,
+        steps_per_epoch=steps,
         validation_data=validation,
         shuffle=False,  # the batches are shuffled already (feed.batches)
         class_weight=class_weight,
         callbacks=callbacks,
         verbose=verbose,
     )
+
+
+def set_per_execution(model: Any, per_execution: int) -> None:
+    """``model``'s steps per execution, its train function made again if it changes (a
+    warm model traced for another epoch length)."""
+    if model.steps_per_execution != per_execution:
+        model.steps_per_execution = per_execution
+        model.train_function = None
 
 
 def evaluate(model: Any, x: Named, y: Named, batch_size: int) -> dict[str, float]:
