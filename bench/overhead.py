@@ -56,8 +56,9 @@ def _fashion_into_keras_cache() -> None:
 def hand_written(cfg, tfdata: bool = False) -> tuple[float, float]:
     """The Keras MNIST tutorial's MLP script in plain Keras, with the spec's numbers.
     ``tfdata``: its batches from ``tf.data``, reshuffled every epoch from the seed
-    (``shuffle(n, seed, reshuffle_each_iteration=True)``), the way kexp feeds a fit;
-    given arrays, Keras 3 shuffles every epoch in the same order once a seed is set."""
+    (``shuffle(n, seed, reshuffle_each_iteration=True)``) in one repeated stream, the way
+    kexp feeds a fit; given arrays, Keras 3 shuffles every epoch in the same order once a
+    seed is set."""
     import keras
     import numpy as np
 
@@ -82,9 +83,10 @@ def hand_written(cfg, tfdata: bool = False) -> tuple[float, float]:
         n = int(len(x_train) * (1 - cfg.fit.validation_split))  # Keras's validation_split
         train = (tf.data.Dataset.from_tensor_slices((x_train[:n], y_train[:n]))
                  .shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
-                 .batch(cfg.fit.batch_size))
+                 .batch(cfg.fit.batch_size).repeat())
         val = tf.data.Dataset.from_tensor_slices((x_train[n:], y_train[n:])).batch(cfg.fit.batch_size)
-        model.fit(train, validation_data=val, epochs=cfg.fit.epochs, verbose=0)
+        model.fit(train, validation_data=val, epochs=cfg.fit.epochs, verbose=0,
+                  steps_per_epoch=-(-n // cfg.fit.batch_size))
     else:
         model.fit(x=x_train, y=y_train, validation_split=cfg.fit.validation_split,
                   epochs=cfg.fit.epochs, batch_size=cfg.fit.batch_size, verbose=0)

@@ -4,7 +4,7 @@ The hand-written study is what the tutorial does: a Python loop that builds and 
 Dense(64, relu) network with h = 1..4 hidden layers on the MNIST sample, one after
 another, with the same seed, preprocessing, validation split and epochs as
 ``configs/depth_sweep.yaml``; its batches come from ``tf.data``, reshuffled every epoch
-from the seed, as kexp feeds a fit (Keras 3, given arrays and a seed, would shuffle every
+from the seed in one repeated stream, as kexp feeds a fit (Keras 3, given arrays and a seed, would shuffle every
 epoch in the same order), so both train the same numbers. Then ``kexp sweep configs/depth_sweep.yaml`` runs with
 ``--jobs 1`` and ``--jobs 2`` (each a separate process, as a user runs it). Prints the
 wall times, the ratios against the hand loop, and each trial's validation accuracy.
@@ -53,9 +53,10 @@ for extra in range(4):
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     n = int(len(x) * 0.8)  # validation_split=0.2, as Keras takes it: the last 20%
     train = (tf.data.Dataset.from_tensor_slices((x[:n], y[:n]))
-             .shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True).batch(128))
+             .shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True).batch(128).repeat())
     val = tf.data.Dataset.from_tensor_slices((x[n:], y[n:])).batch(128)
-    h = model.fit(train, validation_data=val, epochs={epochs}, verbose=0)
+    h = model.fit(train, validation_data=val, epochs={epochs}, verbose=0,
+                  steps_per_epoch=-(-n // 128))
     out.append(h.history["val_accuracy"][-1])
 print(json.dumps({{"seconds": time.perf_counter() - t0, "val_accuracy": out}}))
 """
