@@ -215,3 +215,47 @@ def test_steps_per_execution_divides_the_epoch() -> None:
     assert [feed.per_execution(70, 62), feed.per_execution(50, 62), feed.per_execution(1, 62),
             feed.per_execution(8, 8), feed.per_execution(5, 7)] == [62, 31, 1, 8, 1]
     assert feed.steps(30, 8) == 4 and feed.steps(32, 8) == 4
+
+
+NAMED = """\
+name: named
+seed: 3
+data:
+  source: csv
+  path: tiny.csv
+  features: {left: [b], right: [c]}
+  target: {label: label, size: a}
+preprocess:
+  x: {left: [standardize], right: [standardize]}
+  y: {label: none, size: none}
+model:
+  type: functional
+  inputs: {left: {shape: [1]}, right: {shape: [1]}}
+  nodes:
+    merged: {Concatenate: {}, inputs: [left, right]}
+    hidden: {Dense: {units: 4, activation: relu}, inputs: merged}
+    label: {Dense: {units: 1, activation: sigmoid}, inputs: hidden}
+    size: {Dense: {units: 1}, inputs: hidden}
+  outputs: [label, size]
+compile:
+  loss: {label: binary_crossentropy, size: mse}
+  optimizer: adam
+  metrics: {label: [accuracy], size: [mae]}
+fit: {epochs: 1, batch_size: 8}
+"""
+
+
+def test_data_per_named_input_and_output_is_cross_validated(project: Path, tmp_path: Path) -> None:
+    (project / "named.yaml").write_text(NAMED)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        result = CliRunner().invoke(cli, ["cv", "named.yaml", "--folds", "3", "--runs-dir",
+                                          str(tmp_path), "--no-plots"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (cv_dir,) = list(tmp_path.iterdir())
+    folds = pd.read_csv(cv_dir / "folds.csv")
+    assert folds["status"].tolist() == ["completed"] * 3
+    assert (folds["train_size"] + folds["test_size"] == 45).all()  # rows, not names
+    assert {"label_accuracy", "size_mae"} <= set(folds.columns)
+    summary = (cv_dir / "summary.json").read_text()
+    assert '"splitter": "StratifiedKFold"' in summary  # by the first output's classes

@@ -77,7 +77,9 @@ def fold_seed(seed: int, fold: int) -> int:
 
 
 def take(a: Any, idx: np.ndarray) -> Any:
-    """Rows ``idx`` of an array, frame or series."""
+    """Rows ``idx`` of an array, frame or series, or of each one in a dict by name."""
+    if isinstance(a, dict):
+        return {k: take(v, idx) for k, v in a.items()}
     return a.iloc[idx] if isinstance(a, (pd.DataFrame, pd.Series)) else a[idx]
 
 

@@ -17,6 +17,7 @@ from kexp import backend, experiment
 from kexp.cv.folds import Job, fold_seed, take
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
+from kexp.data.named import rows
 from kexp.errors import ConfigError
 from kexp.spec import Config, CsvData, Spec, apply_overrides
 
@@ -36,7 +37,9 @@ class Plan:
 
 
 def concat(a: Any, b: Any) -> Any:
-    """``b``'s rows after ``a``'s (arrays, frames or series)."""
+    """``b``'s rows after ``a``'s (arrays, frames or series, or dicts of them by name)."""
+    if isinstance(a, dict):
+        return {k: concat(a[k], b[k]) for k in a}
     if isinstance(a, (pd.DataFrame, pd.Series)):
         return pd.concat([a, b], ignore_index=True)
     return np.concatenate([a, b])
@@ -48,7 +51,7 @@ def whole_data(cfg: Config, raw: data_mod.RawData, base_dirs: list[Path],
     x, y = raw.x_train, raw.y_train
     if raw.x_test is not None:
         x, y = concat(x, raw.x_test), concat(y, raw.y_test)
-        notes.append(f"cv: the source's test part ({len(raw.x_test)} samples) is folded in "
+        notes.append(f"cv: the source's test part ({rows(raw.x_test)} samples) is folded in "
                      "with the rest")
     groups = None
     if cfg.cv.group is not None:
@@ -98,7 +101,7 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> Plan:
         raise experiment.located(full, exc) from None
     for note in notes:
         log(f"Note: {note}")
-    info = {**raw.info, "samples": len(x)}
+    info = {**raw.info, "samples": rows(x)}
     return Plan(full, cfg, Job(full, cfg, x, y, info, notes, []), folds, name)
 
 

@@ -29,6 +29,7 @@ from kexp.cv.record import CVResult
 from kexp.cv.run import execute, fold_tasks, write_indices
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
+from kexp.data.named import rows
 from kexp.errors import RunError
 from kexp.model import resolve
 from kexp.rundir.write import RunFolder
@@ -135,11 +136,11 @@ def _job_of(cv_dir: Path, record: dict[str, Any], cfg: Config, spec: Spec,
     seed = cfg.seed or 0
     raw = data_mod.load(cfg.data, seed, base_dirs)
     x, y, groups = whole_data(cfg, raw, base_dirs, [])
-    fingerprint.check_data(record, raw.info, len(x), cv_dir)
+    fingerprint.check_data(record, raw.info, rows(x), cv_dir)
     tasks = fold_tasks(cfg, splits.kfold(y, cfg.cv, seed, groups), cv_dir)
     fingerprint.check_folds(record, [(t.seed, t.train, t.test) for t in tasks], cv_dir)
     backend.keras()
-    return Job(spec, cfg, x, y, {**raw.info, "samples": len(x)}, [], []), tasks
+    return Job(spec, cfg, x, y, {**raw.info, "samples": rows(x)}, [], []), tasks
 
 
 def _folds(tasks: list[FoldTask], record: dict[str, Any],

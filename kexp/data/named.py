@@ -49,6 +49,11 @@ def take(a: Named | None, idx: Any) -> Named | None:
             for k, v in a.items()}
 
 
+def rows(a: Any) -> int:
+    """Samples in raw data: an array or frame, or a dict of them by name."""
+    return n_rows(a) if isinstance(a, dict) else len(a)
+
+
 def first(a: Named) -> Any:
     """The first name's data (the first output's targets stratify splits)."""
     return next(iter(a.values()))

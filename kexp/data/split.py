@@ -99,6 +99,7 @@ def kfold(y: Any, cv: CVConfig, seed: int, groups: Any = None) -> list[tuple[np.
     """
     from sklearn import model_selection as ms
 
+    y = first(y) if isinstance(y, dict) else y  # data per output: the first output's labels
     k, n = cv.folds, len(y)
     state = (cv.seed if cv.seed is not None else seed) if cv.shuffle else None
     labels = class_labels(y)
@@ -148,6 +149,7 @@ def kfold(y: Any, cv: CVConfig, seed: int, groups: Any = None) -> list[tuple[np.
 
 def splitter_name(y: Any, cv: CVConfig, grouped: bool) -> str:
     """The scikit-learn splitter :func:`kfold` uses (for the record)."""
+    y = first(y) if isinstance(y, dict) else y
     stratify = cv.stratify if cv.stratify != "auto" else (class_labels(y) is not None and not grouped)
     if grouped:
         return "StratifiedGroupKFold" if stratify else "GroupKFold"

@@ -74,7 +74,7 @@ def cv_plan(spec: Spec, folds: int, log: Log = _silent, build: bool = True) -> P
         raise experiment.located(full, exc) from None
     for note in notes:
         log(f"Note: {note}")
-    info = {**raw.info, "samples": len(x)}
+    info = {**raw.info, "samples": named.rows(x)}
     return Plan(full, cfg, Job(full, cfg, x, y, info, notes, []), cv_folds, name)
 
 
@@ -87,8 +87,8 @@ def training_part(cfg: Config, raw: data_mod.RawData, seed: int, notes: list[str
                           "column cannot follow the test part's rows out of it",
                           hint="Remove cv.group, or data.test (then the whole data set is folded)")
     if raw.x_test is not None:
-        notes.append(f"sweep --cv: the folds cover the training part ({len(raw.y_train)} samples); "
-                     f"the source's test part ({len(raw.y_test)} samples) is kept for the refit")
+        notes.append(f"sweep --cv: the folds cover the training part ({named.rows(raw.y_train)} samples); "
+                     f"the source's test part ({named.rows(raw.y_test)} samples) is kept for the refit")
         return raw.x_train, raw.y_train
     assert cfg.data.test is not None
     x_named, y_named = named.name_data(cfg, raw.x_train, raw.y_train, "train")
