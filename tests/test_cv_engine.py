@@ -202,7 +202,8 @@ def test_a_fit_trains_on_the_epoch_orders_one_stream_after_another() -> None:
     backend.seed_everything(11, False)
     model = keras.Sequential([keras.Input((1,)), Spy(), keras.layers.Dense(1)])
     model.compile(loss="mse", optimizer="sgd", run_eagerly=True, steps_per_execution=3)
-    fit(model, FitConfig(epochs=3, batch_size=8), Split({"x": x}, {"y": y}), [], 0, seed=11)
+    fit(model, FitConfig(epochs=3, batch_size=8), Split({"x": x}, {"y": y}), [], 0, seed=11,
+        per_execution=3)
     backend.seed_everything(11, False)
     orders = feed.epoch_orders(30, True, 11, 3)
     np.testing.assert_array_equal(np.array(seen).reshape(3, 30), orders)
@@ -259,3 +260,26 @@ def test_data_per_named_input_and_output_is_cross_validated(project: Path, tmp_p
     assert {"label_accuracy", "size_mae"} <= set(folds.columns)
     summary = (cv_dir / "summary.json").read_text()
     assert '"splitter": "StratifiedKFold"' in summary  # by the first output's classes
+
+
+def _no_setup() -> None:
+    """A worker initializer that imports nothing (these workers need no TensorFlow)."""
+
+
+@pytest.mark.parametrize("main_trains", [False, True])
+def test_every_task_runs_once_in_the_workers_or_this_process(main_trains: bool) -> None:
+    from kexp.cv.workers import Workers
+
+    done_here: list[int] = []
+
+    def here(task: int) -> int:
+        done_here.append(task)
+        return task
+
+    with Workers(1, _no_setup, ()).start() as pool:
+        got = list(pool.run(abs, [-1, -2, -3, -4], key=abs, unit="tasks",
+                            local=here if main_trains else None))
+    assert sorted(abs(t) for t in got) == [1, 2, 3, 4]
+    if not main_trains:
+        assert got and not done_here and all(t > 0 for t in got)  # all by the worker (abs)
+    assert pool.pool is None  # closed: the worker is gone

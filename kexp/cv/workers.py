@@ -101,7 +101,8 @@ class Workers:
         only), every task once, yielded as tasks finish. A dead worker raises
         :class:`WorkerLost` naming the unfinished ``unit``."""
         assert self.pool is not None, "start() the workers first"
-        feeder = _Feeder(self.pool, self.probes, work, deque(tasks), key, unit)
+        feeder = _Feeder(self.pool, self.probes, work, deque(tasks), key, unit,
+                         main_trains=local is not None)
         finished = False
         try:
             feeder.begin()
@@ -123,7 +124,9 @@ class _Feeder:
     """Hands tasks to workers from a thread of the main process, as they become free."""
 
     def __init__(self, pool: Any, probes: list[Any], work: Callable[[Any], Any],
-                 pending: deque[Any], key: Callable[[Any], int], unit: str) -> None:
+                 pending: deque[Any], key: Callable[[Any], int], unit: str,
+                 main_trains: bool) -> None:
+        self.main_trains = main_trains
         self.pool, self.probes, self.work = pool, probes, work
         self.pending, self.key, self.unit = pending, key, unit
         self.lock = threading.Lock()
@@ -144,9 +147,9 @@ class _Feeder:
     def _give(self, cold: bool) -> None:
         """A pending task to a free worker (called with the lock held). A ``cold`` worker
         (ready, no task done yet: its first task also traces the model) gets one only
-        while two or more are pending; the last one stays with this process, which
-        would finish it sooner."""
-        if len(self.pending) < (2 if cold else 1):
+        while two or more are pending, when this process trains too: the last one stays
+        with this process, which would finish it sooner."""
+        if len(self.pending) < (2 if cold and self.main_trains else 1):
             return
         task = self.pending.popleft()
         self.outstanding += 1

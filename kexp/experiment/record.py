@@ -110,7 +110,7 @@ def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
     ]
     verbose = _verbosity(p.cfg.fit.verbose if options.verbose == "auto" else options.verbose)
     history = fit_mod.fit(p.model, p.cfg.fit, p.split, callbacks, verbose, p.class_weight,
-                          p.seed)
+                          p.seed, p.cfg.compile.steps_per_execution)
     return len(history.epoch)
 
 

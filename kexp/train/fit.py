@@ -70,12 +70,13 @@ def fit(
     verbose: int | str,
     class_weight: dict[int, float] | None = None,
     seed: int = 0,
+    per_execution: int = 1,
 ) -> Any:
     """Train ``model`` on the split's training part, batches from :mod:`kexp.train.feed`
     (reshuffled each epoch from ``seed``, one stream over all epochs); validation on the
     split's validation part, or on the last ``validation_split`` of the training rows as
     Keras holds them out. ``steps_per_execution`` becomes the largest divisor of the
-    epoch's batches up to the spec's (:func:`kexp.train.feed.per_execution`)."""
+    epoch's batches up to ``per_execution``, the spec's (:func:`kexp.train.feed.per_execution`)."""
     x, y = for_keras(split.x_train), for_keras(split.y_train)
     x_val, y_val = for_keras(split.x_val), for_keras(split.y_val)
     if x_val is None and cfg.validation_split:
@@ -84,7 +85,7 @@ def fit(
     if x_val is not None:
         validation = feed.batches(x_val, y_val, cfg.batch_size, shuffle=False, seed=seed)
     steps = feed.steps(feed.rows(x), cfg.batch_size)
-    set_per_execution(model, feed.per_execution(model.steps_per_execution or 1, steps))
+    set_per_execution(model, feed.per_execution(per_execution, steps))
     return model.fit(
         feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True),
         epochs=cfg.epochs,
