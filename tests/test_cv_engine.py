@@ -283,3 +283,23 @@ def test_every_task_runs_once_in_the_workers_or_this_process(main_trains: bool) 
     if not main_trains:
         assert got and not done_here and all(t > 0 for t in got)  # all by the worker (abs)
     assert pool.pool is None  # closed: the worker is gone
+
+
+def test_stopping_idle_workers_does_not_wait_out_the_grace_period() -> None:
+    """An error before any fold (bad spec, Ctrl-C) stops the workers started first
+    thing; once they are gone, nothing is left to wait for."""
+    import time
+
+    from kexp.cv.workers import STOP_GRACE_S, Workers
+
+    pool = Workers(1, _no_setup, ()).start()
+    list(pool.run(abs, [-1], key=abs, unit="tasks"))  # the worker is up
+    t0 = time.monotonic()
+    pool.close(finished=False)
+    assert time.monotonic() - t0 < STOP_GRACE_S / 2
+    for proc in pool.procs:  # exited (a zombie until the pool's thread reaps it) or reaped
+        try:
+            state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        assert state == "Z", state

@@ -237,4 +237,5 @@ def stop(procs: list[Any], grace_s: float = STOP_GRACE_S) -> None:
             alive.pop(sentinel, None)
     for proc in alive.values():
         proc.kill()
-    wait(list(alive), timeout=STOP_GRACE_S)  # killed: gone within moments
+    if alive:  # (waiting on nothing would sleep the whole timeout)
+        wait(list(alive), timeout=STOP_GRACE_S)  # killed: gone within moments
