@@ -96,7 +96,7 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> Plan:
         x, y, groups = whole_data(cfg, raw, base_dirs, notes)
         folds = splits.kfold(y, cfg.cv, seed, groups)
         name = splits.splitter_name(y, cfg.cv, groups is not None)
-        _build_first_fold(cfg, x, y, folds[0], seed)
+        build_first_fold(cfg, x, y, folds[0], seed)
     except ConfigError as exc:
         raise experiment.located(full, exc) from None
     for note in notes:
@@ -105,8 +105,8 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> Plan:
     return Plan(full, cfg, Job(full, cfg, x, y, info, notes, []), folds, name)
 
 
-def _build_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.ndarray],
-                      seed: int) -> None:
+def build_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.ndarray],
+                     seed: int) -> None:
     """Preprocess fold 1 and build its model, so that model, loss and shape errors come
     before any folder or training."""
     backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)

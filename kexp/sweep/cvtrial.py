@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp import backend, experiment
-from kexp.cv.folds import Job, fold_seed, take
+from kexp import experiment
+from kexp.cv.folds import Job
 from kexp.cv.options import CVOptions
-from kexp.cv.prepare import Plan, whole_data
+from kexp.cv.prepare import Plan, build_first_fold, whole_data
 from kexp.cv.record import CVResult, fold_dir
 from kexp.cv.run import cross_validate
 from kexp.data import named
@@ -66,7 +66,7 @@ def cv_plan(spec: Spec, folds: int, log: Log = _silent, build: bool = True) -> P
         cv_folds = splits.kfold(y, cfg.cv, seed, groups)
         name = splits.splitter_name(y, cfg.cv, groups is not None)
         if build:
-            check_first_fold(cfg, x, y, cv_folds[0], seed)
+            build_first_fold(cfg, x, y, cv_folds[0], seed)
     except ConfigError as exc:
         if exc.hint:  # kexp cv's option is --folds; here it is --cv
             exc = ConfigError(exc.loc or exc.path, exc.message, line=exc.line, origin=exc.origin,
@@ -104,18 +104,6 @@ def training_part(cfg: Config, raw: data_mod.RawData, seed: int, notes: list[str
 def _plain(a: Any) -> Any:
     """Rows numbered 0..n-1 again (a frame or series); an array as it is."""
     return a.reset_index(drop=True) if isinstance(a, (pd.DataFrame, pd.Series)) else a
-
-
-def check_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.ndarray],
-                     seed: int) -> None:
-    """Preprocess fold 1 and build its model: model, loss and shape errors come before
-    any folder or training."""
-    backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)
-    tr, te = fold
-    split, pre = experiment.fit_transform(cfg, take(x, tr), take(y, tr), take(x, te), take(y, te),
-                                          seed)
-    experiment.build_model(cfg, split, pre, [])
-    backend.keras().backend.clear_session()
 
 
 def cross_validate_trial(spec: Spec, path: Path, folds: int, argv: list[str], plots: bool,
