@@ -11,11 +11,11 @@ Light on purpose: the command line imports this module before the spec is checke
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kexp.cv.workers import threads_per_worker
 from kexp.errors import UsageError
 
 #: exit codes of ``kexp cv`` besides 0 (all folds completed) and 2 (bad input)
@@ -65,9 +65,7 @@ class CVOptions:
     workers: Any = None
 
     def fold_threads(self) -> int:
-        if self.threads:
-            return self.threads
-        return max(1, (os.cpu_count() or 1) // max(1, self.jobs))
+        return threads_per_worker(self.jobs, self.threads)
 
 
 @dataclass

@@ -16,7 +16,6 @@ of batches per epoch.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,7 +55,7 @@ def check(cfg: Config, train_sizes: list[int]) -> None:
             raise ConfigError(loc, "not supported with --stack (the folds train as one model)",
                               hint="Remove it, or run the folds separately (without --stack)")
     bs = cfg.fit.batch_size
-    steps = {math.ceil(n / bs) for n in train_sizes}
+    steps = {feed.steps(n, bs) for n in train_sizes}
     if len(steps) > 1:
         raise ConfigError(("fit", "batch_size"),
                           f"with --stack every fold needs the same number of batches per epoch; "

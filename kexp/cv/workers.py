@@ -49,11 +49,16 @@ def init_worker(parent_pid: int, threads: int, verbose: bool) -> None:
     backend.keras()
 
 
+def threads_per_worker(jobs: int, threads: int | None) -> int:
+    """``threads``, or by default ``cores // jobs`` (at least 1)."""
+    return threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
 def start(jobs: int, threads: int | None, verbose: bool) -> Workers:
     """The ``jobs - 1`` workers of ``--jobs N`` (this process trains too), spawned now,
     with ``threads`` TensorFlow threads each (None: ``cores // jobs``)."""
-    per_worker = threads or max(1, (os.cpu_count() or 1) // jobs)
-    return Workers(jobs - 1, init_worker, (os.getpid(), per_worker, verbose)).start()
+    return Workers(jobs - 1, init_worker,
+                   (os.getpid(), threads_per_worker(jobs, threads), verbose)).start()
 
 
 class Workers:

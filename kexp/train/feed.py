@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from kexp.data.named import rows
+
 #: above this many bytes of training data, batches are gathered by shuffled index
 GATHER_BYTES = 16 * 2**20
 
@@ -41,10 +43,6 @@ def floatx(a: Any) -> Any:
         return v.astype(want) if v.dtype.kind == "f" and v.dtype != np.dtype(want) else v
 
     return {k: cast(v) for k, v in a.items()} if isinstance(a, dict) else cast(a)
-
-
-def rows(a: Any) -> int:
-    return len(next(iter(a.values()))) if isinstance(a, dict) else len(a)
 
 
 def nbytes(a: Any) -> int:
@@ -82,10 +80,7 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
         if repeat:
             ds = ds.repeat()
     else:
-        index = tf.data.Dataset.range(n)
-        if shuffle:
-            index = index.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        index = index.batch(batch_size)
+        index = _index(n, shuffle, seed).batch(batch_size)
         if repeat:
             index = index.repeat()
         whole = tf.data.Dataset.from_tensors((x, y)).repeat()
@@ -118,8 +113,15 @@ def epoch_orders(n: int, shuffle: bool, seed: int, epochs: int) -> np.ndarray:
     each epoch, repeated here instead of iterated anew)."""
     if not shuffle:
         return np.tile(np.arange(n, dtype=np.int64), (epochs, 1))
+    return next(iter(_index(n, True, seed).batch(n).repeat(epochs).batch(epochs))).numpy()
+
+
+def _index(n: int, shuffle: bool, seed: int) -> Any:
+    """Row indices ``0..n-1``, reshuffled each iteration from ``seed`` (``shuffle``): the
+    order :func:`batches` gathers by, and :func:`epoch_orders` reads."""
     import tensorflow as tf
 
-    index = tf.data.Dataset.range(n).shuffle(n, seed=int(seed) % 2**63,
-                                             reshuffle_each_iteration=True)
-    return next(iter(index.batch(n).repeat(epochs).batch(epochs))).numpy()
+    index = tf.data.Dataset.range(n)
+    if shuffle:
+        index = index.shuffle(n, seed=int(seed) % 2**63, reshuffle_each_iteration=True)
+    return index

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from kexp.data.named import Named, for_keras
+from kexp.data.named import Named, for_keras, rows
 from kexp.errors import ConfigError
 from kexp.spec import FitConfig
 from kexp.train import feed
@@ -84,7 +84,7 @@ def fit(
     validation = None
     if x_val is not None:
         validation = feed.batches(x_val, y_val, cfg.batch_size, shuffle=False, seed=seed)
-    steps = feed.steps(feed.rows(x), cfg.batch_size)
+    steps = feed.steps(rows(x), cfg.batch_size)
     set_per_execution(model, feed.per_execution(per_execution, steps))
     return model.fit(
         feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True),
