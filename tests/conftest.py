@@ -133,6 +133,16 @@ def busy_cpu():
             loop.wait()
 
 
+def write_tiny_classes(path: Path, n: int, seed: int, c_high: float) -> None:
+    """A tiny CSV of three numeric features (a, b, c) and a 0/1 ``label`` (every third row)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    pd.DataFrame({"a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n),
+                  "c": rng.uniform(0, c_high, n),
+                  "label": (np.arange(n) % 3 == 0).astype(int)}).to_csv(path, index=False)
+
+
 def only_folder(runs: Path) -> Path:
     """The one run, CV or sweep folder a command made in ``runs``."""
     (folder,) = [p for p in Path(runs).iterdir() if p.is_dir()]

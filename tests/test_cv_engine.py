@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from kexp.cli import cli
+from tests.conftest import write_tiny_classes
 
 SPEC = """\
 name: engine
@@ -46,10 +47,7 @@ fit:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("engine")
-    rng = np.random.default_rng(1)
-    n = 45
-    pd.DataFrame({"a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n), "c": rng.uniform(0, 9, n),
-                  "label": (np.arange(n) % 3 == 0).astype(int)}).to_csv(root / "tiny.csv", index=False)
+    write_tiny_classes(root / "tiny.csv", n=45, seed=1, c_high=9)
     (root / "engine.yaml").write_text(SPEC)
     return root
 

@@ -14,14 +14,13 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from kexp.cli import cli
 from kexp.cv import lock
 from kexp.errors import RunError
+from tests.conftest import write_tiny_classes
 
 ROOT = Path(__file__).resolve().parent.parent
 START_S = 300  # the CV and 2 workers import TensorFlow on 2 (maybe busy) cores
@@ -46,10 +45,7 @@ fit: {epochs: 100000, batch_size: 1, verbose: 0}
 
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    n = 36
-    pd.DataFrame({"a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n), "c": rng.uniform(0, 100, n),
-                  "label": (np.arange(n) % 3 == 0).astype(int)}).to_csv(tmp_path / "tiny.csv", index=False)
+    write_tiny_classes(tmp_path / "tiny.csv", n=36, seed=0, c_high=100)
     (tmp_path / "long.yaml").write_text(LONG)
     return tmp_path
 
