@@ -109,7 +109,7 @@ def _fold_model(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any], notes:
     reusing = warm is not None and warm.matches(k)
     # a cleared session frees memory by garbage collection, slow enough to skip when reusing
     backend.keras().backend.clear_session(free_memory=not reusing)
-    split, pre, model = _build(cfg, seed, parts, notes)
+    split, pre, model = build_fold(cfg, seed, parts, notes)
     if warm is not None:
         kept = warm.reuse(model) if reusing else None
         if kept is not None:
@@ -118,8 +118,10 @@ def _fold_model(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any], notes:
     return split, pre, model
 
 
-def _build(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],
-           notes: list[str]) -> tuple[Any, Any, Any]:
+def build_fold(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],
+               notes: list[str]) -> tuple[Any, Any, Any]:
+    """A fold's split (preprocessing fitted on ``parts``' training rows) and its freshly
+    seeded, compiled model."""
     backend.seed_everything(seed, cfg.deterministic)
     split, pre = experiment.fit_transform(cfg, *parts, seed)
     return split, pre, experiment.build_model(cfg, split, pre, notes)

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from kexp import backend, experiment
-from kexp.cv.folds import FoldOutcome, FoldTask, Job, clear_fold, fold_parts
+from kexp.cv.folds import FoldOutcome, FoldTask, Job, build_fold, clear_fold, fold_parts
 from kexp.data import sources as data_mod
 from kexp.data.named import for_keras
 from kexp.errors import ConfigError
@@ -98,11 +98,9 @@ def _part(job: Job, task: FoldTask) -> experiment.Prepared:
         "seed": task.seed,
         "model": cfg.model.model_copy(update={"name": f"fold_{task.fold:02d}"}),
     })
-    backend.seed_everything(task.seed, cfg.deterministic)
     x_tr, y_tr, x_te, y_te = fold_parts(job, task)
-    split, pre = experiment.fit_transform(fcfg, x_tr, y_tr, x_te, y_te, task.seed)
     notes = [*job.notes, NOTE]
-    model = experiment.build_model(fcfg, split, pre, notes)
+    split, pre, model = build_fold(fcfg, task.seed, (x_tr, y_tr, x_te, y_te), notes)
     raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
     return experiment.Prepared(job.spec, fcfg, task.seed, raw, split, pre, model, notes)
 
