@@ -35,17 +35,11 @@ def run(request: CVRequest, log: Log = _silent) -> CVResult:
     request.check()
     backend.set_verbose(request.verbose)
     cv_opts = request.cv_options()
-    if cv_opts.jobs > 1 and cv_opts.executor == "local" and not cv_opts.stack:
-        # the workers import TensorFlow while this process loads the spec and the data
-        cv_opts.workers = workers.start(cv_opts.jobs, cv_opts.fold_threads(), request.verbose)
-    finished = False
-    try:
-        result = _run(request, cv_opts, log)
-        finished = True
-        return result
-    finally:
-        if cv_opts.workers is not None:
-            cv_opts.workers.close(finished=finished)
+    wanted = cv_opts.jobs > 1 and cv_opts.executor == "local" and not cv_opts.stack
+    # the workers import TensorFlow while this process loads the spec and the data
+    with workers.started(wanted, cv_opts.jobs, cv_opts.fold_threads(), request.verbose) as pool:
+        cv_opts.workers = pool
+        return _run(request, cv_opts, log)
 
 
 def _run(request: CVRequest, cv_opts: CVOptions, log: Log) -> CVResult:

@@ -18,6 +18,7 @@ SIGTERM, a lost worker) the others are stopped before :meth:`Workers.run` return
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -52,6 +53,12 @@ def init_worker(parent_pid: int, threads: int, verbose: bool) -> None:
 def threads_per_worker(jobs: int, threads: int | None) -> int:
     """``threads``, or by default ``cores // jobs`` (at least 1)."""
     return threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def started(wanted: bool, jobs: int, threads: int | None, verbose: bool) -> Any:
+    """A ``with`` block holding :func:`start`'s workers (None unless ``wanted``): left
+    normally, the idle workers are killed; left by an exception, stopped as interrupted."""
+    return start(jobs, threads, verbose) if wanted else contextlib.nullcontext()
 
 
 def start(jobs: int, threads: int | None, verbose: bool) -> Workers:

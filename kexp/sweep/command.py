@@ -95,23 +95,15 @@ def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
 
         import_ray()
     backend.set_verbose(request.verbose)
-    pool = None
-    if request.jobs > 1 and request.executor == "local":
-        # the workers import TensorFlow while this process loads the spec and checks trials
-        pool = workers.start(request.jobs, request.threads, request.verbose)
-    finished = False
-    try:
+    wanted = request.jobs > 1 and request.executor == "local"
+    # the workers import TensorFlow while this process loads the spec and checks trials
+    with workers.started(wanted, request.jobs, request.threads, request.verbose) as pool:
         from kexp.sweep.run import SweepOptions
 
         opts = SweepOptions(jobs=request.jobs, threads=request.threads,
                             executor=request.executor, address=request.address,
                             plots=request.plots, save_models=request.save_models, workers=pool)
-        result = _run(request, opts, log)
-        finished = True
-        return result
-    finally:
-        if pool is not None:
-            pool.close(finished=finished)
+        return _run(request, opts, log)
 
 
 def _run(request: SweepRequest, opts: Any, log: Log) -> SweepResult:
