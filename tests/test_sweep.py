@@ -180,6 +180,19 @@ def test_resume_refuses_a_changed_config(tiny: Path) -> None:
     assert result.exit_code == 2 and "changed since the sweep started" in result.output
 
 
+def test_resume_refuses_a_sweep_of_an_earlier_batch_generation(tiny: Path) -> None:
+    args = ["sweep", str(tiny), "--param", "fit.batch_size=16", "--runs-dir", "runs", "--no-plots",
+            "--no-save-models"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    meta_path = only_folder(Path("runs")) / "sweep.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["batches"]  # a sweep folder of a kexp that trained on Keras's batches
+    meta_path.write_text(json.dumps(meta))
+    result = CliRunner().invoke(cli, ["sweep", "--resume", str(meta_path.parent)])
+    assert result.exit_code == 2, result.output
+    assert "sweep.json: its finished work trained on the batches of an earlier kexp" in result.output
+
+
 def test_resume_refuses_settings(tiny: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", "--resume", str(tiny.parent), "--param", "fit.epochs=1"])
     assert result.exit_code == 2 and "remove --param" in result.output

@@ -18,6 +18,7 @@ import numpy as np
 
 from kexp.errors import DataError, RunError
 from kexp.rundir.read import flatten
+from kexp.train import feed
 
 RECORD = "cv.json"
 VERSION = 1
@@ -57,6 +58,7 @@ def build(config: dict[str, Any], spec_text: str, info: dict[str, Any], samples:
     """``cv.json``'s content; ``folds`` holds ``(fold, repeat, seed, train, test)``."""
     return {
         "version": VERSION,
+        "batches": feed.GENERATION,
         "config": {"sha256": sha256_of(config), "resolved": config},
         "spec": {"sha256": hashlib.sha256(spec_text.encode("utf-8")).hexdigest()},
         "data": {"samples": samples, "files": data_files(info)},
@@ -78,7 +80,20 @@ def read(cv_dir: Path) -> dict[str, Any]:
         raise RunError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); {START_OVER}") from None
     if not _well_formed(record):
         raise RunError(f"{path}: damaged (not the record kexp cv writes); {START_OVER}")
+    check_batches(record.get("batches"), path, START_OVER)
     return dict(record)
+
+
+def check_batches(recorded: Any, path: Path, start_over: str) -> None:
+    """RunError unless ``recorded`` (a CV's or sweep's record of how its fits formed their
+    batches, missing before kexp recorded it) is this kexp's: what is left to train would
+    see other rows for the same seeds than what finished, and the record would mix both."""
+    if recorded == feed.GENERATION:
+        return
+    raise RunError(f"{path}: its finished work trained on the batches of an earlier kexp "
+                   f"(batch generation {recorded or 1}; this kexp: {feed.GENERATION}, one "
+                   "tf.data stream reshuffled every epoch), so resuming would mix two ways of "
+                   f"training; {start_over}")
 
 
 def _well_formed(record: Any) -> bool:

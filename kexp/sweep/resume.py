@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from kexp import experiment
-from kexp.cv import lock
+from kexp.cv import fingerprint, lock
 from kexp.errors import ConfigError, KexpError, RunError
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec, apply_overrides, load_config
@@ -46,6 +46,8 @@ def load_plan(sweep_dir: Path) -> Plan:
         kind = status.get("kind") if isinstance(status, dict) else None
         raise RunError(f"{sweep_dir}: a '{kind}' folder, not a sweep folder (kind sweep)")
     meta = _read(sweep_dir / "sweep.json")
+    fingerprint.check_batches(meta.get("batches") if isinstance(meta, dict) else None,
+                              sweep_dir / "sweep.json", "start a new `kexp sweep`")
     config_path = sweep_dir / "config.yaml"
     config = _read(config_path)
     if hashlib.sha256(config_path.read_bytes()).hexdigest() != meta.get("config_sha256"):

@@ -35,6 +35,7 @@ from kexp.sweep.refit import refit
 from kexp.sweep.trial import TrialOutcome, TrialTask
 from kexp.track import live
 from kexp.track.folder import sweep_metrics
+from kexp.train import feed
 
 
 @dataclass
@@ -79,6 +80,7 @@ def _start(rf: RunFolder, plan: Plan, options: experiment.Options, opts: SweepOp
         "spec_path": str(plan.base.path.resolve()) if plan.base.path else None,
         "base": plan.base.data,
         "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+        "batches": feed.GENERATION,
         "trials": [{"trial": t.number, "params": t.params, "folder": t.folder} for t in plan.trials],
     })
     (rf.path / "trials").mkdir()

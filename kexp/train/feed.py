@@ -29,6 +29,10 @@ from kexp.data.named import rows
 
 #: above this many bytes of training data, batches are gathered by shuffled index
 GATHER_BYTES = 16 * 2**20
+#: how a fit's batches are formed for a seed; raised whenever the rows a fit sees change.
+#: 1: Keras's own batches from NumPy arrays (kexp before it fed its own stream).
+#: A CV or sweep folder records it, and is resumed only by a kexp of the same generation.
+GENERATION = 2
 
 
 def floatx(a: Any) -> Any:
