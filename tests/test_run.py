@@ -307,3 +307,38 @@ def test_unexpected_failure_is_one_line_exit_1(write_spec, runner, workdir, monk
     assert status["status"] == "failed"
     verbose = runner.invoke(cli, ["-v", "run", str(spec)])
     assert isinstance(verbose.exception, RuntimeError)  # -v shows the real exception
+
+
+@pytest.mark.parametrize("kind", ["dense", "two-outputs", "lstm", "many-batches"])
+def test_predictions_equal_keras_predict(kind: str) -> None:
+    """kexp.train.predictions.predict gives model.predict's numbers: called batch by batch
+    for a small input on a model of Keras's own, non-recurrent layers; through
+    model.predict otherwise (recurrent layers, more than EAGER_BATCHES batches)."""
+    import keras
+    import numpy as np
+
+    from kexp.train import predictions as pred
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    if kind == "lstm":
+        x = rng.normal(size=(50, 7, 3)).astype("float32")
+        model = keras.Sequential([keras.Input((7, 3)), keras.layers.LSTM(4),
+                                  keras.layers.Dense(2, activation="softmax")])
+    else:
+        x = rng.normal(size=(50 if kind != "many-batches" else 500, 6)).astype("float32")
+        inp = keras.Input((6,))
+        hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8, activation="relu")(inp))
+        outs = [keras.layers.Dense(3, activation="softmax", name="a")(hidden)]
+        if kind == "two-outputs":
+            outs.append(keras.layers.Dense(1, name="b")(hidden))
+        model = keras.Model(inp, outs if len(outs) > 1 else outs[0])
+    batch = 8 if kind != "many-batches" else 10
+    calls: list[int] = []
+    model.predict = lambda *a, _orig=model.predict, **k: calls.append(1) or _orig(*a, **k)
+    got = pred.predict(model, x, batch)
+    assert bool(calls) == (kind in ("lstm", "many-batches"))
+    want = keras.Model.predict(model, x, batch_size=batch, verbose=0)
+    for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+        assert g.shape == w.shape

@@ -111,7 +111,8 @@ def _confusion_figure(y_true: list[str], y_pred: list[str], labels: list[str],
     from sklearn.metrics import ConfusionMatrixDisplay
 
     size = max(5.0, 0.5 * len(labels) + 3)
-    fig = new_figure(figsize=(2 * size, size), layout="constrained")
+    fig = new_figure(figsize=(2 * size, size))
+    _confusion_margins(fig, labels, rotate=len(labels) > 6)
     for ax, normalize, kind, values_format in zip(
         fig.subplots(1, 2), (None, "true"), ("counts", "normalized"), ("d", ".2f"), strict=True
     ):
@@ -123,6 +124,23 @@ def _confusion_figure(y_true: list[str], y_pred: list[str], labels: list[str],
         )
         ax.set(xlabel="predicted", ylabel="true", title=f"{prefix}confusion matrix ({kind})")
     return fig
+
+
+def _confusion_margins(fig: Figure, labels: list[str], rotate: bool) -> None:
+    """Room for the class names, axis labels, titles and colorbars, from the longest name.
+
+    A layout engine would measure every text of the figure (the two matrices' cells too)
+    on each draw: about half of the figure's cost, and the confusion matrix is the largest
+    figure of a classifier's run. Tick labels are 10 pt (about 0.09 in a character)."""
+    width, height = fig.get_size_inches()
+    name = 0.09 * max((len(label) for label in labels), default=1)
+    left = 0.55 + name  # y label and the class names
+    bottom = 0.55 + (name * 0.71 + 0.1 if rotate else 0.2)  # x label and (rotated) names
+    right = 0.15
+    gap = left + 0.5  # the second matrix's names, after the first one's colorbar labels
+    cell = (width - left - right - gap) / 2  # each matrix with its colorbar
+    fig.subplots_adjust(left=left / width, right=1 - right / width, wspace=gap / cell,
+                        bottom=min(bottom / height, 0.45), top=1 - 0.45 / height)
 
 
 def _roc_figure(truth: np.ndarray, score: np.ndarray, positive: str, prefix: str) -> Figure:
