@@ -198,6 +198,31 @@ def test_resume_refuses_settings(tiny: Path) -> None:
     assert result.exit_code == 2 and "remove --param" in result.output
 
 
+def test_trials_on_one_warm_model_train_the_numbers_of_lone_runs(tiny: Path) -> None:
+    """Trials that share a model and compile section train on this process's warm model
+    (kexp.train.warm): each trial's history equals a lone ``kexp run`` of its parameters,
+    and its summary.txt names the layers as a lone run's."""
+    from kexp.train import warm
+
+    sets = ["--set", "deterministic=true", "--set", "fit.epochs=2"]
+    reused = warm.PROCESS.reused
+    result = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "fit.batch_size=8,16",
+                                      "--runs-dir", "sweep", "--no-plots", "--no-save-models", *sets])
+    assert result.exit_code == 0, result.output
+    assert warm.PROCESS.reused >= reused + 1  # (at least) the second trial reused a model
+    trials = only_folder(Path("sweep")) / "trials"
+    for batch, folder in zip((8, 16), sorted(trials.iterdir()), strict=True):
+        runs = Path(f"lone-{batch}")
+        lone = CliRunner().invoke(cli, ["run", str(tiny), "--runs-dir", str(runs), *sets,
+                                        "--set", f"fit.batch_size={batch}"])
+        assert lone.exit_code == 0, lone.output
+        alone = only_folder(runs)
+        pd.testing.assert_frame_equal(pd.read_csv(folder / "history.csv"),
+                                      pd.read_csv(alone / "history.csv"), check_exact=True)
+        assert (folder / "summary.txt").read_text() == (alone / "summary.txt").read_text()
+        assert (folder / "predictions.csv").read_text() == (alone / "predictions.csv").read_text()
+
+
 def test_no_sweep_section_and_no_param_is_a_usage_error(tiny: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", str(tiny)])
     assert result.exit_code == 2 and "no sweep: section" in result.output

@@ -29,7 +29,7 @@ from kexp.cv.lock import CVLock, Inherited
 from kexp.cv.options import CVOptions
 from kexp.cv.workers import Workers
 from kexp.errors import RunError
-from kexp.train.warm import Warm
+from kexp.train import warm as warm_mod
 
 
 def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions,
@@ -44,21 +44,20 @@ def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions,
         return _ray(job, tasks, opts)
     if opts.jobs > 1 and len(tasks) > 1:
         return _processes(job, tasks, opts, held)
-    return _in_process(job, tasks, None if opts.fresh_models else Warm())
+    return _in_process(job, tasks, None if opts.fresh_models else warm_mod.PROCESS)
 
 
 def _silent(_: str) -> None:
     pass
 
 
-def _in_process(job: Job, tasks: list[FoldTask], warm: Warm | None) -> Iterator[FoldOutcome]:
+def _in_process(job: Job, tasks: list[FoldTask], warm: warm_mod.Warm | None) -> Iterator[FoldOutcome]:
     for task in tasks:
         yield train_fold(job, task, warm=warm)
 
 
 # ------------------------------------------------------------------ local processes
 
-_WORKER_WARM: Warm | None = None
 _WORKER_JOBS: dict[str, Job] = {}
 _WORKER_LOCK: Inherited | None = None
 
@@ -73,10 +72,8 @@ def _worker_fold(item: tuple[str, FoldTask, Inherited, bool]) -> FoldOutcome:
     """One fold in a worker: the CV's job (read once from its file), the CV folder's lock
     (kept while the worker lives), then :func:`train_fold` (on the worker's warm model,
     when ``reuse``)."""
-    global _WORKER_LOCK, _WORKER_WARM
+    global _WORKER_LOCK
     path, task, lock, reuse = item
-    if reuse and _WORKER_WARM is None:
-        _WORKER_WARM = Warm()
     if lock.fd is not None:
         if _WORKER_LOCK is None:
             _WORKER_LOCK = lock
@@ -85,7 +82,7 @@ def _worker_fold(item: tuple[str, FoldTask, Inherited, bool]) -> FoldOutcome:
     if path not in _WORKER_JOBS:
         with open(path, "rb") as fh:
             _WORKER_JOBS[path] = pickle.load(fh)  # written by this CV's main process
-    return train_fold(_WORKER_JOBS[path], task, warm=_WORKER_WARM if reuse else None)
+    return train_fold(_WORKER_JOBS[path], task, warm=warm_mod.PROCESS if reuse else None)
 
 
 def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions,
@@ -93,7 +90,7 @@ def _processes(job: Job, tasks: list[FoldTask], opts: CVOptions,
     """The folds in this process and ``jobs - 1`` workers (``opts.workers`` if started)."""
     pool = opts.workers if opts.workers is not None else start_workers(opts)
     lock = held.inherited() if held is not None else Inherited(None)
-    warm = None if opts.fresh_models else Warm()
+    warm = None if opts.fresh_models else warm_mod.PROCESS
     fd, path = tempfile.mkstemp(prefix="kexp-cv-job-", suffix=".pkl")
     try:
         with os.fdopen(fd, "wb") as fh:

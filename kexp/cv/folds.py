@@ -110,12 +110,7 @@ def _fold_model(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any], notes:
     # a cleared session frees memory by garbage collection, slow enough to skip when reusing
     backend.keras().backend.clear_session(free_memory=not reusing)
     split, pre, model = build_fold(cfg, seed, parts, notes)
-    if warm is not None:
-        kept = warm.reuse(model) if reusing else None
-        if kept is not None:
-            return split, pre, kept
-        warm.keep(model, k)
-    return split, pre, model
+    return split, pre, model if warm is None else warm.take(model, k)
 
 
 def build_fold(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],

@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kexp import experiment
+from kexp import backend, experiment
 from kexp.errors import KexpError
 from kexp.rundir.read import read_history
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec
 from kexp.sweep import cvtrial
+from kexp.train import warm
 
 
 @dataclass
@@ -79,7 +80,7 @@ def _single_run(task: TrialTask, path: Path, out: TrialOutcome) -> None:
     options = experiment.Options(verbose=0, argv=task.argv, plots=task.plots,
                                  save_model=task.save_model, runs_dir=path.parent, **extra)
     try:
-        prepared = experiment.prepare(task.spec, options)
+        prepared = _on_warm_model(task.spec, options)
         result = experiment.train_in_folder(prepared, rf, options)
         out.status, out.metrics = "completed", result.metrics
         out.value = metric_value(path, result.metrics, task.metric)
@@ -95,6 +96,17 @@ def _single_run(task: TrialTask, path: Path, out: TrialOutcome) -> None:
         if rf.status.get("status") in (None, "running"):
             rf.set_status("failed", error=out.error)
     out.epochs = int(rf.status.get("epochs") or 0)
+
+
+def _on_warm_model(spec: Spec, options: experiment.Options) -> experiment.Prepared:
+    """The trial prepared (its fresh model built from its seed, after Keras's session is
+    cleared so that its names are a lone run's), on this process's warm model when an
+    earlier trial had the same model and compile sections: a grid over batch size, epochs
+    or seeds traces its model once (:mod:`kexp.train.warm`, the same numbers)."""
+    backend.keras().backend.clear_session(free_memory=False)
+    prepared = experiment.prepare(spec, options)
+    model = warm.PROCESS.take(prepared.model, warm.key(prepared.cfg))
+    return replace(prepared, model=model)
 
 
 def _cross_validated(task: TrialTask, path: Path, out: TrialOutcome) -> None:

@@ -29,12 +29,15 @@ from kexp.spec import Config
 
 
 def key(cfg: Config) -> str | None:
-    """What must agree for a model to be reused (None: never reuse it)."""
+    """What must agree for a model to be reused (None: never reuse it): the model and
+    compile sections, and ``deterministic`` (TensorFlow picks some kernels when a function
+    is traced, so a model traced before op determinism was switched on can differ from a
+    fresh one in the last bit)."""
     parts = {"model": cfg.model.model_dump(mode="json"),
              "compile": cfg.compile.model_dump(mode="json")}
     if references(parts):
         return None
-    return json.dumps(parts, sort_keys=True, default=str)
+    return json.dumps({**parts, "deterministic": cfg.deterministic}, sort_keys=True, default=str)
 
 
 def layout(model: Any) -> list[tuple[str, tuple[int, ...], str]]:
@@ -71,7 +74,22 @@ class Warm:
         self.reused += 1
         return self.model
 
+    def take(self, fresh: Any, k: str | None) -> Any:
+        """The model to train: the kept one set to ``fresh``'s starting state when ``k``
+        matches and the variables agree, else ``fresh``, kept for the next one."""
+        if self.matches(k):
+            kept = self.reuse(fresh)
+            if kept is not None:
+                return kept
+        self.keep(fresh, k)
+        return fresh
+
     def keep(self, model: Any, k: str | None) -> None:
         """Keep ``model`` for the folds after this one (``k`` None: keep nothing)."""
         usable = k is not None and getattr(model, "optimizer", None) is not None
         self.model, self.key = (model, k) if usable else (None, None)
+
+
+#: this process's warm model: the folds of every CV it runs (also the CVs of ``kexp sweep
+#: --cv`` trials) and the single-run trials of a sweep share it
+PROCESS = Warm()
