@@ -15,8 +15,9 @@ every kexp lever gives the same per-fold test accuracies):
          process, re-initialised from each fold's fresh model (nothing traced again)
   jobs   + --jobs J (this process and J - 1 spawned workers; threads per worker =
          cores // J); with --memory, each worker's peak memory (VmHWM) is reported
-  stack  + --stack (opt-in: the K folds as one model of K disjoint sub-networks, each
-         on the batches it would see alone; one step advances every fold)
+  stack  + --stack (opt-in: the K folds as one model, each on the batches it would see
+         alone; one step advances every fold; for this Dense network vectorized, each
+         layer one batched kernel for all folds: kexp/cv/vector.py)
 
 --memory also runs the tutorial's loop as its own process and reports its peak memory,
 the reference for a fold worker's.

@@ -5,6 +5,7 @@ reshuffled every epoch, the same for the same seed, whichever pipeline builds th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from kexp.cli import cli
+from kexp.cv import stack, vector
 from tests.conftest import write_tiny_classes
 
 SPEC = """\
@@ -52,10 +54,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def cv(project: Path, runs: Path, *args: str) -> Path:
+def cv(project: Path, runs: Path, *args: str, spec: str = "engine.yaml") -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(project)
-        result = CliRunner().invoke(cli, ["cv", "engine.yaml", "--folds", "3", "--runs-dir",
+        result = CliRunner().invoke(cli, ["cv", spec, "--folds", "3", "--runs-dir",
                                           str(runs), "--no-plots", *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     (path,) = [p for p in runs.iterdir() if p.is_dir()]
@@ -109,6 +111,81 @@ def test_stacked_folds_train_the_numbers_of_unstacked_ones(project: Path, tmp_pa
         # Keras logs a stacked output's training loss as the plain mean of its batches'
         # losses (the last, smaller batch weighs as much as a full one): close, not equal
         pd.testing.assert_series_equal(a["loss"], b["loss"], rtol=0.05)
+    # a Dropout layer: not vectorized, the folds train as sub-networks of one model
+    assert stack.NOTE in notes(stacked / "fold-01")
+    assert vector.NOTE not in notes(stacked / "fold-01")
+
+
+VECTOR = SPEC.split("model:")[0].replace("tiny.csv", "tiny46.csv") + """\
+model:
+  layers:
+    - Dense: {units: 6, activation: relu, input_dim: 3, kernel_regularizer: {L2: {l2: 0.01}}}
+    - Dense: {units: 1, activation: sigmoid}
+compile:
+  loss: binary_crossentropy
+  optimizer: {Adam: {learning_rate: 0.02}}
+  metrics: [accuracy]
+  steps_per_execution: 2
+fit:
+  epochs: 3
+  batch_size: 8
+"""
+
+
+def notes(fold: Path) -> list[str]:
+    return list(json.loads((fold / "status.json").read_text())["notes"])
+
+
+def test_vectorized_stacked_folds_train_the_numbers_of_unstacked_ones(
+        project: Path, tmp_path: Path) -> None:
+    """Dense layers only: the folds train as one vectorized network, folds of 31, 31 and
+    30 rows (last batches of 7, 7 and 6 rows of 8)."""
+    write_tiny_classes(project / "tiny46.csv", n=46, seed=1, c_high=9)
+    (project / "vector.yaml").write_text(VECTOR)
+    alone = cv(project, tmp_path / "alone", spec="vector.yaml")
+    stacked = cv(project, tmp_path / "stacked", "--stack", spec="vector.yaml")
+    folds = [pd.read_csv(d / "folds.csv") for d in (alone, stacked)]
+    assert sorted(folds[0]["train_size"]) == [30, 31, 31]
+    cols = ["fold", "status", "loss", "accuracy", "epochs"]
+    pd.testing.assert_frame_equal(folds[0][cols], folds[1][cols], rtol=1e-5)
+    for k in (1, 2, 3):
+        a, b = (pd.read_csv(d / f"fold-0{k}" / "predictions.csv") for d in (alone, stacked))
+        pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+        assert vector.NOTE in notes(stacked / f"fold-0{k}")
+        assert (alone / f"fold-0{k}" / "summary.txt").read_text() == \
+            (stacked / f"fold-0{k}" / "summary.txt").read_text()
+    for a, b in zip(histories(alone), histories(stacked), strict=True):
+        assert len(a) == len(b) == 3
+        pd.testing.assert_series_equal(a["accuracy"], b["accuracy"])
+        # the loss logged with its L2 penalty and weighted by batch size, as Keras logs it
+        pd.testing.assert_series_equal(a["loss"], b["loss"], rtol=1e-5)
+
+
+def test_only_dense_networks_with_elementwise_updates_are_vectorized() -> None:
+    from kexp import backend
+    from kexp.spec import Config
+
+    keras = backend.keras()
+    cfg = Config.model_validate({"data": {"source": "mnist"}, "model": {"layers": [{"Dense": {"units": 2}}]},
+                                 "compile": {"loss": "mse"}})
+
+    def model(*layers: object, **opt: object) -> object:
+        m = keras.Sequential([keras.Input((3,)), *layers])
+        m.compile(loss="mse", optimizer=keras.optimizers.Adam(**opt))
+        return m
+
+    def dense(**kw: object) -> object:
+        return keras.layers.Dense(2, **kw)
+
+    assert vector.obstacle(cfg, [model(dense(), dense()), model(dense(), dense())]) is None
+    assert "shapes" in str(vector.obstacle(cfg, [model(dense()), model(keras.layers.Dense(4))]))
+    for bad in (model(dense(), keras.layers.Dropout(0.1)), model(dense(), clipnorm=1.0),
+                model(dense(kernel_constraint="non_neg")),
+                model(dense(activity_regularizer="l2")),
+                model(dense(kernel_regularizer=keras.regularizers.OrthogonalRegularizer()))):
+        assert vector.obstacle(cfg, [bad]) is not None
+    auc = cfg.model_copy(update={"compile": cfg.compile.model_copy(update={"metrics": ["AUC"]})})
+    assert "AUC" in str(vector.obstacle(auc, [model(dense())]))  # not a per-sample mean
 
 
 def test_the_warm_model_is_kept_only_for_the_same_layers() -> None:

@@ -1,6 +1,9 @@
-"""Train the K folds of a CV together as one model of K disjoint sub-networks.
+"""Train the K folds of a CV together as one model.
 
-Opt-in (``kexp cv --stack``). Each fold keeps its own preprocessing (fitted on
+Opt-in (``kexp cv --stack``). When the folds' model allows it (a Dense network, an
+elementwise optimizer: :func:`kexp.cv.vector.obstacle`), the folds train vectorized:
+each layer one batched kernel for all folds (:mod:`kexp.cv.vector`). Otherwise they
+train as one model of K disjoint sub-networks, as follows. Each fold keeps its own preprocessing (fitted on
 its training part), its own freshly seeded sub-network, its own shuffled
 batches and its own loss; the total loss is the sum of the folds' losses, so
 every weight's gradient is its own fold's gradient, and Adam-like optimizers
@@ -24,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from kexp import backend, experiment
+from kexp.cv import vector
 from kexp.cv.folds import FoldOutcome, FoldTask, Job, build_fold, clear_fold, fold_parts
 from kexp.data import sources as data_mod
 from kexp.data.named import for_keras
@@ -65,41 +69,94 @@ def check(cfg: Config, train_sizes: list[int]) -> None:
 
 
 def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
-    """Train every task's fold in one stacked model; yield a FoldOutcome per fold."""
+    """Train every task's fold in one stacked model; yield a FoldOutcome per fold:
+    vectorized (:mod:`kexp.cv.vector`) when the folds' model allows it, else as K
+    sub-networks of one model."""
     keras = backend.keras()
     t0 = time.monotonic()
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
     keras.backend.clear_session()
-    parts, orders = [], []
-    for task in tasks:  # each fold's batches drawn under its own seed, as a lone fold's are
-        parts.append(_part(job, task))
-        rows = len(for_keras(parts[-1].split.x_train))
-        orders.append(feed.epoch_orders(rows, cfg.fit.shuffle, parts[-1].seed, cfg.fit.epochs))
+    first = _parts(job, tasks[:1], vector.NOTE, rename=False)
+    reason = vector.obstacle(cfg, [p.model for p, _ in first])
+    if reason is None:
+        parts = first + _parts(job, tasks[1:], vector.NOTE, rename=False)
+        reason = vector.obstacle(cfg, [p.model for p, _ in parts])
+        if reason is None:
+            log(f"--stack: training {len(parts)} folds vectorized")
+            yield from _vectorized(job, tasks, parts, t0)
+            return
+    log(f"--stack: training the folds as sub-networks of one model ({reason})")
+    keras.backend.clear_session()
+    parts = _parts(job, tasks, NOTE, rename=True)
     inputs = [keras.Input(tuple(for_keras(p.split.x_train).shape[1:]), name=f"x_{p.cfg.model.name}")
-              for p in parts]
-    outputs = [p.model(i) for p, i in zip(parts, inputs, strict=True)]
+              for p, _ in parts]
+    outputs = [p.model(i) for (p, _), i in zip(parts, inputs, strict=True)]
     stacked = keras.Model(inputs, outputs, name="stacked_folds")
-    steps = feed.steps(len(orders[0][0]), cfg.fit.batch_size)
+    steps = feed.steps(len(parts[0][1][0]), cfg.fit.batch_size)
     _compile(stacked, cfg, len(parts), feed.per_execution(cfg.compile.steps_per_execution, steps))
     log(f"training {len(parts)} folds as one stacked model ({stacked.count_params()} weights)")
-    history = stacked.fit(_steps(parts, orders, cfg.fit.batch_size, steps),
+    history = stacked.fit(_steps([p for p, _ in parts], [o for _, o in parts],
+                                 cfg.fit.batch_size, steps),
                           epochs=cfg.fit.epochs, steps_per_epoch=steps, verbose=0,
                           shuffle=False).history
     per_fold_s = (time.monotonic() - t0) / len(parts)
-    for task, p in zip(tasks, parts, strict=True):
-        yield _record(job, task, p, history, per_fold_s)
+    for task, (p, _) in zip(tasks, parts, strict=True):
+        yield _record(job, task, p, _fold_history(history, _name(task)), per_fold_s)
 
 
-def _part(job: Job, task: FoldTask) -> experiment.Prepared:
-    """One fold's preprocessing and freshly seeded sub-network (the init of a lone fold)."""
+def _vectorized(job: Job, tasks: list[FoldTask],
+                parts: list[tuple[experiment.Prepared, Any]], t0: float) -> Iterator[FoldOutcome]:
+    """Train the folds as one vectorized model; record each fold on one evaluation model
+    (the first fold's fresh model) set to the fold's trained weights."""
     cfg = job.cfg
-    fcfg = cfg.model_copy(update={
-        "seed": task.seed,
-        "model": cfg.model.model_copy(update={"name": f"fold_{task.fold:02d}"}),
-    })
+    models = [p.model for p, _ in parts]
+    ys = [for_keras(p.split.y_train) for p, _ in parts]
+    model = vector.build(models, cfg, tuple(ys[0].shape[1:]))
+    orders = [o for _, o in parts]
+    steps = feed.steps(len(orders[0][0]), cfg.fit.batch_size)
+    vector.compile_vectorized(model, cfg, feed.per_execution(cfg.compile.steps_per_execution, steps))
+    data = vector.stream([for_keras(p.split.x_train) for p, _ in parts], ys, orders,
+                         cfg.fit.batch_size, steps)
+    history = model.fit(data, epochs=cfg.fit.epochs, steps_per_epoch=steps, verbose=0,
+                        shuffle=False).history
+    per_fold_s = (time.monotonic() - t0) / len(parts)
+    evaluator = models[0]
+    for k, (task, (p, _)) in enumerate(zip(tasks, parts, strict=True)):
+        evaluator.set_weights(vector.fold_weights(model, k))
+        p.model = evaluator
+        frame = pd.DataFrame({"epoch": range(cfg.fit.epochs),
+                              **dict(sorted(vector.fold_history(model, history, k).items()))})
+        yield _record(job, task, p, frame, per_fold_s)
+
+
+def _name(task: FoldTask) -> str:
+    """The fold's output (and, unvectorized, sub-network) name: its history's prefix."""
+    return f"fold_{task.fold:02d}"
+
+
+def _parts(job: Job, tasks: list[FoldTask], note: str,
+           rename: bool) -> list[tuple[experiment.Prepared, Any]]:
+    """Each task's prepared fold and its epochs' row orders (drawn under the fold's own
+    seed, as a lone fold's are)."""
+    out = []
+    for task in tasks:
+        p = _part(job, task, note, rename)
+        rows = len(for_keras(p.split.x_train))
+        out.append((p, feed.epoch_orders(rows, job.cfg.fit.shuffle, p.seed, job.cfg.fit.epochs)))
+    return out
+
+
+def _part(job: Job, task: FoldTask, note: str, rename: bool) -> experiment.Prepared:
+    """One fold's preprocessing and freshly seeded model (the init of a lone fold); with
+    ``rename``, the model is named as the fold's sub-network of the stacked model."""
+    cfg = job.cfg
+    update: dict[str, Any] = {"seed": task.seed}
+    if rename:
+        update["model"] = cfg.model.model_copy(update={"name": _name(task)})
+    fcfg = cfg.model_copy(update=update)
     x_tr, y_tr, x_te, y_te = fold_parts(job, task)
-    notes = [*job.notes, NOTE]
+    notes = [*job.notes, note]
     split, pre, model = build_fold(fcfg, task.seed, (x_tr, y_tr, x_te, y_te), notes)
     raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
     return experiment.Prepared(job.spec, fcfg, task.seed, raw, split, pre, model, notes)
@@ -144,11 +201,10 @@ def _steps(parts: list[experiment.Prepared], orders: list[Any], batch: int, step
     return tf.data.Dataset.range(total).map(step).prefetch(2)
 
 
-def _record(job: Job, task: FoldTask, p: experiment.Prepared, history: dict[str, list[float]],
+def _record(job: Job, task: FoldTask, p: experiment.Prepared, frame: pd.DataFrame,
             per_fold_s: float) -> FoldOutcome:
-    """Write the fold's run folder from its part of the stacked history."""
+    """Write the fold's run folder from its part of the stacked history (``frame``)."""
     t1 = time.monotonic()
-    frame = _fold_history(history, str(p.cfg.model.name))
     options = experiment.Options(verbose=0, argv=job.argv, save_model=job.save_model,
                                  plots=job.plots, history=frame)
     out = FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat)
