@@ -342,3 +342,28 @@ def test_predictions_equal_keras_predict(kind: str) -> None:
     for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
         assert g.shape == w.shape
+
+
+def test_evaluate_gives_keras_evaluate_numbers_without_tracing_again() -> None:
+    """kexp.train.fit.evaluate feeds the test rows as kexp feeds validation rows: the same
+    metrics as model.evaluate on the arrays, and the fit's traced test function is reused."""
+    import keras
+    import numpy as np
+
+    from kexp.train import feed
+    from kexp.train import fit as fit_mod
+
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(90, 4)), rng.integers(0, 2, size=(90, 1)).astype("float64")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.fit(feed.batches(x[:60], y[:60], 16, True, 5, repeat=True), steps_per_epoch=4,
+              validation_data=feed.batches(x[60:], y[60:], 16, False, 5), shuffle=False, verbose=0)
+    traced = model.test_function
+    got = fit_mod.evaluate(model, {"x": x[60:]}, {"y": y[60:]}, 16)
+    assert model.test_function is traced
+    want = model.evaluate(x[60:], y[60:], batch_size=16, verbose=0, return_dict=True)
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name] == pytest.approx(float(value), rel=1e-6), name

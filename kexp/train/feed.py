@@ -76,7 +76,7 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
     x, y = floatx(x), floatx(y)
     n = rows(x)
     seed = int(seed) % 2**63
-    if nbytes(x) + nbytes(y) <= GATHER_BYTES:
+    if not shuffle or nbytes(x) + nbytes(y) <= GATHER_BYTES:  # in order: no buffer to fill
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)

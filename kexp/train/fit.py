@@ -107,8 +107,10 @@ def set_per_execution(model: Any, per_execution: int) -> None:
 
 
 def evaluate(model: Any, x: Named, y: Named, batch_size: int) -> dict[str, float]:
-    scores = model.evaluate(for_keras(x), for_keras(y), batch_size=batch_size, verbose=0,
-                            return_dict=True)
+    """Test metrics, batches from :func:`kexp.train.feed.batches` in order: the element
+    types of a fit's validation batches, so the test function the fit traced is reused."""
+    data = feed.batches(for_keras(x), for_keras(y), batch_size, shuffle=False, seed=0)
+    scores = model.evaluate(data, verbose=0, return_dict=True)
     return {k: float(v) for k, v in scores.items()}
 
 
