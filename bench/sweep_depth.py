@@ -11,12 +11,14 @@ wall times, the ratios against the hand loop, and each trial's validation accura
 
     python bench/sweep_depth.py                  # 5 epochs per trial, as shipped
     python bench/sweep_depth.py --epochs 2       # quicker
+    python bench/sweep_depth.py --repeat 5       # alternating, medians
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,18 +88,32 @@ def kexp_sweep(epochs: int, jobs: int, runs: Path) -> tuple[float, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the three in turn this many times; print the medians")
     args = parser.parse_args()
+    times: dict[str, list[float]] = {}
+    accuracies: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="kexp-bench-") as tmp:
-        hand_s, hand_acc = hand_loop(args.epochs)
-        rows = [("hand-written loop", hand_s, hand_acc)]
-        for jobs in (1, 2):
-            seconds, acc = kexp_sweep(args.epochs, jobs, Path(tmp))
-            rows.append((f"kexp sweep --jobs {jobs}", seconds, acc))
-    print(f"hidden-layer study, h = 1..4, {args.epochs} epochs each, {os.cpu_count()} cores")
-    for name, seconds, acc in rows:
+        for i in range(args.repeat):
+            runs = [("hand-written loop", lambda: hand_loop(args.epochs))]
+            runs += [(f"kexp sweep --jobs {jobs}",
+                      lambda jobs=jobs, i=i: kexp_sweep(args.epochs, jobs, Path(tmp) / str(i)))
+                     for jobs in (1, 2)]
+            for name, run in runs:
+                seconds, acc = run()
+                times.setdefault(name, []).append(seconds)
+                accuracies[name] = acc
+            if args.repeat > 1:
+                print(f"  repeat {i + 1}: " + "  ".join(f"{n} {t[-1]:.1f} s" for n, t in times.items()),
+                      flush=True)
+    hand_s = statistics.median(times["hand-written loop"])
+    print(f"hidden-layer study, h = 1..4, {args.epochs} epochs each, {os.cpu_count()} cores"
+          + (f", medians of {args.repeat}" if args.repeat > 1 else ""))
+    for name, values in times.items():
+        seconds = statistics.median(values)
         print(f"{name:22s} {seconds:7.1f} s  ratio {seconds / hand_s:5.2f}  "
               f"speed-up {hand_s / seconds:4.2f}x  val_accuracy "
-              + " ".join(f"{a:.4f}" for a in acc))
+              + " ".join(f"{a:.4f}" for a in accuracies[name]))
 
 
 if __name__ == "__main__":
