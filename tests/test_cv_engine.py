@@ -378,3 +378,29 @@ def test_stopping_idle_workers_does_not_wait_out_the_grace_period() -> None:
         except FileNotFoundError:
             continue
         assert state == "Z", state
+
+
+def test_jobs_fit_the_cores_other_programs_leave(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs N uses no more processes than the cores other programs leave idle (at least
+    this one), takes N as asked on an idle machine, and says when it uses fewer."""
+    from kexp.cv.workers import BUSY_CHECK_ENV, fitting_jobs
+
+    monkeypatch.delenv(BUSY_CHECK_ENV, raising=False)
+    assert fitting_jobs(2, 0, 2) == (2, None)
+    assert fitting_jobs(3, 0, 2) == (3, None)  # an idle machine: as asked
+    assert fitting_jobs(2, None, 2) == (2, None)  # not known: as asked
+    jobs, note = fitting_jobs(2, 1, 2)
+    assert jobs == 1 and note is not None and "other programs keep 1 of the 2 cores" in note
+    assert fitting_jobs(4, 3, 2)[0] == 1
+    assert fitting_jobs(8, 3, 16)[0] == 8
+    assert fitting_jobs(8, 12, 16)[0] == 4
+    monkeypatch.setenv(BUSY_CHECK_ENV, "0")
+    assert fitting_jobs(2, 1, 2) == (2, None)
+
+
+@pytest.mark.slow  # three busy-loop processes
+def test_busy_cores_counts_other_programs(busy_cpu: None) -> None:
+    from kexp.cv.workers import busy_cores
+
+    busy = busy_cores()
+    assert busy is not None and busy >= 3

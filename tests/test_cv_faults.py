@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from kexp.cli import cli
 from kexp.cv import lock
+from kexp.cv import workers as workers_mod
 from kexp.errors import RunError
 from tests.conftest import write_tiny_classes
 
@@ -160,7 +161,9 @@ def test_kill_9_of_the_cv_leaves_no_worker(project: Path) -> None:
 
 
 @pytest.mark.slow  # the same with the CPU saturated
-def test_kill_9_of_the_cv_leaves_no_worker_with_the_cpu_busy(project: Path, busy_cpu: None) -> None:
+def test_kill_9_of_the_cv_leaves_no_worker_with_the_cpu_busy(project: Path, busy_cpu: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(workers_mod.BUSY_CHECK_ENV, "0")  # the workers, although the CPU is busy
     kill_9_leaves_no_worker(project)
 
 
