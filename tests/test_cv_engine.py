@@ -371,7 +371,7 @@ def test_stopping_idle_workers_does_not_wait_out_the_grace_period() -> None:
     list(pool.run(abs, [-1], key=abs, unit="tasks"))  # the worker is up
     t0 = time.monotonic()
     pool.close(finished=False)
-    assert time.monotonic() - t0 < STOP_GRACE_S / 2
+    assert time.monotonic() - t0 < STOP_GRACE_S * 0.9  # not the grace period (also when busy)
     for proc in pool.procs:  # exited (a zombie until the pool's thread reaps it) or reaped
         try:
             state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
