@@ -223,6 +223,36 @@ def test_trials_on_one_warm_model_train_the_numbers_of_lone_runs(tiny: Path) -> 
         assert (folder / "predictions.csv").read_text() == (alone / "predictions.csv").read_text()
 
 
+def test_trials_read_their_shared_data_once(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep's trials (and each trial's own copy of it) come from one read of the data."""
+    from kexp.data import sources
+
+    reads: list[int] = []
+    real = sources.load
+    monkeypatch.setattr(sources, "load", lambda *a, **k: reads.append(1) or real(*a, **k))
+    result = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "fit.batch_size=8,16,32",
+                                      "--runs-dir", "runs", "--no-plots", "--no-save-models",
+                                      "--set", "data.samples=121"])  # not read by an earlier test
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 1
+    trials = pd.read_csv(only_folder(Path("runs")) / "trials.csv")
+    assert (trials["status"] == "completed").all()
+
+
+def test_kept_data_is_a_copy_per_call(tiny: Path) -> None:
+    from kexp import experiment
+    from kexp.data import sources
+    from kexp.spec import load_spec
+
+    cfg, dirs = experiment.setup(load_spec(tiny))
+    first = sources.load_kept(cfg.data, 3, dirs)
+    first.x_train[:] = 0.0
+    first.info["changed"] = True
+    second = sources.load_kept(cfg.data, 3, dirs)
+    assert second.x_train.any() and "changed" not in second.info
+    assert second.x_train is not first.x_train
+
+
 def test_no_sweep_section_and_no_param_is_a_usage_error(tiny: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", str(tiny)])
     assert result.exit_code == 2 and "no sweep: section" in result.output

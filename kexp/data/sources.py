@@ -94,6 +94,26 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
     return raw
 
 
+_kept: tuple[str, RawData] | None = None  # load_kept's data set: (its key, its data)
+
+
+def load_kept(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
+    """:func:`load`'s data, read once per process for the same data section, seed and
+    folders (the last such data set is kept): the trials of a sweep read their shared data
+    once, and all of them train on the data the sweep's record hashed at its start. Each
+    call gets its own deep copy, so nothing a trial does to its data reaches another."""
+    import copy
+    import json
+
+    global _kept
+    key = json.dumps([cfg.model_dump(mode="json"), seed, [str(d) for d in base_dirs],
+                      os.getcwd()], sort_keys=True, default=str)
+    if _kept is None or _kept[0] != key:
+        _kept = None  # the earlier data set goes before the next is read
+        _kept = (key, load(cfg, seed, base_dirs))
+    return copy.deepcopy(_kept[1])
+
+
 def _head(a: Any, n: int) -> Any:
     if a is None:
         return None

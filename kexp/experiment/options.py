@@ -30,3 +30,6 @@ class Options:
     history: Any = None
     #: more Keras callbacks for the fit (``kexp sweep``'s pruning)
     callbacks: list[Any] = field(default_factory=list)
+    #: read the data once per process for all runs that share it (``kexp sweep``'s trials:
+    #: :func:`kexp.data.sources.load_kept`)
+    reuse_data: bool = False

@@ -67,7 +67,7 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
         assert seed is not None
         notes: list[str] = []
         backend.seed_everything(seed, cfg.deterministic)
-        raw = sources.load(cfg.data, seed, base_dirs)
+        raw = (sources.load_kept if options.reuse_data else sources.load)(cfg.data, seed, base_dirs)
         for note in raw.notes:
             log(f"Warning: {note}")
         notes += raw.notes

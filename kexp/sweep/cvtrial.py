@@ -54,7 +54,7 @@ def cv_plan(spec: Spec, folds: int, log: Log = _silent, build: bool = True) -> P
         cfg, base_dirs = experiment.setup(full)
         seed = cfg.seed
         assert seed is not None
-        raw = data_mod.load(cfg.data, seed, base_dirs)
+        raw = data_mod.load_kept(cfg.data, seed, base_dirs)  # read once for all trials
         notes = list(raw.notes)
         if raw.x_test is None and cfg.data.test is None:
             notes.append("sweep --cv: no test part (data.test or the source's own); the whole "

@@ -50,7 +50,8 @@ def refit(root: Path, plan: Plan, results: list[TrialOutcome], plots: bool = Tru
     entry: dict[str, Any] = {"folder": FOLDER, "trial": top.number, "params": top.params,
                              "cv_value": top.value, "status": "failed", "metrics": {}}
     log(f"Refit: trial {top.number}'s parameters ({label(top.params)}) on the whole training part")
-    options = experiment.Options(verbose=0, plots=plots, save_model=save_model, runs_dir=root)
+    options = experiment.Options(verbose=0, plots=plots, save_model=save_model, runs_dir=root,
+                                 reuse_data=True)
     try:
         spec = apply_overrides(plan.base, [(f"{path}={as_yaml(value)}", f"trial {top.number}")
                                            for path, value in top.params.items()])

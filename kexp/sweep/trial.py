@@ -78,7 +78,8 @@ def _single_run(task: TrialTask, path: Path, out: TrialOutcome) -> None:
     pruning = task.prune.callback() if task.prune is not None else None
     extra = {"callbacks": [pruning]} if pruning is not None else {}  # sweep.prune
     options = experiment.Options(verbose=0, argv=task.argv, plots=task.plots,
-                                 save_model=task.save_model, runs_dir=path.parent, **extra)
+                                 save_model=task.save_model, runs_dir=path.parent,
+                                 reuse_data=True, **extra)
     try:
         prepared = _on_warm_model(task.spec, options)
         result = experiment.train_in_folder(prepared, rf, options)
