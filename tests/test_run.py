@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -367,3 +368,33 @@ def test_evaluate_gives_keras_evaluate_numbers_without_tracing_again() -> None:
     assert got.keys() == want.keys()
     for name, value in want.items():
         assert got[name] == pytest.approx(float(value), rel=1e-6), name
+
+
+QUICK_EXIT = """\
+import atexit, sys
+sys.argv = ["kexp", "run", "tiny.yaml", "--runs-dir", "runs"]
+if {extra!r}:
+    __import__({extra!r})
+atexit.register(lambda: open("exit-hooks-ran", "w").close())
+from kexp.cli import main
+main()
+"""
+
+
+@pytest.mark.slow  # two processes import TensorFlow
+@pytest.mark.parametrize("extra", ["", "optuna"])
+def test_a_successful_command_leaves_at_once_unless_a_module_needs_its_exit_hooks(
+        tiny: Path, extra: str) -> None:
+    """After a command that succeeded with TensorFlow loaded, kexp skips the interpreter's
+    exit (about a second of TensorFlow teardown): the output is complete and the run
+    folder written, but exit hooks do not run, unless a module that needs them (Optuna,
+    MLflow, Ray) is loaded."""
+    proc = subprocess.run([sys.executable, "-c", QUICK_EXIT.format(extra=extra)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "Run folder:" in proc.stdout + proc.stderr
+    run = _only_run(Path("runs"))
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    assert RUN_FILES <= {p.name for p in run.iterdir()}
+    assert Path("exit-hooks-ran").exists() == (extra == "optuna")
