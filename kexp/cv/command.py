@@ -37,10 +37,7 @@ def run(request: CVRequest, log: Log = _silent) -> CVResult:
     cv_opts = request.cv_options()
     wanted = cv_opts.jobs > 1 and cv_opts.executor == "local" and not cv_opts.stack
     if wanted:
-        cv_opts.jobs, note = workers.fitting_jobs(
-            cv_opts.jobs, workers.busy_cores(), workers.usable_cores())
-        if note:
-            log(f"Note: {note}")
+        cv_opts.jobs = workers.jobs_to_use(cv_opts.jobs, log)
         wanted = cv_opts.jobs > 1
     # the workers import TensorFlow while this process loads the spec and the data
     with workers.started(wanted, cv_opts.jobs, cv_opts.fold_threads(), request.verbose) as pool:

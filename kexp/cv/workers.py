@@ -93,6 +93,17 @@ def fitting_jobs(jobs: int, busy: int | None, cores: int) -> tuple[int, str | No
                  f"of the {cores} cores busy (set {BUSY_CHECK_ENV}=0 to use {jobs} anyway)")
 
 
+def jobs_to_use(jobs: int, log: Callable[[str], None]) -> int:
+    """``--jobs N`` fitted to the cores other programs leave idle now (:func:`fitting_jobs`),
+    with a note through ``log`` when fewer are used."""
+    if jobs <= 1:
+        return jobs
+    used, note = fitting_jobs(jobs, busy_cores(), usable_cores())
+    if note:
+        log(f"Note: {note}")
+    return used
+
+
 def threads_per_worker(jobs: int, threads: int | None) -> int:
     """``threads``, or by default ``cores // jobs`` (at least 1)."""
     return threads or max(1, (os.cpu_count() or 1) // max(1, jobs))

@@ -97,10 +97,7 @@ def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
     backend.set_verbose(request.verbose)
     wanted = request.jobs > 1 and request.executor == "local"
     if wanted:
-        request.jobs, note = workers.fitting_jobs(
-            request.jobs, workers.busy_cores(), workers.usable_cores())
-        if note:
-            log(f"Note: {note}")
+        request.jobs = workers.jobs_to_use(request.jobs, log)
         wanted = request.jobs > 1
     # the workers import TensorFlow while this process loads the spec and checks trials
     with workers.started(wanted, request.jobs, request.threads, request.verbose) as pool:
