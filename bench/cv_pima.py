@@ -27,6 +27,7 @@ Usage (from the repository root; shrink it on a shared machine):
   python bench/cv_pima.py                       # 10 folds, 150 epochs (slow)
   python bench/cv_pima.py --small               # 5 folds, 30 epochs
   python bench/cv_pima.py --small --levers spe,jobs --skip-hand --memory
+  python bench/cv_pima.py --small --whole-process [--busy]   # --jobs 1 vs 2 as a user runs them
 """
 
 from __future__ import annotations
@@ -139,7 +140,39 @@ def _compare(kexp_accs: list[list[float]], stacked: list[float] | None) -> None:
               f"mean within one std of the unstacked mean: {'yes' if within else 'NO'}")
 
 
-def main() -> None:
+def whole_process(folds: int, epochs: int, jobs: int, repeat: int, busy: bool) -> None:
+    """``kexp cv configs/pima.yaml`` as a user runs it, ``--jobs 1`` and ``--jobs J`` in
+    turn as separate processes (start-up, TensorFlow's import and exit included), with
+    ``busy`` one busy-loop process beside them; prints the medians and their ratio."""
+    import statistics
+    import subprocess
+
+    spin = (subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None)
+    times: dict[int, list[float]] = {1: [], jobs: []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="kexp-bench-") as runs:
+            for i in range(repeat):
+                for j in times:
+                    t0 = time.perf_counter()
+                    subprocess.run([sys.executable, "-m", "kexp", "cv", "configs/pima.yaml",
+                                    "--folds", str(folds), "--epochs", str(epochs), "--jobs", str(j),
+                                    "--runs-dir", str(Path(runs) / f"{i}-{j}"), "--no-plots"],
+                                   cwd=ROOT, check=True, capture_output=True)
+                    times[j].append(time.perf_counter() - t0)
+                print(f"  repeat {i + 1}: " + "  ".join(f"--jobs {j} {t[-1]:.2f} s"
+                                                        for j, t in times.items()), flush=True)
+    finally:
+        if spin is not None:
+            spin.kill()
+            spin.wait()
+    one, many = statistics.median(times[1]), statistics.median(times[jobs])
+    print(f"kexp cv, {folds} folds x {epochs} epochs, whole processes, median of {repeat}"
+          + (", one busy-loop process beside" if busy else ""))
+    print(f"--jobs 1: {one:.2f} s   --jobs {jobs}: {many:.2f} s   ratio {many / one:.3f} "
+          f"(goal <= 1: never slower)")
+
+
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=150)
@@ -152,9 +185,20 @@ def main() -> None:
     ap.add_argument("--skip-hand", action="store_true", help="do not run the hand-written loop")
     ap.add_argument("--memory", action="store_true",
                     help="peak memory of a hand-written process and of each fold worker")
-    args = ap.parse_args()
+    ap.add_argument("--whole-process", action="store_true",
+                    help="kexp cv --jobs 1 vs --jobs J as separate processes, alternating")
+    ap.add_argument("--repeat", type=int, default=5, help="--whole-process: repeats")
+    ap.add_argument("--busy", action="store_true", help="--whole-process: one busy loop beside")
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = _args()
     if args.small:
         args.folds, args.epochs = 5, 30
+    if args.whole_process:
+        whole_process(args.folds, args.epochs, args.jobs, args.repeat, args.busy)
+        return
     if args.batch_size != 10:
         print("note: --batch-size only changes the hand loop; pima.yaml keeps 10")
 
