@@ -133,3 +133,51 @@ def test_a_ray_trial_trains_in_a_temporary_folder(tmp_path: Path) -> None:
     assert isinstance(out, TrialOutcome) and out.status == "completed" and out.folder == "001-x"
     assert not (tmp_path / "trials").exists()
     assert {"status.json", "history.csv", "metrics.json", "config.yaml"} <= set(files)
+
+
+def _session(sid: int) -> list[str]:
+    """``pid command`` of every process of session ``sid`` (zombies aside)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            text = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if entry.name.isdigit() and int(fields[3]) == sid and fields[0] != "Z":
+            out.append(f"{entry.name} {text[text.index('(') + 1:text.rindex(')')]}")
+    return out
+
+
+@pytest.mark.slow  # a local Ray instance, a worker importing TensorFlow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_kill_9_of_a_ray_sweep_leaves_no_ray_process(tiny: Path) -> None:
+    """A local Ray instance's processes (GCS, raylet, their agents, the trial workers) die
+    with kexp: its agents alone would outlive a ``kill -9`` by about a minute."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'kexp[ray]')")
+    tiny.write_text(TINY.replace("epochs: 1", "epochs: 5000"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kexp", "sweep", str(tiny), "--param", "fit.batch_size=8,16",
+         "--executor", "ray", "--jobs", "2", "--threads", "1", "--no-plots", "--runs-dir", "runs"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+                "ray::ray_trial" in p or "ray_trial" in p for p in _session(proc.pid)):
+            time.sleep(0.5)
+        assert any("raylet" in p for p in _session(proc.pid)), _session(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while _session(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _session(proc.pid), f"outlived the kill -9 of kexp: {_session(proc.pid)}"
+    finally:
+        for line in _session(proc.pid):
+            os.kill(int(line.split()[0]), signal.SIGKILL)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kexp import backend
-from kexp.cv import stack, workers
+from kexp.cv import lifeline, stack, workers
 from kexp.cv.folds import FoldOutcome, FoldTask, Job, train_fold
 from kexp.cv.lock import CVLock, Inherited
 from kexp.cv.options import CVOptions
@@ -131,11 +131,13 @@ def import_ray() -> Any:
     return ray
 
 
-def ray_init(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+def ray_init(ray: Any, address: str | None, num_cpus: int | None) -> Callable[[], None] | None:
     """Start a Ray instance of ``num_cpus`` CPUs (None: all), or connect to the cluster at
-    ``address``, unless one is up; True if started (then the caller shuts it down)."""
+    ``address``, unless one is up; the function that shuts it down when this call started
+    it, else None. A local instance's processes die with this one, also after a ``kill -9``
+    (:func:`kexp.cv.lifeline.reaper`)."""
     if ray.is_initialized():
-        return False
+        return None
     root = str(Path(__file__).resolve().parents[2])
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
@@ -147,12 +149,20 @@ def ray_init(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     else:
         kwargs["num_cpus"] = num_cpus
     ray.init(**{k: v for k, v in kwargs.items() if v is not None})
-    return True
+    watchdog = None if address else lifeline.reaper()
+
+    def stop() -> None:
+        ray.shutdown()
+        if watchdog is not None:
+            watchdog.kill()
+            watchdog.wait()
+
+    return stop
 
 
 def _ray(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutcome]:
     ray = import_ray()
-    started = ray_init(ray, opts.address, opts.jobs * opts.fold_threads() if opts.jobs > 1 else None)
+    stop = ray_init(ray, opts.address, opts.jobs * opts.fold_threads() if opts.jobs > 1 else None)
     threads = opts.threads or 1
     remote = ray.remote(num_cpus=threads)(_ray_fold)
     job_ref = ray.put(job)
@@ -169,5 +179,5 @@ def _ray(job: Job, tasks: list[FoldTask], opts: CVOptions) -> Iterator[FoldOutco
     finally:
         for ref in refs:
             ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
+        if stop is not None:
+            stop()

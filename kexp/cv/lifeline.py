@@ -5,6 +5,12 @@ the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``, throug
 ctypes), checks that the parent is still the one that started it (it may have died
 already), and starts a watchdog thread that polls the parent pid, the portable
 fallback. A ``kill -9`` of ``kexp cv --jobs N`` thus leaves no worker training on.
+
+:func:`reaper` covers processes kexp does not write: a local Ray instance's (its GCS,
+raylet and their agents, which outlive a ``kill -9`` of their driver by about a minute
+while they try to report the raylet's death to the dead GCS). A small watchdog process
+records this process's descendants every :data:`POLL_S` and, once this process is gone,
+kills those still there, then exits.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POLL_S = 0.5
@@ -43,3 +51,51 @@ def _watch(parent_pid: int, poll_s: float) -> None:
     while os.getppid() == parent_pid:
         time.sleep(poll_s)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: the watchdog of :func:`reaper` (standard library only, so it starts in moments)
+REAPER = """\
+import os, signal, sys, time
+root, poll = int(sys.argv[1]), float(sys.argv[2])
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # state, ppid, ..., [19] start time
+def alive(pid):
+    fields = stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+known = {}
+while alive(root):
+    kids = {}
+    for entry in os.listdir("/proc"):
+        fields = stat(entry) if entry.isdigit() else None
+        if fields is not None:
+            kids.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+    todo = [root]
+    while todo:
+        for pid, started in kids.get(todo.pop(), []):
+            if pid != os.getpid():
+                known[pid] = started
+                todo.append(pid)
+    time.sleep(poll)
+for pid, started in known.items():
+    fields = stat(pid)
+    if fields is not None and fields[19] == started:  # the same process, not a reused pid
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+def reaper(poll_s: float = POLL_S) -> Any:
+    """Start the watchdog that kills this process's descendants once this process is gone
+    (Linux; None elsewhere). ``.kill()`` it after shutting them down the usual way."""
+    if not os.path.isdir("/proc"):
+        return None
+    return subprocess.Popen([sys.executable, "-c", REAPER, str(os.getpid()), str(poll_s)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)

@@ -79,7 +79,7 @@ def _ray(tasks: list[TrialTask], jobs: int, threads: int | None,
          address: str | None) -> Iterator[TrialOutcome]:
     ray = import_ray()
     per_trial = threads or (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 1)
-    started = ray_init(ray, address, jobs * per_trial if jobs > 1 else None)
+    stop = ray_init(ray, address, jobs * per_trial if jobs > 1 else None)
     remote = ray.remote(num_cpus=per_trial)(ray_trial)
     refs = {remote.remote(t, per_trial): t for t in tasks}
     try:
@@ -97,5 +97,5 @@ def _ray(tasks: list[TrialTask], jobs: int, threads: int | None,
     finally:
         for ref in refs:
             ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
+        if stop is not None:
+            stop()
