@@ -125,9 +125,7 @@ def _vectorized(job: Job, tasks: list[FoldTask],
     for k, (task, (p, _)) in enumerate(zip(tasks, parts, strict=True)):
         evaluator.set_weights(vector.fold_weights(model, k))
         p.model = evaluator
-        frame = pd.DataFrame({"epoch": range(cfg.fit.epochs),
-                              **dict(sorted(vector.fold_history(model, history, k).items()))})
-        yield _record(job, task, p, frame, per_fold_s)
+        yield _record(job, task, p, _frame(vector.fold_history(model, history, k)), per_fold_s)
 
 
 def _name(task: FoldTask) -> str:
@@ -222,9 +220,11 @@ def _record(job: Job, task: FoldTask, p: experiment.Prepared, frame: pd.DataFram
 
 def _fold_history(history: dict[str, list[float]], name: str) -> pd.DataFrame:
     """This fold's columns of the stacked history, named as a lone fold's (CSVLogger layout)."""
-    cols: dict[str, list[float]] = {}
-    for key, values in history.items():
-        if key.startswith(f"{name}_"):
-            cols[key[len(name) + 1:]] = values
-    return pd.DataFrame({"epoch": range(len(next(iter(history.values())))),
+    return _frame({key[len(name) + 1:]: values for key, values in history.items()
+                   if key.startswith(f"{name}_")})
+
+
+def _frame(cols: dict[str, list[float]]) -> pd.DataFrame:
+    """A fold's history columns as CSVLogger writes them: ``epoch``, then by name."""
+    return pd.DataFrame({"epoch": range(len(next(iter(cols.values())))),
                          **dict(sorted(cols.items()))})
