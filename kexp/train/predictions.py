@@ -44,14 +44,14 @@ def predict(model: Any, x: Any, batch_size: int) -> Any:
 
     Tracing a predict function costs about 0.1 s for a small network, more than
     predicting a few thousand rows, and every trial of a sweep builds a new model. So a
-    small input (at most :data:`EAGER_BATCHES` batches) on a model made only of Keras's
+    small input (1 to :data:`EAGER_BATCHES` batches) on a model made only of Keras's
     own layers, none of them recurrent (whose eager loops are slow), is predicted by
     calling the model batch by batch in inference mode; anything else goes through
     ``model.predict``."""
     keras = backend.keras()
     arrays = keras.tree.flatten(x)
     rows = len(arrays[0]) if arrays else 0
-    if (-(-rows // batch_size) > EAGER_BATCHES or not _plain(model, keras)
+    if (not 0 < -(-rows // batch_size) <= EAGER_BATCHES or not _plain(model, keras)
             or not all(isinstance(a, np.ndarray) for a in arrays)):
         return model.predict(x, batch_size=batch_size, verbose=0)
     parts = []
