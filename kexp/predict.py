@@ -7,7 +7,6 @@ data file; writes predicted classes with probabilities, or values for regression
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import yaml
 from kexp import backend
 from kexp.data import named, sources
 from kexp.data.preprocess import NamedPreprocessor
+from kexp.engine.output import Log, silent
 from kexp.errors import ConfigError, DataError, RunError
 from kexp.model import keep, resolve
 from kexp.rundir.write import atomic_write
@@ -24,12 +24,8 @@ from kexp.spec import Config, CsvData, FunctionalModel
 from kexp.train.predictions import predictions
 
 
-def _silent(_: str) -> None:
-    pass
-
-
 def predict(run_dir: Path, data_path: Path, out: Path | None,
-            log: Callable[[str], None] = _silent) -> tuple[Path, int]:
+            log: Log = silent) -> tuple[Path, int]:
     """Apply a finished run's preprocessing and model to new data; write a CSV."""
     run_dir = Path(run_dir)
     for name in ("config.yaml", "preprocess.json", "model.keras"):
@@ -53,7 +49,7 @@ def predict(run_dir: Path, data_path: Path, out: Path | None,
     return out, len(frame)
 
 
-def load_model(run_dir: Path, cfg_data: dict[str, Any], log: Callable[[str], None] = _silent) -> Any:
+def load_model(run_dir: Path, cfg_data: dict[str, Any], log: Log = silent) -> Any:
     """The run's model, its custom code imported from the run's own copy (``custom/``)
     first, then the current folder; ``sys.path`` is as before afterwards."""
     keras = backend.keras()

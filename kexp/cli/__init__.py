@@ -10,9 +10,6 @@ and ``compare`` start without either.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import click
 
 from kexp import backend
@@ -54,16 +51,12 @@ for command in (runs.run, runs.validate, runs.predict, cv.cv, sweep.sweep, repor
     cli.add_command(command)
 
 
-#: modules whose exit hooks must run: MLflow ends its runs and flushes queued logging, Ray
-#: stops its processes, Optuna closes its storage. With one loaded, kexp exits the usual way.
-EXIT_HOOKS = ("mlflow", "ray", "optuna")
-
-
 def main() -> None:
     """The ``kexp`` program: SIGTERM stops it like Ctrl-C (exit 130; a second one while it
     stops is ignored), and output to a closed pipe (``kexp ls | head -1``) is dropped. A
-    command that succeeded with TensorFlow loaded leaves at once (:func:`quick_exit`)."""
-    from kexp.rundir.write import command_process
+    command that succeeded with TensorFlow loaded leaves at once
+    (:func:`kexp.engine.process.quick_exit`)."""
+    from kexp.engine.process import command_process, quick_exit, quick_exit_safe
 
     try:
         with command_process():
@@ -72,28 +65,3 @@ def main() -> None:
         if exc.code in (0, None) and quick_exit_safe():
             quick_exit()
         raise
-
-
-def quick_exit_safe() -> bool:
-    """Whether this process may skip the interpreter's exit: TensorFlow is loaded (its
-    teardown takes about a second: ``kexp run configs/mnist.yaml`` ends in 4.9 s instead of
-    5.9 s), no module of :data:`EXIT_HOOKS` is, and no child process is left. Everything
-    kexp writes is complete and closed by then (files are written whole and renamed)."""
-    import multiprocessing
-
-    if "tensorflow" not in sys.modules or any(m in sys.modules for m in EXIT_HOOKS):
-        return False
-    return not multiprocessing.active_children()
-
-
-def quick_exit() -> None:
-    """Flush the output and logging, then end the process with exit code 0 at once."""
-    import logging
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more to say
-            pass
-    logging.shutdown()
-    os._exit(0)

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
@@ -43,6 +44,24 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def resumable() -> Iterator[None]:
+    """A CV or sweep: shown live while it trains when stdout is a terminal (one line per
+    finished fold or trial otherwise); stopped with work left, it says how to go on and
+    exits 130."""
+    from kexp.engine import progress
+    from kexp.engine.signals import Unfinished
+
+    progress.enable(sys.stdout.isatty())
+    try:
+        yield
+    except Unfinished as exc:
+        click.secho(exc.advice(), err=True, fg="yellow")
+        sys.exit(130)
+    finally:
+        progress.enable(False)
 
 
 def warn(lines: list[str]) -> None:

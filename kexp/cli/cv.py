@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from kexp.cli.common import log, mlflow_option, mlflow_overrides, spec_options, user_errors
+from kexp.cli.common import (
+    log,
+    mlflow_option,
+    mlflow_overrides,
+    resumable,
+    spec_options,
+    user_errors,
+)
 from kexp.cli.complete import run_folders
 
 
@@ -76,21 +83,11 @@ def cv(ctx: click.Context, **options: Any) -> None:
       kexp cv --resume runs/<id>
     """
     from kexp.cv import command
-    from kexp.cv.options import (
-        EXIT_FOLDS_FAILED,
-        EXIT_INTERRUPTED,
-        CVInterrupted,
-        CVRequest,
-    )
+    from kexp.cv.options import EXIT_FOLDS_FAILED, CVRequest
 
     options["overrides"] = (*options["overrides"], *mlflow_overrides(options.pop("mlflow")))
-    try:
+    with resumable():
         result = command.run(CVRequest(**options, verbose=ctx.obj["verbose"]), log=log)
-    except CVInterrupted as exc:
-        click.secho(f"Interrupted: {exc.reason}. {exc.done} of {exc.total} folds completed and "
-                    f"kept in {exc.path}.\nContinue with: kexp cv --resume {exc.path}",
-                    err=True, fg="yellow")
-        sys.exit(EXIT_INTERRUPTED)
     click.echo(result.table())
     click.echo(f"CV folder: {result.path}")
     for line in result.headlines():

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from kexp.cli.common import log, mlflow_option, mlflow_overrides, spec_options, user_errors
+from kexp.cli.common import (
+    log,
+    mlflow_option,
+    mlflow_overrides,
+    resumable,
+    spec_options,
+    user_errors,
+)
 from kexp.cli.complete import run_folders
 
 
@@ -64,16 +71,10 @@ def sweep(ctx: click.Context, **options: Any) -> None:
       kexp sweep --resume runs/<id>
     """
     from kexp.sweep import command
-    from kexp.sweep.run import SweepInterrupted
 
     options["overrides"] = (*options["overrides"], *mlflow_overrides(options.pop("mlflow")))
-    try:
+    with resumable():
         result = command.run(command.SweepRequest(**options, verbose=ctx.obj["verbose"]), log=log)
-    except SweepInterrupted as exc:
-        click.secho(f"Interrupted: {exc.reason}. {exc.done} of {exc.total} trials completed and "
-                    f"kept in {exc.path}.\nContinue with: kexp sweep --resume {exc.path}",
-                    err=True, fg="yellow")
-        sys.exit(130)
     shown = result.frame.drop(columns=["folder", "error"], errors="ignore")
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     click.echo(f"Sweep folder: {result.path}")

@@ -4,26 +4,22 @@ cross-validate (:mod:`kexp.cv.run`) or resume a CV folder (:mod:`kexp.cv.resume`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kexp import backend
-from kexp.cv import workers
 from kexp.cv.options import CVOptions, CVRequest
+from kexp.engine import cores, workers
+from kexp.engine.output import Log, silent
 from kexp.spec import configure, load_spec
 
 if TYPE_CHECKING:
     from kexp.cv.record import CVResult
 
-Log = Callable[[str], None]
 
 
-def _silent(_: str) -> None:
-    pass
 
-
-def run(request: CVRequest, log: Log = _silent) -> CVResult:
+def run(request: CVRequest, log: Log = silent) -> CVResult:
     """Run ``kexp cv`` as ``request`` asks.
 
     Raises :class:`~kexp.errors.UsageError` for options that do not go together, a
@@ -37,7 +33,7 @@ def run(request: CVRequest, log: Log = _silent) -> CVResult:
     cv_opts = request.cv_options()
     wanted = cv_opts.jobs > 1 and cv_opts.executor == "local" and not cv_opts.stack
     if wanted:
-        cv_opts.jobs = workers.jobs_to_use(cv_opts.jobs, log)
+        cv_opts.jobs = cores.jobs_to_use(cv_opts.jobs, log)
         wanted = cv_opts.jobs > 1
     # the workers import TensorFlow while this process loads the spec and the data
     with workers.started(wanted, cv_opts.jobs, cv_opts.fold_threads(), request.verbose) as pool:

@@ -8,7 +8,6 @@ experiments in one CV; a fold folder that is missing or damaged is rebuilt from 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from kexp.errors import DataError, RunError
+from kexp.hashes import bytes_sha256, json_sha256, text_sha256
 from kexp.rundir.read import flatten
 from kexp.train import feed
 
@@ -28,19 +28,10 @@ START_OVER = "start a new kexp cv"
 _FILES = {"data": ("path", "sha256"), "test data": ("test_path", "test_sha256")}
 
 
-def sha256_of(obj: Any) -> str:
-    """The sha256 of ``obj`` as canonical JSON (sorted keys, no spaces)."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def fold_sha256(seed: int, train: Any, test: Any) -> str:
     """The sha256 of one fold: its seed, training indices and test indices."""
-    h = hashlib.sha256(f"{int(seed)}".encode())
-    for part in (train, test):
-        h.update(b"|")
-        h.update(np.asarray(part, dtype="<i8").tobytes())
-    return h.hexdigest()
+    parts = [np.asarray(part, dtype="<i8").tobytes() for part in (train, test)]
+    return bytes_sha256(b"|".join([f"{int(seed)}".encode(), *parts]))
 
 
 def data_files(info: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -59,8 +50,8 @@ def build(config: dict[str, Any], spec_text: str, info: dict[str, Any], samples:
     return {
         "version": VERSION,
         "batches": feed.GENERATION,
-        "config": {"sha256": sha256_of(config), "resolved": config},
-        "spec": {"sha256": hashlib.sha256(spec_text.encode("utf-8")).hexdigest()},
+        "config": {"sha256": json_sha256(config), "resolved": config},
+        "spec": {"sha256": text_sha256(spec_text)},
         "data": {"samples": samples, "files": data_files(info)},
         "splitter": splitter,
         "folds": [{"fold": k, "repeat": r, "seed": s, "train_size": len(tr), "test_size": len(te),
@@ -80,26 +71,14 @@ def read(cv_dir: Path) -> dict[str, Any]:
         raise RunError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); {START_OVER}") from None
     if not _well_formed(record):
         raise RunError(f"{path}: damaged (not the record kexp cv writes); {START_OVER}")
-    check_batches(record.get("batches"), path, START_OVER)
+    feed.check_generation(record.get("batches"), path, START_OVER)
     return dict(record)
-
-
-def check_batches(recorded: Any, path: Path, start_over: str) -> None:
-    """RunError unless ``recorded`` (a CV's or sweep's record of how its fits formed their
-    batches, missing before kexp recorded it) is this kexp's: what is left to train would
-    see other rows for the same seeds than what finished, and the record would mix both."""
-    if recorded == feed.GENERATION:
-        return
-    raise RunError(f"{path}: its finished work trained on the batches of an earlier kexp "
-                   f"(batch generation {recorded or 1}; this kexp: {feed.GENERATION}, one "
-                   "tf.data stream reshuffled every epoch), so resuming would mix two ways of "
-                   f"training; {start_over}")
 
 
 def _well_formed(record: Any) -> bool:
     try:
         config, folds = record["config"], record["folds"]
-        return (record["version"] == VERSION and sha256_of(config["resolved"]) == config["sha256"]
+        return (record["version"] == VERSION and json_sha256(config["resolved"]) == config["sha256"]
                 and isinstance(record["spec"]["sha256"], str)
                 and isinstance(record["data"]["files"], dict) and bool(folds)
                 and all(isinstance(f["sha256"], str) and isinstance(f["seed"], int)
@@ -112,7 +91,7 @@ def _well_formed(record: Any) -> bool:
 def check_config(record: dict[str, Any], config: Any, path: Path) -> None:
     """RunError naming the keys of ``config`` (``path``'s content) that differ from the
     config the CV started with."""
-    if sha256_of(config) == record["config"]["sha256"]:
+    if json_sha256(config) == record["config"]["sha256"]:
         return
     old = flatten(record["config"]["resolved"])
     new = flatten(config) if isinstance(config, dict) else {}
@@ -135,7 +114,7 @@ def _value(flat: dict[str, Any], key: str) -> str:
 
 def check_spec(record: dict[str, Any], text: str, path: Path) -> None:
     """RunError when ``spec.yaml`` is not the one the CV started with."""
-    if hashlib.sha256(text.encode("utf-8")).hexdigest() != record["spec"]["sha256"]:
+    if text_sha256(text) != record["spec"]["sha256"]:
         raise RunError(f"{path}: changed since the CV started (its sha256 differs); the folds "
                        f"left to train would record another spec. Undo the change, or {START_OVER}")
 

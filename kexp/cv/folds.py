@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from kexp import backend, experiment
 from kexp.data import sources as data_mod
+from kexp.data.named import rows_at
 from kexp.errors import KexpError
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec
-from kexp.train.warm import Warm
+from kexp.train.warm import Warm, start_on
 from kexp.train.warm import key as warm_key
 
 
@@ -37,6 +37,7 @@ class Job:
     argv: list[str]
     save_model: bool = False
     plots: bool = True
+    fresh_models: bool = False  # a new model for every fold, not the process's warm one
 
     # The schema has generated classes (preprocess step items) that pickle cannot
     # find by name; workers get the config as plain data and validate it again.
@@ -68,7 +69,6 @@ class FoldOutcome:
     error: str | None = None
     duration_s: float = 0.0
     repeat: int | None = None
-    files: dict[str, bytes] | None = None  # Ray: the fold folder's files, written by the driver
 
 
 def fold_seed(seed: int, fold: int) -> int:
@@ -76,17 +76,10 @@ def fold_seed(seed: int, fold: int) -> int:
     return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def take(a: Any, idx: np.ndarray) -> Any:
-    """Rows ``idx`` of an array, frame or series, or of each one in a dict by name."""
-    if isinstance(a, dict):
-        return {k: take(v, idx) for k, v in a.items()}
-    return a.iloc[idx] if isinstance(a, (pd.DataFrame, pd.Series)) else a[idx]
-
-
 def fold_parts(job: Job, task: FoldTask) -> tuple[Any, Any, Any, Any]:
     """The fold's ``x_train, y_train, x_test, y_test``."""
-    return (take(job.x, task.train), take(job.y, task.train),
-            take(job.x, task.test), take(job.y, task.test))
+    return (rows_at(job.x, task.train), rows_at(job.y, task.train),
+            rows_at(job.x, task.test), rows_at(job.y, task.test))
 
 
 def clear_fold(path: Path) -> None:
@@ -98,19 +91,6 @@ def clear_fold(path: Path) -> None:
             shutil.rmtree(p)
         else:
             p.unlink()
-
-
-def _fold_model(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any], notes: list[str],
-                warm: Warm | None) -> tuple[Any, Any, Any]:
-    """The fold's preprocessed split and the model it trains: its fresh model (built after
-    Keras's session is cleared, so its names are a lone run's), or the warm model set to
-    the fresh one's starting state when they have the same variables."""
-    k = warm_key(cfg) if warm is not None else None
-    reusing = warm is not None and warm.matches(k)
-    # a cleared session frees memory by garbage collection, slow enough to skip when reusing
-    backend.keras().backend.clear_session(free_memory=not reusing)
-    split, pre, model = build_fold(cfg, seed, parts, notes)
-    return split, pre, model if warm is None else warm.take(model, k)
 
 
 def build_fold(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],
@@ -141,7 +121,9 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None,
     try:
         x_tr, y_tr, x_te, y_te = fold_parts(job, task)
         notes = list(job.notes)
-        split, pre, model = _fold_model(cfg, task.seed, (x_tr, y_tr, x_te, y_te), notes, warm)
+        split, pre, model = start_on(
+            warm, warm_key(cfg) if warm is not None else None,
+            lambda: build_fold(cfg, task.seed, (x_tr, y_tr, x_te, y_te), notes))
         raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
         weights = experiment.class_weights(cfg, split, pre)
         prepared = experiment.Prepared(job.spec, cfg, task.seed, raw, split, pre, model, notes,

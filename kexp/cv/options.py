@@ -12,10 +12,10 @@ Light on purpose: the command line imports this module before the spec is checke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from kexp.cv.workers import threads_per_worker
+from kexp.engine.cores import threads_per_worker
+from kexp.engine.signals import Unfinished
 from kexp.errors import UsageError
 
 #: exit codes of ``kexp cv`` besides 0 (all folds completed) and 2 (bad input)
@@ -40,12 +40,11 @@ FROM_THE_CV_FOLDER = (
 )
 
 
-class CVInterrupted(KeyboardInterrupt):
+class CVInterrupted(Unfinished):
     """Ctrl-C, SIGTERM or a lost worker: finished folds are on disk; resume with --resume."""
 
-    def __init__(self, path: Path, done: int, total: int, reason: str) -> None:
-        super().__init__(reason)
-        self.path, self.done, self.total, self.reason = path, done, total, reason
+    unit = "folds"
+    command = "kexp cv"
 
 
 @dataclass
@@ -61,7 +60,7 @@ class CVOptions:
     stack: bool = False  # train the folds together as one model (kexp.cv.stack)
     #: build and trace a new model for every fold instead of reusing a worker's (kexp.train.warm)
     fresh_models: bool = False
-    #: worker processes started already (kexp.cv.workers.start); None: start them
+    #: worker processes started already (kexp.engine.workers.start); None: start them
     workers: Any = None
 
     def fold_threads(self) -> int:

@@ -5,7 +5,6 @@ once, so that bad input stops the CV before any folder is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,17 @@ import numpy as np
 import pandas as pd
 
 from kexp import backend, experiment
-from kexp.cv.folds import Job, fold_seed, take
+from kexp.cv.folds import Job, fold_seed
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
-from kexp.data.named import rows
+from kexp.data.named import rows, rows_at
+from kexp.engine.output import Log
 from kexp.errors import ConfigError
 from kexp.spec import Config, CsvData, Spec, apply_overrides
 
-Log = Callable[[str], None]
-
 
 @dataclass
-class Plan:
+class CVPlan:
     """A checked CV, ready to train: the spec with overrides applied, its config, the
     job every fold shares, the folds' (train, test) indices and the splitter's name."""
 
@@ -82,7 +80,7 @@ def group_labels(cfg: Config, x: Any, base_dirs: list[Path], notes: list[str]) -
     return groups, x
 
 
-def prepare(spec: Spec, overrides: list[Any], log: Log) -> Plan:
+def prepare(spec: Spec, overrides: list[Any], log: Log) -> CVPlan:
     """Validate, load, split and check that fold 1 builds; raise KexpError before any training."""
     full = apply_overrides(spec, overrides)
     try:
@@ -102,7 +100,7 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> Plan:
     for note in notes:
         log(f"Note: {note}")
     info = {**raw.info, "samples": rows(x)}
-    return Plan(full, cfg, Job(full, cfg, x, y, info, notes, []), folds, name)
+    return CVPlan(full, cfg, Job(full, cfg, x, y, info, notes, []), folds, name)
 
 
 def build_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.ndarray],
@@ -111,7 +109,7 @@ def build_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.nda
     before any folder or training."""
     backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)
     tr, te = fold
-    split, pre = experiment.fit_transform(cfg, take(x, tr), take(y, tr), take(x, te), take(y, te),
+    split, pre = experiment.fit_transform(cfg, rows_at(x, tr), rows_at(y, tr), rows_at(x, te), rows_at(y, te),
                                           seed)
     experiment.build_model(cfg, split, pre, [])
     backend.keras().backend.clear_session()

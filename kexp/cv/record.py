@@ -77,7 +77,7 @@ def headline(name: str, stats: dict[str, Any], n: int) -> str:
     return f"{name}: {stats['mean']:.4g} ± {stats['std']:.2g} ({n} folds)"
 
 
-def progress(o: FoldOutcome, total: int, done: list[FoldOutcome]) -> str:
+def progress_line(o: FoldOutcome, total: int, done: list[FoldOutcome]) -> str:
     """The line logged when a fold finishes, with the running mean of its first metric."""
     ok = [d for d in done if d.status == "completed"]
     if o.status != "completed":

@@ -1,6 +1,6 @@
 """Resuming a CV folder: train the folds that did not complete, as the same experiment.
 
-The folder's lock is taken first (:mod:`kexp.cv.lock`: one process at a time). Then the
+The folder's lock is taken first (:mod:`kexp.engine.lock`: one process at a time). Then the
 folder is checked against ``cv.json``, the record the CV wrote when it started
 (:mod:`kexp.cv.fingerprint`): its ``config.yaml``, ``spec.yaml``, the data files and
 the folds split again from the data must be those it started with, or the resume is
@@ -13,7 +13,6 @@ again from the record, so the summary is always over all K folds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from kexp import backend, experiment
-from kexp.cv import fingerprint, lock
+from kexp.cv import fingerprint
 from kexp.cv.folds import FoldOutcome, FoldTask, Job
 from kexp.cv.options import CVOptions
 from kexp.cv.prepare import whole_data
@@ -30,20 +29,16 @@ from kexp.cv.run import execute, fold_tasks, write_indices
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
 from kexp.data.named import rows
+from kexp.engine import lock
+from kexp.engine.output import Log, silent
 from kexp.errors import RunError
 from kexp.model import resolve
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, parse_spec
 
-Log = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    pass
-
 
 def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions,
-           log: Log = _silent) -> CVResult:
+           log: Log = silent) -> CVResult:
     """Train the folds of an interrupted (or partly failed, or damaged) CV folder that did
     not complete; RunError/DataError (before any training) when the folder is not the
     experiment it started as, or another process holds it."""

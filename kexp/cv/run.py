@@ -14,46 +14,38 @@ The CV folder holds ``spec.yaml``, ``config.yaml``, ``env.json``, ``cv.json`` (t
 record ``--resume`` checks, :mod:`kexp.cv.fingerprint`), ``status.json`` (kind cv),
 ``folds.csv``, ``summary.json`` and ``fold-01/`` ... (each a run folder plus
 ``indices.json``). The process that runs the CV holds the folder's lock
-(:mod:`kexp.cv.lock`) from its creation to the end.
+(:mod:`kexp.engine.lock`) from its creation to the end.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kexp import experiment
-from kexp.cv import fingerprint, lock, stack
+from kexp.cv import fingerprint, stack
 from kexp.cv.executors import outcomes
-from kexp.cv.folds import FoldOutcome, FoldTask, Job, clear_fold, fold_seed
-from kexp.cv.lock import CVLock
+from kexp.cv.folds import FoldOutcome, FoldTask, Job, fold_seed
 from kexp.cv.options import CVInterrupted, CVOptions
-from kexp.cv.prepare import Plan, prepare
-from kexp.cv.record import CVResult, fold_dir, folds_frame, progress, summarize
-from kexp.cv.workers import WorkerLost
+from kexp.cv.prepare import CVPlan, prepare
+from kexp.cv.record import CVResult, fold_dir, folds_frame, progress_line, summarize
 from kexp.data import sources as data_mod
+from kexp.engine import lock, progress
+from kexp.engine.lock import FolderLock
+from kexp.engine.output import Log, silent
+from kexp.engine.signals import Stopped, interruptible
 from kexp.errors import ConfigError, KexpError
-from kexp.rundir.write import Interrupted, RunFolder, atomic_write, write_json
+from kexp.rundir.write import RunFolder, write_json
 from kexp.spec import Config, Spec, resolved
 from kexp.track import live
 from kexp.track.folder import summary_metrics
 
-Log = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    pass
-
 
 def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions,
-                   log: Log = _silent, folder: Path | None = None,
-                   plan: Plan | None = None) -> CVResult:
+                   log: Log = silent, folder: Path | None = None,
+                   plan: CVPlan | None = None) -> CVResult:
     """Cross-validate the experiment in ``spec``; write a CV folder in ``options.runs_dir``,
     or create it at exactly ``folder`` (``kexp sweep --cv``: a trial's folder). ``plan``: a
     CV prepared already (default: :func:`kexp.cv.prepare.prepare` of ``spec``)."""
@@ -82,7 +74,7 @@ def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions,
         return execute(rf, job, tasks, [], plan.splitter, cv_opts, log, held)
 
 
-def _write_setup(rf: RunFolder, plan: Plan, spec: Spec, options: experiment.Options,
+def _write_setup(rf: RunFolder, plan: CVPlan, spec: Spec, options: experiment.Options,
                  cv_opts: CVOptions, tasks: list[FoldTask]) -> None:
     """``spec.yaml``, ``config.yaml``, ``env.json`` (with how the folds are run) and
     ``cv.json``, the record ``--resume`` checks the folder against."""
@@ -125,7 +117,8 @@ def write_indices(tasks: list[FoldTask]) -> None:
 
 
 def execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutcome],
-            splitter: str, cv_opts: CVOptions, log: Log, held: CVLock | None = None) -> CVResult:
+            splitter: str, cv_opts: CVOptions, log: Log,
+            held: FolderLock | None = None) -> CVResult:
     """Train ``tasks`` (the folds besides those ``done``), record them as they finish, then
     summarize. Raise CVInterrupted on Ctrl-C, SIGTERM or a lost worker. ``held`` is the
     CV folder's lock, which worker processes inherit."""
@@ -151,31 +144,24 @@ def execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutco
 
 
 def _train(rf: RunFolder, job: Job, tasks: list[FoldTask], results: list[FoldOutcome],
-           cv_opts: CVOptions, log: Log, held: CVLock | None) -> list[FoldOutcome]:
+           cv_opts: CVOptions, log: Log, held: FolderLock | None) -> list[FoldOutcome]:
     """``results`` with the outcomes of ``tasks`` appended, ``folds.csv`` written after each."""
     total = len(results) + len(tasks)
-    previous = raise_on_sigterm()
     try:
-        for o in outcomes(job, tasks, cv_opts, held):
-            if o.files is not None:
-                _write_files(fold_dir(rf.path, o.fold, total), o.files)
-                o.files = None
-            results.append(o)
-            _record(rf, results, job, total)
-            rf.set_status(folds_done=len(results))
-            log(progress(o, total, results))
-            if o.status == "interrupted":
-                raise KeyboardInterrupt
-    except (KeyboardInterrupt, WorkerLost) as exc:
-        reason = str(exc) if isinstance(exc, WorkerLost) else "interrupted (Ctrl-C or SIGTERM)"
+        with interruptible(), progress.shown("folds", total, len(results)):
+            for o in outcomes(job, tasks, cv_opts, held):
+                results.append(o)
+                _record(rf, results, job, total)
+                rf.set_status(folds_done=len(results))
+                log(progress_line(o, total, results))
+                if o.status == "interrupted":
+                    raise KeyboardInterrupt
+    except Stopped as stop:
         results = [o for o in results if o.status != "interrupted"]
         _record(rf, results, job, total)
         n = sum(o.status == "completed" for o in results)
-        rf.set_status("interrupted", error=f"{reason}; {n} of {total} folds completed")
-        raise CVInterrupted(rf.path, n, total, reason) from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        rf.set_status("interrupted", error=f"{stop.reason}; {n} of {total} folds completed")
+        raise CVInterrupted(rf.path, n, total, stop.reason) from None
     return results
 
 
@@ -183,32 +169,6 @@ def _record(rf: RunFolder, results: list[FoldOutcome], job: Job, total: int) -> 
     frame = folds_frame(results, job.cfg.cv.repeats > 1, total)
     rf.write_text("folds.csv", frame.to_csv(index=False))
     return frame
-
-
-def raise_on_sigterm() -> Any:
-    """SIGTERM stops the CV (or sweep) like Ctrl-C (finished folds or trials kept, status
-    interrupted); a second one while the workers are being stopped changes nothing. Returns
-    the previous handler (None outside the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    received: list[int] = []
-
-    def on_term(signum: int, frame: Any) -> None:
-        if not received:
-            received.append(signum)
-            raise Interrupted()
-
-    return signal.signal(signal.SIGTERM, on_term)
-
-
-def _write_files(folder: Path, files: dict[str, bytes]) -> None:
-    """A Ray fold's files, written into its fold folder (an earlier attempt's removed)."""
-    folder.mkdir(exist_ok=True)
-    clear_fold(folder)
-    for name, content in files.items():
-        target = folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, content)
 
 
 def _cv_plots(rf: RunFolder, log: Log) -> None:

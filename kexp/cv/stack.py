@@ -20,7 +20,7 @@ of batches per epoch.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,12 @@ from kexp.cv import vector
 from kexp.cv.folds import FoldOutcome, FoldTask, Job, build_fold, clear_fold, fold_parts
 from kexp.data import sources as data_mod
 from kexp.data.named import for_keras
+from kexp.engine.output import Log
 from kexp.errors import ConfigError
 from kexp.model import objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config
 from kexp.train import feed
-
-Log = Callable[[str], None]
 
 NOTE = "trained with --stack: one model of disjoint per-fold sub-networks"
 
@@ -78,10 +77,10 @@ def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
     check(cfg, [len(t.train) for t in tasks])
     keras.backend.clear_session()
     first = _parts(job, tasks[:1], vector.NOTE, rename=False)
-    reason = vector.obstacle(cfg, [p.model for p, _ in first])
+    reason = vector.why_not_vectorized(cfg, [p.model for p, _ in first])
     if reason is None:
         parts = first + _parts(job, tasks[1:], vector.NOTE, rename=False)
-        reason = vector.obstacle(cfg, [p.model for p, _ in parts])
+        reason = vector.why_not_vectorized(cfg, [p.model for p, _ in parts])
         if reason is None:
             log(f"--stack: training {len(parts)} folds vectorized")
             yield from _vectorized(job, tasks, parts, t0)

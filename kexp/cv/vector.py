@@ -47,7 +47,7 @@ ELEMENTWISE = ("SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "RMSprop
 SUMMED = ("L1", "L2", "L1L2")
 
 
-def obstacle(cfg: Config, models: list[Any]) -> str | None:
+def why_not_vectorized(cfg: Config, models: list[Any]) -> str | None:
     """Why the folds' models cannot train vectorized, or None when they can.
 
     They can when: the spec names no custom code (``kexp.model.custom.references``, as
@@ -68,7 +68,7 @@ def obstacle(cfg: Config, models: list[Any]) -> str | None:
     if isinstance(funcs, str):
         return funcs
     for model in models:
-        why = _model_obstacle(keras, model)
+        why = _model_why_not(keras, model)
         if why:
             return why
     if len({tuple((shape, dtype) for _, shape, dtype in layout(m)) for m in models}) > 1:
@@ -76,7 +76,7 @@ def obstacle(cfg: Config, models: list[Any]) -> str | None:
     return None
 
 
-def _model_obstacle(keras: Any, model: Any) -> str | None:
+def _model_why_not(keras: Any, model: Any) -> str | None:
     opt = model.optimizer
     if type(opt).__name__ not in ELEMENTWISE or type(opt).__module__.split(".")[0] != "keras":
         return f"optimizer {type(opt).__name__} is not elementwise"
@@ -261,7 +261,7 @@ def build(models: list[Any], cfg: Config, y_shape: tuple[int, ...]) -> Any:
     set to their weights."""
     fold_dense, _, folds = _classes()
     funcs = per_sample(cfg)
-    assert not isinstance(funcs, str), funcs  # obstacle() checked it
+    assert not isinstance(funcs, str), funcs  # why_not_vectorized() checked it
     dense = [fold_dense(layer, len(models)) for layer in models[0].layers]
     metrics = [(name, _metric_fn(m, y_shape, dense[-1].units)) for name, m in funcs[1]]
     model = folds(dense, funcs[0], metrics, name="vectorized_folds")

@@ -41,12 +41,14 @@ def sample_shapes(a: Named) -> dict[str, tuple[int, ...]]:
     return {k: tuple(np.shape(v)[1:]) for k, v in a.items()}
 
 
-def take(a: Named | None, idx: Any) -> Named | None:
-    """Rows ``idx`` of every name's array or frame."""
+def rows_at(a: Any, idx: Any) -> Any:
+    """Rows ``idx`` of an array, frame or series, or of each one in a dict by name (None
+    stays None)."""
     if a is None:
         return None
-    return {k: v.iloc[idx] if isinstance(v, (pd.DataFrame, pd.Series)) else np.asarray(v)[idx]
-            for k, v in a.items()}
+    if isinstance(a, dict):
+        return {k: rows_at(v, idx) for k, v in a.items()}
+    return a.iloc[idx] if isinstance(a, (pd.DataFrame, pd.Series)) else np.asarray(a)[idx]
 
 
 def rows(a: Any) -> int:
@@ -54,7 +56,7 @@ def rows(a: Any) -> int:
     return n_rows(a) if isinstance(a, dict) else len(a)
 
 
-def first(a: Named) -> Any:
+def first_value(a: Named) -> Any:
     """The first name's data (the first output's targets stratify splits)."""
     return next(iter(a.values()))
 
@@ -69,7 +71,7 @@ def for_keras(a: Named | None) -> Any:
     name, the dict for several."""
     if a is None:
         return None
-    return first(a) if len(a) == 1 else a
+    return first_value(a) if len(a) == 1 else a
 
 
 def from_keras(value: Any, names: list[str]) -> Named:

@@ -8,7 +8,6 @@ picking its columns is :mod:`kexp.data.csvfile`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 from kexp.data.csvfile import column as column
 from kexp.data.csvfile import drop_missing, read_csv, select_columns
 from kexp.errors import ConfigError, DataError, did_you_mean
+from kexp.hashes import file_sha256
 from kexp.spec import CsvData, KerasData, NpzData, RandomData, SequenceData
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +37,6 @@ class RawData:
     y_test: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def find_file(value: str, key: tuple, base_dirs: list[Path]) -> Path:
@@ -130,7 +122,7 @@ def load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
     df = read_csv(path, cfg, ("data", "path"))
     x, y = select_columns(df, cfg)
     x, y, dropped = drop_missing(x, y, cfg)
-    raw = RawData(x, y, info={"source": "csv", "path": str(path), "sha256": sha256_of(path), "rows": len(df)})
+    raw = RawData(x, y, info={"source": "csv", "path": str(path), "sha256": file_sha256(path), "rows": len(df)})
     if dropped:
         raw.info["dropped_rows"] = dropped
         raw.notes.append(f"data.dropna: dropped {dropped} of {len(df)} rows with missing values")
@@ -140,7 +132,7 @@ def load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
         raw.x_test, raw.y_test, tdropped = drop_missing(*select_columns(tdf, cfg), cfg)
         if tdropped:
             raw.notes.append(f"data.dropna: dropped {tdropped} rows of {tpath.name} with missing values")
-        raw.info.update(test_path=str(tpath), test_sha256=sha256_of(tpath))
+        raw.info.update(test_path=str(tpath), test_sha256=file_sha256(tpath))
     return raw
 
 
@@ -185,7 +177,7 @@ def _load_npz(cfg: NpzData, base_dirs: list[Path]) -> RawData:
         raise ConfigError(("data",), f"{path.name} has only one of x_test / y_test")
     return RawData(
         a["x_train"], a["y_train"], a["x_test"], a["y_test"],
-        info={"source": "npz", "path": str(path), "sha256": sha256_of(path)},
+        info={"source": "npz", "path": str(path), "sha256": file_sha256(path)},
     )
 
 
@@ -237,13 +229,13 @@ def _load_keras(cfg: KerasData) -> RawData:
         )
         return RawData(
             x_train, y_train, x_test, y_test,
-            info={"source": name, "path": str(sample), "sha256": sha256_of(sample), "fallback": True},
+            info={"source": name, "path": str(sample), "sha256": file_sha256(sample), "fallback": True},
             notes=[note],
         )
     info: dict[str, Any] = {"source": name, "loader": f"keras.datasets.{name}.load_data"}
     cached = [p for p in cache.glob(f"{name}*") if p.is_file()] if cache.is_dir() else []
     if len(cached) == 1:
-        info.update(path=str(cached[0]), sha256=sha256_of(cached[0]))
+        info.update(path=str(cached[0]), sha256=file_sha256(cached[0]))
     return RawData(x_train, y_train, x_test, y_test, info=info)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.data.named import Named, first, n_rows, take
+from kexp.data.named import Named, first_value, n_rows, rows_at
 from kexp.errors import ConfigError
 from kexp.spec import CVConfig, Holdout
 
@@ -41,8 +41,8 @@ def holdout(x: Named, y: Named, cfg: Holdout, seed: int, key: tuple) -> tuple[Na
     output's labels.
     """
     rows = np.arange(n_rows(x))
-    keep, out = _split_rows(rows, first(y), cfg, seed, key)
-    return take(x, keep), take(x, out), take(y, keep), take(y, out)
+    keep, out = _split_rows(rows, first_value(y), cfg, seed, key)
+    return rows_at(x, keep), rows_at(x, out), rows_at(y, keep), rows_at(y, out)
 
 
 def _split_rows(rows: np.ndarray, y: Any, cfg: Holdout, seed: int, key: tuple) -> tuple[Any, Any]:
@@ -99,7 +99,7 @@ def kfold(y: Any, cv: CVConfig, seed: int, groups: Any = None) -> list[tuple[np.
     """
     from sklearn import model_selection as ms
 
-    y = first(y) if isinstance(y, dict) else y  # data per output: the first output's labels
+    y = first_value(y) if isinstance(y, dict) else y  # data per output: the first output's labels
     k, n = cv.folds, len(y)
     state = (cv.seed if cv.seed is not None else seed) if cv.shuffle else None
     labels = class_labels(y)
@@ -149,7 +149,7 @@ def kfold(y: Any, cv: CVConfig, seed: int, groups: Any = None) -> list[tuple[np.
 
 def splitter_name(y: Any, cv: CVConfig, grouped: bool) -> str:
     """The scikit-learn splitter :func:`kfold` uses (for the record)."""
-    y = first(y) if isinstance(y, dict) else y
+    y = first_value(y) if isinstance(y, dict) else y
     stratify = cv.stratify if cv.stratify != "auto" else (class_labels(y) is not None and not grouped)
     if grouped:
         return "StratifiedGroupKFold" if stratify else "GroupKFold"

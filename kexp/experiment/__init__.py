@@ -1,5 +1,5 @@
 """One experiment end to end: spec -> config -> data -> preprocessing -> model ->
-training -> run folder -> plots. :mod:`.pipeline` gets it ready, :mod:`.record` trains and
+training -> run folder -> plots. :mod:`.pipeline` gets it ready, :mod:`.trainer` trains and
 records it (``validate`` stops before training), :mod:`.command` is what ``kexp run`` and
 ``kexp validate`` call.
 
@@ -22,7 +22,7 @@ _LAZY = {
          "make_split", "prepare", "setup"), "pipeline"),
     **dict.fromkeys(
         ("RunResult", "Validation", "describe_data", "environment", "run", "summary_text",
-         "train_in_folder", "validate"), "record"),
+         "train_in_folder", "validate"), "trainer"),
 }
 
 __all__ = ["Log", "Options", "load_checked", "run_file", "silent", "validate_file", *_LAZY]

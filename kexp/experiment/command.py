@@ -11,7 +11,7 @@ from kexp.experiment.options import Log, Options, silent
 from kexp.spec import Spec, configure, load_spec
 
 if TYPE_CHECKING:
-    from kexp.experiment.record import RunResult, Validation
+    from kexp.experiment.trainer import RunResult, Validation
 
 
 def load_checked(path: str | Path, overrides: list[Any]) -> Spec:
@@ -24,7 +24,7 @@ def load_checked(path: str | Path, overrides: list[Any]) -> Spec:
 def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult:
     """``kexp run``: check the spec file, then train and record it in a new run folder."""
     spec = load_checked(path, options.overrides)
-    from kexp.experiment.record import run
+    from kexp.experiment.trainer import run
 
     return run(spec, options, log)
 
@@ -32,6 +32,6 @@ def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult
 def validate_file(path: str | Path, options: Options, log: Log = silent) -> Validation:
     """``kexp validate``: check the spec file, then load its data and build its model."""
     spec = load_checked(path, options.overrides)
-    from kexp.experiment.record import validate
+    from kexp.experiment.trainer import validate
 
     return validate(spec, options, log)

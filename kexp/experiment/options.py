@@ -4,16 +4,13 @@ data or TensorFlow is loaded)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-Log = Callable[[str], None]
+from kexp.engine.output import Log, silent
 
-
-def silent(_: str) -> None:
-    """A ``log`` that says nothing."""
+__all__ = ["Log", "Options", "silent"]
 
 
 @dataclass

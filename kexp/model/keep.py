@@ -10,7 +10,6 @@ model, so a run works from any folder.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import sys
 import sysconfig
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kexp.hashes import bytes_sha256
 from kexp.model.custom import references
 from kexp.rundir.write import atomic_write
 
@@ -56,10 +56,6 @@ def files_of(module_name: str) -> list[tuple[str, Path, str]]:
     return out
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def keep(tree: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
     """Copy the custom modules of ``tree`` into ``folder/custom``; env.json's records."""
     records: dict[str, dict[str, Any]] = {}
@@ -71,12 +67,12 @@ def keep(tree: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
                 continue
             data = src.read_bytes()
             if installed(src) or src.suffix != ".py":
-                records[name] = {"module": name, "path": None, "file": str(src), "sha256": sha256(data)}
+                records[name] = {"module": name, "path": None, "file": str(src), "sha256": bytes_sha256(data)}
                 continue
             dest = folder / FOLDER / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(dest, data)
-            records[name] = {"module": name, "path": f"{FOLDER}/{rel}", "sha256": sha256(data)}
+            records[name] = {"module": name, "path": f"{FOLDER}/{rel}", "sha256": bytes_sha256(data)}
     return list(records.values())
 
 
@@ -100,7 +96,7 @@ def differences(records: list[dict[str, Any]], run_dir: Path) -> list[str]:
         file = getattr(module, "__file__", None)
         if not rec.get("path") or not file or Path(file).resolve() == (run_dir / rec["path"]).resolve():
             continue
-        if Path(file).is_file() and sha256(Path(file).read_bytes()) != rec.get("sha256"):
+        if Path(file).is_file() and bytes_sha256(Path(file).read_bytes()) != rec.get("sha256"):
             notes.append(f"module '{rec['module']}' was loaded from {file}, which differs from the "
                          f"run's copy {run_dir / rec['path']}")
     return notes

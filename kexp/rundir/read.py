@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import io
 import json
-import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from kexp.engine.lifeline import pid_alive
 from kexp.errors import RunError
 
 __all__ = [
@@ -105,21 +105,6 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return json.dumps(value, sort_keys=True, default=str)
     return value
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:

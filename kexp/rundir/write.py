@@ -8,10 +8,11 @@ file, and a failed write leaves no temporary file behind: it becomes a
 ``status.json`` says running / completed / failed / interrupted;
 :meth:`RunFolder.guard` makes sure an exception, Ctrl-C or SIGTERM never leaves
 it saying "running". Inside the guard a signal only asks for a stop
-(:func:`stop_on_signals`); training honours it at the next batch
+(:func:`kexp.engine.signals.stop_on_signals`); training honours it at the next batch
 (``kexp.train.callbacks``) and the folder at its next file, both in the main
-thread, by raising :class:`Interrupted`. Output to a closed pipe
-(``kexp run ... | head -1``) is dropped, never a failure (:func:`pipe_safe_output`).
+thread, by raising :class:`kexp.engine.signals.Interrupted`. Output to a closed pipe
+(``kexp run ... | head -1``) is dropped, never a failure
+(:func:`kexp.engine.output.pipe_safe_output`).
 """
 
 from __future__ import annotations
@@ -23,17 +24,16 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 
+from kexp.engine.output import pipe_safe_output
+from kexp.engine.signals import raise_if_stopped, signal_name, stop_on_signals
 from kexp.errors import KexpError
 
 
@@ -127,142 +127,24 @@ def write_yaml(path: Path, obj: Any) -> None:
     atomic_write(path, yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
 
 
-class Interrupted(KeyboardInterrupt):
-    """A stop asked for by SIGTERM or Ctrl-C, raised in the main thread."""
+def write_tree(folder: Path, files: dict[str, bytes], keep: tuple[str, ...] = ()) -> None:
+    """A folder's files (relative path -> bytes, as a Ray task returned them), each written
+    atomically into ``folder``, whose earlier files are removed first (those named in
+    ``keep`` stay)."""
+    import shutil
 
-    def __init__(self, signum: int | None = None) -> None:
-        super().__init__(signal_name(signum))
-        self.signum = signum
-
-
-def signal_name(signum: int | None) -> str:
-    if signum == signal.SIGINT:
-        return "Ctrl-C"
-    if signum is None:
-        return "Ctrl-C or SIGTERM"
-    return signal.Signals(signum).name
-
-
-class StopRequest:
-    """The first SIGINT/SIGTERM received while :func:`stop_on_signals` is active."""
-
-    signum: int | None = None
-
-
-STOP = StopRequest()
-
-
-def stop_requested() -> int | None:
-    """The signal that asked this process to stop, or None."""
-    return STOP.signum
-
-
-def raise_if_stopped() -> None:
-    """Raise :class:`Interrupted` when a signal asked for a stop (call between batches)."""
-    if STOP.signum is not None:
-        raise Interrupted(STOP.signum)
-
-
-def ask_to_stop(signum: int, frame: Any) -> None:
-    """The signal handler: remember the first signal; later ones change nothing."""
-    if STOP.signum is None:
-        STOP.signum = signum
-
-
-def _handled(sig: int) -> bool:
-    return signal.getsignal(sig) not in (signal.SIG_IGN, None)
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """While the block runs, SIGINT and SIGTERM only set :data:`STOP` (nothing is raised
-    inside a signal handler, where TensorFlow may be running). The request is new at
-    each block and stays set after it (the process is stopping). A signal the process
-    ignores stays ignored; off the main thread nothing changes."""
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        STOP.signum = None
-        previous = {sig: signal.signal(sig, ask_to_stop)
-                    for sig in (signal.SIGINT, signal.SIGTERM) if _handled(sig)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def command_process() -> Iterator[None]:
-    """The ``kexp`` program's whole life, outside a run's guard too: the first SIGINT or
-    SIGTERM raises :class:`Interrupted` (exit 130); later ones, those after a stop in a
-    guard and those during the interpreter's exit are ignored, so that a stopping process
-    records its end and exits 130 in peace. Output goes through :func:`pipe_safe_output`."""
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if STOP.signum is None:
-            STOP.signum = signum
-            raise Interrupted(signum)
-
-    main = threading.current_thread() is threading.main_thread()
-    handled = [sig for sig in (signal.SIGINT, signal.SIGTERM) if main and _handled(sig)]
-    for sig in handled:
-        signal.signal(sig, on_signal)
-    try:
-        with pipe_safe_output():
-            yield
-    finally:
-        for sig in handled:  # Python resets handlers, not SIG_IGN, to the default as it exits
-            signal.signal(sig, signal.SIG_IGN)
-
-
-class PipeSafe:
-    """A text stream whose output to a closed pipe (``kexp run ... | head -1``) is dropped:
-    at the first BrokenPipeError its descriptor is pointed at ``os.devnull``."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        self._safely(self.stream.write, text)
-        return len(text)
-
-    def writelines(self, lines: Any) -> None:
-        self._safely(self.stream.writelines, lines)
-
-    def flush(self) -> None:
-        self._safely(self.stream.flush)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-    def _safely(self, method: Callable[..., Any], *args: Any) -> None:
-        try:
-            method(*args)
-        except BrokenPipeError:
-            with contextlib.suppress(OSError, ValueError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, self.stream.fileno())
-                os.close(devnull)
-                method(*args)
-
-
-@contextlib.contextmanager
-def pipe_safe_output() -> Iterator[None]:
-    """While the block runs, ``sys.stdout`` and ``sys.stderr`` are :class:`PipeSafe`."""
-    saved = sys.stdout, sys.stderr
-    wrapped = [s if s is None or isinstance(s, PipeSafe) else PipeSafe(s) for s in saved]
-    sys.stdout, sys.stderr = wrapped  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for stream in wrapped:
-            if stream is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    stream.flush()
-        if sys.stdout is wrapped[0]:
-            sys.stdout = saved[0]
-        if sys.stderr is wrapped[1]:
-            sys.stderr = saved[1]
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in folder.iterdir():
+        if p.name in keep:
+            continue
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    for name, content in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, content)
 
 
 class RunFolder:

@@ -5,7 +5,7 @@ sampler (:mod:`.bayes`, checked up front by :mod:`.tpe`; trials pruned by :mod:`
 every trial's spec is checked before the first one trains (:mod:`.plan`). Each trial is a
 complete run folder (:mod:`.trial`) or, with ``--cv K``, a CV folder (:mod:`.cvtrial`; the
 best parameters are then refitted by :mod:`.refit`). Trials run one after another, in
-worker processes or on Ray (:mod:`.executors`), are recorded as ``trials.csv``,
+worker processes or on Ray (:mod:`.executors`, through :mod:`kexp.engine.runner`), are recorded as ``trials.csv``,
 ``best.yaml`` and ``summary.json`` (:mod:`.run`, :mod:`.record`), and resumed
 (:mod:`.resume`). :mod:`.command` is the one call ``kexp sweep`` makes.
 """

@@ -25,7 +25,7 @@ from kexp import backend
 from kexp.errors import ConfigError, ConfigErrors
 from kexp.rundir.write import RunFolder
 from kexp.spec import apply_overrides
-from kexp.sweep.plan import Plan, Trial, as_yaml, folder_name, trial_spec
+from kexp.sweep.plan import SweepPlan, Trial, as_yaml, folder_name, trial_spec
 from kexp.sweep.prune import STUDY_NAME, PruneTarget, monitored, pruner
 from kexp.sweep.tpe import fixed, suggest
 from kexp.sweep.trial import TrialOutcome, TrialTask
@@ -39,7 +39,7 @@ NewTask = Callable[[Trial], TrialTask]
 class Study:
     """The sweep's Optuna study, in ``<sweep folder>/study.db``."""
 
-    def __init__(self, root: Path, plan: Plan) -> None:
+    def __init__(self, root: Path, plan: SweepPlan) -> None:
         import optuna
 
         if not backend.is_verbose():
@@ -97,7 +97,7 @@ class Study:
             self.study.tell(trial, state=TrialState.PRUNED if out.status == "pruned" else TrialState.FAIL)
 
 
-def restore(root: Path, plan: Plan) -> list[TrialOutcome]:
+def restore(root: Path, plan: SweepPlan) -> list[TrialOutcome]:
     """A ``tpe`` sweep's trials, from its study (for ``--resume``): ``plan.trials`` filled;
     the failed ones returned (finished: they are not trained again)."""
     import optuna
@@ -148,7 +148,7 @@ def _propose(study: Study, root: Path, new_task: NewTask, count: int) -> tuple[l
     return tasks, failed
 
 
-def study_outcomes(root: Path, plan: Plan, todo: list[TrialTask], done: list[TrialOutcome],
+def study_outcomes(root: Path, plan: SweepPlan, todo: list[TrialTask], done: list[TrialOutcome],
                    run_tasks: RunTasks, new_task: NewTask, jobs: int) -> Iterator[TrialOutcome]:
     """Each trial's outcome as it finishes, told to the study: ``todo`` first (values
     planned already), then, for ``tpe``, new trials ``jobs`` at a time up to ``plan.total``."""

@@ -4,19 +4,18 @@ spec validated), then run it (:mod:`kexp.sweep.run`) or resume a sweep folder
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kexp import backend
-from kexp.cv import workers
+from kexp.engine import cores, workers
+from kexp.engine.output import Log, silent
 from kexp.errors import UsageError
 
 if TYPE_CHECKING:
     from kexp.sweep.record import SweepResult
 
-Log = Callable[[str], None]
 
 #: options that ``--resume`` takes from the sweep folder instead, in the order they are named
 FROM_THE_SWEEP_FOLDER = (
@@ -78,11 +77,8 @@ class SweepRequest:
         return items
 
 
-def _silent(_: str) -> None:
-    pass
 
-
-def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
+def run(request: SweepRequest, log: Log = silent) -> SweepResult:
     """Run ``kexp sweep`` as ``request`` asks.
 
     Raises UsageError for options that do not go together, a KexpError for bad input
@@ -91,13 +87,13 @@ def run(request: SweepRequest, log: Log = _silent) -> SweepResult:
     """
     request.check()
     if request.executor == "ray":  # a missing ray: exit 2 before the sweep folder is made
-        from kexp.cv.executors import import_ray
+        from kexp.engine.cluster import import_ray
 
         import_ray()
     backend.set_verbose(request.verbose)
     wanted = request.jobs > 1 and request.executor == "local"
     if wanted:
-        request.jobs = workers.jobs_to_use(request.jobs, log)
+        request.jobs = cores.jobs_to_use(request.jobs, log)
         wanted = request.jobs > 1
     # the workers import TensorFlow while this process loads the spec and checks trials
     with workers.started(wanted, request.jobs, request.threads, request.verbose) as pool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +25,20 @@ import pandas as pd
 from kexp import experiment
 from kexp.cv.folds import Job
 from kexp.cv.options import CVOptions
-from kexp.cv.prepare import Plan, build_first_fold, whole_data
+from kexp.cv.prepare import CVPlan, build_first_fold, whole_data
 from kexp.cv.record import CVResult, fold_dir
 from kexp.cv.run import cross_validate
 from kexp.data import named
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
+from kexp.engine.output import Log, silent
 from kexp.errors import ConfigError, KexpError
 from kexp.rundir.read import read_history
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, apply_overrides
 
-Log = Callable[[str], None]
 
-
-def _silent(_: str) -> None:
-    pass
-
-
-def cv_plan(spec: Spec, folds: int, log: Log = _silent, build: bool = True) -> Plan:
+def cv_plan(spec: Spec, folds: int, log: Log = silent, build: bool = True) -> CVPlan:
     """The trial's CV, checked: ``cv.folds`` set to ``folds``, the training part folded,
     and (``build``) fold 1's model built. KexpError for bad input, before any folder is
     written. ``build=False`` checks what every trial shares (data, folds) and no model:
@@ -75,7 +69,7 @@ def cv_plan(spec: Spec, folds: int, log: Log = _silent, build: bool = True) -> P
     for note in notes:
         log(f"Note: {note}")
     info = {**raw.info, "samples": named.rows(x)}
-    return Plan(full, cfg, Job(full, cfg, x, y, info, notes, []), cv_folds, name)
+    return CVPlan(full, cfg, Job(full, cfg, x, y, info, notes, []), cv_folds, name)
 
 
 def training_part(cfg: Config, raw: data_mod.RawData, seed: int, notes: list[str]) -> tuple[Any, Any]:
@@ -94,8 +88,8 @@ def training_part(cfg: Config, raw: data_mod.RawData, seed: int, notes: list[str
     x_named, y_named = named.name_data(cfg, raw.x_train, raw.y_train, "train")
     assert y_named is not None
     x_keep, x_out, y_keep, _ = splits.holdout(x_named, y_named, cfg.data.test, seed, ("data", "test"))
-    x = x_keep if isinstance(raw.x_train, dict) else _plain(named.first(x_keep))
-    y = y_keep if isinstance(raw.y_train, dict) else _plain(named.first(y_keep))
+    x = x_keep if isinstance(raw.x_train, dict) else _plain(named.first_value(x_keep))
+    y = y_keep if isinstance(raw.y_train, dict) else _plain(named.first_value(y_keep))
     notes.append(f"sweep --cv: the folds cover the training part ({named.n_rows(x_keep)} samples); "
                  f"the data.test part ({named.n_rows(x_out)} samples) is kept for the refit")
     return x, y

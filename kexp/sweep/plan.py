@@ -37,7 +37,7 @@ class Trial:
 
 
 @dataclass
-class Plan:
+class SweepPlan:
     """Everything a sweep will run, checked."""
 
     base: Spec  # the spec without its sweep section, seed fixed
@@ -84,7 +84,7 @@ def _split_values(text: str) -> list[str]:
     return [*out, current]
 
 
-def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any] | None = None) -> Plan:
+def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any] | None = None) -> SweepPlan:
     """The sweep of ``spec`` (its ``sweep:`` section, or ``sweep`` given on the command line)
     with ``overrides`` (``--set``, ``--epochs``, ...) applied to every trial."""
     full = apply_overrides(spec, overrides or [])
@@ -102,7 +102,7 @@ def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any]
     if sweep.method == "tpe":  # values proposed as it goes: every value and range end checked
         for params in tpe.probes(sweep):
             trial_spec(base, params, origin)
-        return Plan(base, cfg, sweep, [])
+        return SweepPlan(base, cfg, sweep, [])
     trials = []
     for number, params in enumerate(parameter_sets(sweep, cfg.seed or 0), 1):
         try:
@@ -112,7 +112,7 @@ def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any]
         except ConfigErrors as exc:
             raise ConfigErrors([_in_trial(e, number) for e in exc.errors]) from None
         trials.append(Trial(number, params, spec_of_trial, folder_name(number, params)))
-    return Plan(base, cfg, sweep, trials)
+    return SweepPlan(base, cfg, sweep, trials)
 
 
 def trial_spec(base: Spec, params: dict[str, Any], origin: str) -> Spec:
@@ -143,7 +143,7 @@ def as_yaml(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("\n...")
 
 
-def short(value: Any) -> str:
+def label_value(value: Any) -> str:
     """A value as a trial label shows it (``0.001``, ``64``, ``adam``)."""
     if isinstance(value, float):
         return f"{value:.3g}"
@@ -156,7 +156,7 @@ def label(params: dict[str, Any]) -> str:
     """``repeat=2, learning_rate=0.001``: each path's last key with its value."""
     keys = [path.split(".")[-1] for path in params]
     names = [k if keys.count(k) == 1 else path for k, path in zip(keys, params, strict=True)]
-    return ", ".join(f"{n}={short(v)}" for n, v in zip(names, params.values(), strict=True))
+    return ", ".join(f"{n}={label_value(v)}" for n, v in zip(names, params.values(), strict=True))
 
 
 def folder_name(number: int, params: dict[str, Any]) -> str:

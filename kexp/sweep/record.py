@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from kexp.spec import apply_overrides
-from kexp.sweep.plan import Plan, as_yaml, label, short
+from kexp.sweep.plan import SweepPlan, as_yaml, label, label_value
 from kexp.sweep.trial import TrialOutcome
 
 
@@ -29,19 +29,19 @@ class SweepResult:
         return [o.number for o in self.outcomes if o.status == "failed"]
 
 
-def trials_frame(plan: Plan, outcomes: Iterable[TrialOutcome]) -> pd.DataFrame:
+def trials_frame(plan: SweepPlan, outcomes: Iterable[TrialOutcome]) -> pd.DataFrame:
     """``trial, <each parameter path>..., <metric>, status, epochs, duration_s, folder, error``."""
     rows = []
     for o in sorted(outcomes, key=lambda o: o.number):
         row: dict[str, Any] = {"trial": o.number}
-        row.update({path: short(v) if isinstance(v, (dict, list)) else v for path, v in o.params.items()})
+        row.update({path: label_value(v) if isinstance(v, (dict, list)) else v for path, v in o.params.items()})
         row.update({plan.sweep.metric: o.value, "status": o.status, "epochs": o.epochs,
                     "duration_s": o.duration_s, "folder": f"trials/{o.folder}", "error": o.error or ""})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def best(plan: Plan, outcomes: Iterable[TrialOutcome]) -> TrialOutcome | None:
+def best(plan: SweepPlan, outcomes: Iterable[TrialOutcome]) -> TrialOutcome | None:
     """The completed trial with the best metric (the first of equals)."""
     done = [o for o in outcomes if o.status == "completed" and o.value is not None
             and math.isfinite(o.value)]
@@ -51,7 +51,7 @@ def best(plan: Plan, outcomes: Iterable[TrialOutcome]) -> TrialOutcome | None:
     return pick(sorted(done, key=lambda o: o.number), key=lambda o: o.value)  # type: ignore[arg-type, return-value]
 
 
-def best_spec(plan: Plan, trial: TrialOutcome) -> str:
+def best_spec(plan: SweepPlan, trial: TrialOutcome) -> str:
     """The best trial as a runnable spec: the base spec with its values written in."""
     items = [(f"{path}={as_yaml(v)}", "best trial") for path, v in trial.params.items()]
     data = apply_overrides(plan.base, items).data
@@ -60,7 +60,7 @@ def best_spec(plan: Plan, trial: TrialOutcome) -> str:
     return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def summary(plan: Plan, outcomes: list[TrialOutcome]) -> dict[str, Any]:
+def summary(plan: SweepPlan, outcomes: list[TrialOutcome]) -> dict[str, Any]:
     """The study in numbers: counts, the best trial, and the metric's spread."""
     top = best(plan, outcomes)
     values = [o.value for o in outcomes if o.status == "completed" and o.value is not None]
@@ -78,7 +78,7 @@ def summary(plan: Plan, outcomes: list[TrialOutcome]) -> dict[str, Any]:
     }
 
 
-def progress(o: TrialOutcome, total: int, plan: Plan, outcomes: list[TrialOutcome]) -> str:
+def progress_line(o: TrialOutcome, total: int, plan: SweepPlan, outcomes: list[TrialOutcome]) -> str:
     """``trial 3/8 completed in 4.1s: val_accuracy 0.91 (repeat=2) | best 0.93 (trial 2)``."""
     if o.status != "completed":
         return f"trial {o.number:>3}/{total} {o.status} after {o.duration_s:.1f}s ({label(o.params)}): {o.error}"

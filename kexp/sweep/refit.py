@@ -11,31 +11,27 @@ evaluated on and its ``status.json`` notes say what it is.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kexp import experiment
 from kexp.data import named
+from kexp.engine.output import Log, silent
 from kexp.errors import KexpError
 from kexp.rundir.write import RunFolder
 from kexp.spec import apply_overrides
 from kexp.sweep import record
-from kexp.sweep.plan import Plan, as_yaml, label
+from kexp.sweep.plan import SweepPlan, as_yaml, label
 from kexp.sweep.trial import TrialOutcome
 
 #: the refit's run folder, in the sweep folder
 FOLDER = "refit"
 
-Log = Callable[[str], None]
 
 
-def _silent(_: str) -> None:
-    pass
 
-
-def refit(root: Path, plan: Plan, results: list[TrialOutcome], plots: bool = True,
-          save_model: bool = True, log: Log = _silent) -> dict[str, Any] | None:
+def refit(root: Path, plan: SweepPlan, results: list[TrialOutcome], plots: bool = True,
+          save_model: bool = True, log: Log = silent) -> dict[str, Any] | None:
     """Train the best trial's spec into ``root/refit`` (replaced if there); the entry
     ``summary.json`` gets as ``refit`` (None when no trial completed). A failed refit is
     recorded (``status: failed`` with its error), not raised; Ctrl-C and SIGTERM propagate."""

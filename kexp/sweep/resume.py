@@ -8,23 +8,24 @@ again, never dropped, so the record always covers every trial.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kexp import experiment
-from kexp.cv import fingerprint, lock
+from kexp import experiment, hashes
+from kexp.engine import lock
 from kexp.errors import ConfigError, KexpError, RunError
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec, apply_overrides, load_config
 from kexp.spec.sweep import SweepConfig
 from kexp.sweep import bayes, record, tpe
-from kexp.sweep.plan import Plan, Trial, as_yaml
+from kexp.sweep.plan import SweepPlan, Trial, as_yaml
 from kexp.sweep.run import SweepOptions, execute, tasks
 from kexp.sweep.trial import TrialOutcome, finished
+from kexp.train import feed
 
 
 def _read(path: Path) -> Any:
@@ -39,18 +40,18 @@ def _read(path: Path) -> Any:
                        "damaged. Start a new `kexp sweep`") from None
 
 
-def load_plan(sweep_dir: Path) -> Plan:
+def load_plan(sweep_dir: Path) -> SweepPlan:
     """The plan a sweep folder recorded, checked against its ``config.yaml``."""
     status = _read(sweep_dir / "status.json")
     if not isinstance(status, dict) or status.get("kind") != "sweep":
         kind = status.get("kind") if isinstance(status, dict) else None
         raise RunError(f"{sweep_dir}: a '{kind}' folder, not a sweep folder (kind sweep)")
     meta = _read(sweep_dir / "sweep.json")
-    fingerprint.check_batches(meta.get("batches") if isinstance(meta, dict) else None,
-                              sweep_dir / "sweep.json", "start a new `kexp sweep`")
+    feed.check_generation(meta.get("batches") if isinstance(meta, dict) else None,
+                          sweep_dir / "sweep.json", "start a new `kexp sweep`")
     config_path = sweep_dir / "config.yaml"
     config = _read(config_path)
-    if hashlib.sha256(config_path.read_bytes()).hexdigest() != meta.get("config_sha256"):
+    if hashes.file_sha256(config_path) != meta.get("config_sha256"):
         raise RunError(f"{config_path}: changed since the sweep started (its sha256 differs from "
                        "sweep.json's); resuming would mix experiments. Start a new `kexp sweep`")
     spec_path = Path(meta["spec_path"]) if meta.get("spec_path") else None
@@ -66,10 +67,10 @@ def load_plan(sweep_dir: Path) -> Plan:
     for entry in meta["trials"]:
         items = [(f"{p}={as_yaml(v)}", "the sweep's record") for p, v in entry["params"].items()]
         trials.append(Trial(entry["trial"], entry["params"], apply_overrides(base, items), entry["folder"]))
-    return Plan(base, cfg, sweep, trials)
+    return SweepPlan(base, cfg, sweep, trials)
 
 
-def _finished(sweep_dir: Path, plan: Plan) -> list[TrialOutcome]:
+def _finished(sweep_dir: Path, plan: SweepPlan) -> list[TrialOutcome]:
     """The trials whose folders (run folders, or CV folders with ``--cv``) say completed,
     read back from their files."""
     found = (finished(sweep_dir / "trials" / t.folder, t.number, t.params, plan.sweep.metric,
@@ -82,11 +83,11 @@ def resume(sweep_dir: Path, options: experiment.Options, opts: SweepOptions,
     """Train the trials of an interrupted (or partly failed) sweep that did not complete."""
     sweep_dir = Path(sweep_dir)
     plan = load_plan(sweep_dir)  # a folder that is not a sweep's is refused before it is locked
-    with lock.hold(sweep_dir, "kexp sweep"):  # a second resume must not train the same trials
-        return _resume(sweep_dir, plan, options, opts, log)
+    with lock.hold(sweep_dir, "kexp sweep") as held:  # a second resume must not train them too
+        return _resume(sweep_dir, plan, options, dataclasses.replace(opts, held=held), log)
 
 
-def _resume(sweep_dir: Path, plan: Plan, options: experiment.Options, opts: SweepOptions,
+def _resume(sweep_dir: Path, plan: SweepPlan, options: experiment.Options, opts: SweepOptions,
             log: experiment.Log) -> record.SweepResult:
     # tpe: the trials are in the study (study.db); its failed ones are finished
     failed = bayes.restore(sweep_dir, plan) if plan.sweep.method == "tpe" else []

@@ -14,23 +14,20 @@ the best parameters refit into ``refit/``, :mod:`kexp.sweep.refit`), ``trials.cs
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kexp import experiment
-from kexp.cv import lock
-from kexp.cv.run import raise_on_sigterm
-from kexp.cv.workers import WorkerLost
+from kexp import experiment, hashes
+from kexp.engine import lock, progress
+from kexp.engine.signals import Stopped, Unfinished, interruptible
 from kexp.errors import KexpError
 from kexp.rundir.write import RunFolder
 from kexp.spec import resolved
 from kexp.sweep import record
 from kexp.sweep.executors import outcomes
-from kexp.sweep.plan import Plan, Trial
+from kexp.sweep.plan import SweepPlan, Trial
 from kexp.sweep.refit import refit
 from kexp.sweep.trial import TrialOutcome, TrialTask
 from kexp.track import live
@@ -48,28 +45,29 @@ class SweepOptions:
     address: str | None = None  # Ray cluster address; None starts a local instance
     plots: bool = True
     save_models: bool = True
-    #: worker processes started already (kexp.cv.workers.start); None: start them
+    #: worker processes started already (kexp.engine.workers.start); None: start them
     workers: Any = None
+    #: the sweep folder's lock (kexp.engine.lock.hold), which worker processes inherit
+    held: Any = None
 
 
-class SweepInterrupted(KeyboardInterrupt):
+class SweepInterrupted(Unfinished):
     """Ctrl-C, SIGTERM or a lost worker: finished trials are kept; resume with --resume."""
 
-    def __init__(self, path: Path, done: int, total: int, reason: str) -> None:
-        super().__init__(reason)
-        self.path, self.done, self.total, self.reason = path, done, total, reason
+    unit = "trials"
+    command = "kexp sweep"
 
 
-def sweep(plan: Plan, options: experiment.Options, opts: SweepOptions,
+def sweep(plan: SweepPlan, options: experiment.Options, opts: SweepOptions,
           log: experiment.Log = experiment.silent) -> record.SweepResult:
     """Run every trial of ``plan`` in a new sweep folder under ``options.runs_dir``."""
     live.check(plan.cfg)  # MLflow installed, when tracking is on
     rf = RunFolder.create(options.runs_dir, f"{plan.cfg.name}-sweep", kind="sweep")
-    with lock.hold(rf.path, "kexp sweep"):  # one process at a time trains a sweep's trials
-        return _start(rf, plan, options, opts, log)
+    with lock.hold(rf.path, "kexp sweep") as held:  # one process at a time trains its trials
+        return _start(rf, plan, options, dataclasses.replace(opts, held=held), log)
 
 
-def _start(rf: RunFolder, plan: Plan, options: experiment.Options, opts: SweepOptions,
+def _start(rf: RunFolder, plan: SweepPlan, options: experiment.Options, opts: SweepOptions,
            log: experiment.Log) -> record.SweepResult:
     rf.set_status("running", name=plan.cfg.name, trials=plan.total, trials_done=0)
     log(f"Sweep folder: {rf.path} ({plan.sweep.method}, {plan.total} trials, "
@@ -79,7 +77,7 @@ def _start(rf: RunFolder, plan: Plan, options: experiment.Options, opts: SweepOp
     rf.write_json("sweep.json", {
         "spec_path": str(plan.base.path.resolve()) if plan.base.path else None,
         "base": plan.base.data,
-        "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+        "config_sha256": hashes.file_sha256(config),
         "batches": feed.GENERATION,
         "trials": [{"trial": t.number, "params": t.params, "folder": t.folder} for t in plan.trials],
     })
@@ -87,7 +85,7 @@ def _start(rf: RunFolder, plan: Plan, options: experiment.Options, opts: SweepOp
     return execute(rf, plan, tasks(plan, rf.path, options, opts), [], opts, log, options)
 
 
-def tasks(plan: Plan, root: Path, options: experiment.Options, opts: SweepOptions,
+def tasks(plan: SweepPlan, root: Path, options: experiment.Options, opts: SweepOptions,
           numbers: set[int] | None = None) -> list[TrialTask]:
     """The trials to run (all, or those numbered ``numbers``)."""
     return [
@@ -97,13 +95,13 @@ def tasks(plan: Plan, root: Path, options: experiment.Options, opts: SweepOption
     ]
 
 
-def trial_outcomes(root: Path, plan: Plan, todo: list[TrialTask], done: list[TrialOutcome],
+def trial_outcomes(root: Path, plan: SweepPlan, todo: list[TrialTask], done: list[TrialOutcome],
                    opts: SweepOptions, options: experiment.Options) -> Iterator[TrialOutcome]:
     """Each trial's outcome as it finishes; with ``tpe`` or ``prune`` through the sweep's
     Optuna study (:mod:`kexp.sweep.bayes`), which proposes ``tpe``'s trials as it goes."""
     def run_tasks(batch: list[TrialTask]) -> Iterator[TrialOutcome]:
         return outcomes(batch, opts.jobs, opts.threads, opts.executor, opts.address,
-                        opts.workers)
+                        opts.workers, opts.held)
 
     if plan.sweep.method != "tpe" and plan.sweep.prune is None:
         return run_tasks(todo)
@@ -115,7 +113,7 @@ def trial_outcomes(root: Path, plan: Plan, todo: list[TrialTask], done: list[Tri
     return study_outcomes(root, plan, todo, done, run_tasks, new_task, opts.jobs)
 
 
-def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOutcome],
+def execute(rf: RunFolder, plan: SweepPlan, todo: list[TrialTask], done: list[TrialOutcome],
             opts: SweepOptions, log: experiment.Log,
             options: experiment.Options | None = None) -> record.SweepResult:
     """Run ``todo`` (``done`` finished earlier), recording after every trial; summarize."""
@@ -124,24 +122,21 @@ def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOu
     tracking = live.begin(plan.cfg, rf, live.warner(rf, list(rf.status.get("notes") or []), log))
     nested = dataclasses.replace(plan, base=tracking.nest_spec(plan.base))  # trials: MLflow children
     todo = [dataclasses.replace(t, spec=tracking.nest_spec(t.spec)) for t in todo]
-    previous = raise_on_sigterm()
     try:
-        for o in trial_outcomes(rf.path, nested, todo, done, opts, options or experiment.Options()):
-            results.append(o)
-            _write(rf, plan, results)
-            rf.set_status(trials_done=len(results))
-            log(record.progress(o, plan.total, plan, results))
+        with interruptible(), progress.shown("trials", plan.total, len(results)):
+            for o in trial_outcomes(rf.path, nested, todo, done, opts,
+                                    options or experiment.Options()):
+                results.append(o)
+                _write(rf, plan, results)
+                rf.set_status(trials_done=len(results))
+                log(record.progress_line(o, plan.total, plan, results))
         refitted = (refit(rf.path, plan, results, opts.plots, opts.save_models, log)
                     if plan.sweep.cv else None)  # --cv: the best parameters on the training part
-    except (KeyboardInterrupt, WorkerLost) as exc:
-        reason = str(exc) if isinstance(exc, WorkerLost) else "interrupted (Ctrl-C or SIGTERM)"
+    except Stopped as stop:
         n = sum(o.status == "completed" for o in results)
-        rf.set_status("interrupted", error=f"{reason}; {n} of {plan.total} trials completed")
+        rf.set_status("interrupted", error=f"{stop.reason}; {n} of {plan.total} trials completed")
         tracking.end("KILLED")
-        raise SweepInterrupted(rf.path, n, plan.total, reason) from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        raise SweepInterrupted(rf.path, n, plan.total, stop.reason) from None
     frame = _write(rf, plan, results)
     summary = record.summary(plan, results)
     if refitted is not None:
@@ -159,7 +154,7 @@ def execute(rf: RunFolder, plan: Plan, todo: list[TrialTask], done: list[TrialOu
     return record.SweepResult(rf.path, sorted(results, key=lambda o: o.number), summary, frame)
 
 
-def _write(rf: RunFolder, plan: Plan, results: list[TrialOutcome]) -> Any:
+def _write(rf: RunFolder, plan: SweepPlan, results: list[TrialOutcome]) -> Any:
     frame = record.trials_frame(plan, results)
     rf.write_text("trials.csv", frame.to_csv(index=False))
     return frame

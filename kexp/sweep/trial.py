@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kexp import backend, experiment
+from kexp import experiment
 from kexp.errors import KexpError
 from kexp.rundir.read import read_history
 from kexp.rundir.write import RunFolder
-from kexp.spec import Spec
+from kexp.spec import Spec, load_config
 from kexp.sweep import cvtrial
 from kexp.train import warm
 
@@ -100,13 +100,17 @@ def _single_run(task: TrialTask, path: Path, out: TrialOutcome) -> None:
 
 
 def _on_warm_model(spec: Spec, options: experiment.Options) -> experiment.Prepared:
-    """The trial prepared (its fresh model built from its seed, after Keras's session is
-    cleared so that its names are a lone run's), on this process's warm model when an
-    earlier trial had the same model and compile sections: a grid over batch size, epochs
-    or seeds traces its model once (:mod:`kexp.train.warm`, the same numbers)."""
-    backend.keras().backend.clear_session(free_memory=False)
-    prepared = experiment.prepare(spec, options)
-    model = warm.PROCESS.take(prepared.model, warm.key(prepared.cfg))
+    """The trial prepared (its fresh model built from its seed), on this process's warm
+    model when an earlier trial had the same model and compile sections: a grid over batch
+    size, epochs or seeds traces its model once (:func:`kexp.train.warm.start_on`, the
+    same numbers)."""
+    cfg = load_config(spec)
+
+    def build() -> tuple[experiment.Prepared, Any]:
+        prepared = experiment.prepare(spec, options, cfg=cfg)
+        return prepared, prepared.model
+
+    prepared, model = warm.start_on(warm.PROCESS, warm.key(cfg), build)
     return replace(prepared, model=model)
 
 

@@ -4,7 +4,6 @@ metrics (``metrics.json``, or a CV's ``summary.json``), and its status as MLflow
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from kexp.hashes import file_sha256
 from kexp.track.params import params
 
 #: status.json's status -> MLflow's run status
@@ -42,7 +42,7 @@ def tags(path: Path) -> dict[str, str]:
            "kexp.run_dir": str(path.resolve())}
     spec = path / "spec.yaml"
     if spec.is_file():
-        out["kexp.spec_sha256"] = hashlib.sha256(spec.read_bytes()).hexdigest()
+        out["kexp.spec_sha256"] = file_sha256(spec)
     data = env.get("data") if isinstance(env.get("data"), dict) else {}
     if data.get("sha256"):
         out["kexp.data_sha256"] = str(data["sha256"])

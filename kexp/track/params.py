@@ -3,10 +3,11 @@ limits (a value too long is summarised by its start, its length and its sha256).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
+
+from kexp.hashes import text_sha256
 
 #: MLflow's limits on a parameter's value and key (mlflow.utils.validation)
 MAX_VALUE = 6000
@@ -47,7 +48,7 @@ def summarise(text: str, limit: int = SUMMARY_AT) -> str:
     """``text``, or its start with its length and sha256 when longer than ``limit``."""
     if len(text) <= limit:
         return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    digest = text_sha256(text)[:12]
     return f"{text[: limit - 60]}... ({len(text)} chars, sha256 {digest})"
 
 

@@ -21,11 +21,13 @@ shuffling, is the validation data.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kexp.data.named import rows
+from kexp.errors import RunError
 
 #: above this many bytes of training data, batches are gathered by shuffled index
 GATHER_BYTES = 16 * 2**20
@@ -129,3 +131,15 @@ def _index(n: int, shuffle: bool, seed: int) -> Any:
     if shuffle:
         index = index.shuffle(n, seed=int(seed) % 2**63, reshuffle_each_iteration=True)
     return index
+
+
+def check_generation(recorded: Any, path: Path, start_over: str) -> None:
+    """RunError unless ``recorded`` (a CV's or sweep's record of how its fits formed their
+    batches, missing before kexp recorded it) is this kexp's: what is left to train would
+    see other rows for the same seeds than what finished, and the record would mix both."""
+    if recorded == GENERATION:
+        return
+    raise RunError(f"{path}: its finished work trained on the batches of an earlier kexp "
+                   f"(batch generation {recorded or 1}; this kexp: {GENERATION}, one "
+                   "tf.data stream reshuffled every epoch), so resuming would mix two ways of "
+                   f"training; {start_over}")

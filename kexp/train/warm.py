@@ -22,8 +22,10 @@ specs naming custom code (a custom layer may keep Python state) always get a fre
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from kexp import backend
 from kexp.model.custom import references
 from kexp.spec import Config
 
@@ -74,7 +76,7 @@ class Warm:
         self.reused += 1
         return self.model
 
-    def take(self, fresh: Any, k: str | None) -> Any:
+    def model_for(self, fresh: Any, k: str | None) -> Any:
         """The model to train: the kept one set to ``fresh``'s starting state when ``k``
         matches and the variables agree, else ``fresh``, kept for the next one."""
         if self.matches(k):
@@ -88,6 +90,19 @@ class Warm:
         """Keep ``model`` for the folds after this one (``k`` None: keep nothing)."""
         usable = k is not None and getattr(model, "optimizer", None) is not None
         self.model, self.key = (model, k) if usable else (None, None)
+
+
+def start_on(warm: Warm | None, k: str | None,
+             build: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The warm-model protocol of a fold or trial: Keras's session is cleared, so that the
+    fresh model ``build()`` makes (the last item of what it returns) gets a lone run's
+    names; then, with ``warm``, the kept model takes its place when ``k`` matches
+    (:meth:`Warm.model_for`). Clearing frees memory by garbage collection, slow enough to
+    skip when the kept model will be reused."""
+    reusing = warm is not None and warm.matches(k)
+    backend.keras().backend.clear_session(free_memory=not reusing)
+    *made, fresh = build()
+    return (*made, fresh if warm is None else warm.model_for(fresh, k))
 
 
 #: this process's warm model: the folds of every CV it runs (also the CVs of ``kexp sweep

@@ -1,9 +1,9 @@
-"""One process at a time holds a CV folder (or a sweep folder).
+"""One process at a time holds a CV folder or a sweep folder.
 
 :func:`hold` locks ``<cv>/.lock`` without waiting (filelock's ``lock_descriptor``: the
 ``flock`` that ``FileLock`` uses, on a descriptor kexp owns) and writes the holder's pid
 and host into it; a second ``kexp cv`` on the folder gets a :class:`RunError` naming
-them. The CV's worker processes inherit the locked descriptor (:meth:`CVLock.inherited`),
+them. The worker processes inherit the locked descriptor (:meth:`FolderLock.inherited`),
 so the lock is held until the last of them is gone: a resume can never race a worker
 that outlived its parent. Nothing reads the hidden ``.lock`` but this module.
 """
@@ -20,9 +20,8 @@ from typing import Any
 
 from filelock import lock_descriptor, unlock_descriptor
 
+from kexp.engine.lifeline import pid_alive
 from kexp.errors import RunError
-from kexp.rundir.read import pid_alive
-from kexp.rundir.write import now_iso
 
 LOCK_FILE = ".lock"
 
@@ -55,8 +54,8 @@ def _received(dup: Any) -> Inherited:
     return Inherited(dup.detach())
 
 
-class CVLock:
-    """The held lock of one CV folder; :meth:`release` (or leaving ``with``) frees it."""
+class FolderLock:
+    """The held lock of one CV or sweep folder; :meth:`release` (or leaving ``with``) frees it."""
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
@@ -75,14 +74,14 @@ class CVLock:
         finally:
             os.close(fd)
 
-    def __enter__(self) -> CVLock:
+    def __enter__(self) -> FolderLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-def hold(cv_dir: Path, command: str = "kexp cv") -> CVLock:
+def hold(cv_dir: Path, command: str = "kexp cv") -> FolderLock:
     """Lock ``cv_dir`` for this process; RunError if another process holds it
     (``command`` is what a user resumes the folder with: ``kexp cv``, ``kexp sweep``)."""
     path = Path(cv_dir) / LOCK_FILE
@@ -95,7 +94,7 @@ def hold(cv_dir: Path, command: str = "kexp cv") -> CVLock:
             raise RunError(_in_use(cv_dir, _holder(fd), command))
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                  "since": now_iso()}).encode(), 0)
+                                  "since": _now()}).encode(), 0)
     except OSError as exc:
         os.close(fd)
         raise RunError(f"{path}: cannot lock the CV folder ({exc.strerror or exc}); "
@@ -103,7 +102,11 @@ def hold(cv_dir: Path, command: str = "kexp cv") -> CVLock:
     except BaseException:
         os.close(fd)
         raise
-    return CVLock(path, fd)
+    return FolderLock(path, fd)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
 
 
 def _holder(fd: int, wait_s: float = 1.0) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Worker processes shared with the main process: ``kexp cv --jobs N`` and ``kexp sweep
---jobs N`` train on N processes, the main one and N - 1 spawned workers.
+"""Worker processes beside the main one: ``kexp cv --jobs N`` and ``kexp sweep --jobs N``
+train on N processes, the main one and N - 1 spawned workers.
 
 :meth:`Workers.start` spawns the workers first thing, before the main process loads
 the spec, imports TensorFlow or reads the data, so their start-up (about as long as the
@@ -12,7 +12,7 @@ one also pays for tracing the model. A fold's
 result does not depend on the process that trains it (seeds by fold; the warm model of
 :mod:`kexp.train.warm` trains the numbers of a fresh one).
 
-Each worker dies with the main process (:mod:`kexp.cv.lifeline`); on any stop (Ctrl-C,
+Each worker dies with the main process (:mod:`kexp.engine.lifeline`); on any stop (Ctrl-C,
 SIGTERM, a lost worker) the others are stopped before :meth:`Workers.run` returns.
 """
 
@@ -27,6 +27,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kexp.engine import progress
+from kexp.engine.cores import threads_per_worker
+
 STOP_GRACE_S = 10.0
 
 
@@ -39,74 +42,18 @@ def _ready() -> int:
     return os.getpid()
 
 
-def init_worker(parent_pid: int, threads: int, verbose: bool) -> None:
-    """A worker's start: die with the parent, set TensorFlow's threads, import it."""
+def init_worker(parent_pid: int, threads: int, verbose: bool, events: Any = None) -> None:
+    """A worker's start: die with the parent, report progress into ``events`` (a queue the
+    parent relays), set TensorFlow's threads, import it."""
     from kexp import backend
-    from kexp.cv.lifeline import die_with_parent
+    from kexp.engine.lifeline import die_with_parent
 
     die_with_parent(parent_pid)
+    if events is not None:
+        progress.send_to(events.put_nowait)
     backend.set_verbose(verbose)
     backend.set_threads(threads)
     backend.keras()
-
-
-#: set to 0 to start every worker --jobs asks for even on a busy machine (the fault tests)
-BUSY_CHECK_ENV = "KEXP_BUSY_CHECK"
-
-
-def busy_cores(samples: int = 5, pause_s: float = 0.01) -> int | None:
-    """How many threads of other programs are running or ready to run now (Linux's
-    ``/proc/loadavg``, less this one; the fewest of a few readings, so a passing burst does
-    not count); None where that cannot be read."""
-    counts = []
-    try:
-        for i in range(samples):
-            if i:
-                time.sleep(pause_s)
-            with open("/proc/loadavg", encoding="ascii") as fh:
-                counts.append(int(fh.read().split()[3].split("/")[0]))
-    except (OSError, ValueError, IndexError):
-        return None
-    return max(min(counts) - 1, 0)
-
-
-def usable_cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def fitting_jobs(jobs: int, busy: int | None, cores: int) -> tuple[int, str | None]:
-    """How many of ``--jobs N``'s processes to use while other programs keep ``busy`` of
-    the ``cores`` busy: no more than the cores they leave (at least this process). A worker
-    on a core another program keeps busy only slows this process down (measured: ``kexp cv
-    configs/pima.yaml --folds 5 --epochs 30`` with one core of two busy took 9.7 s with
-    ``--jobs 2`` against 8.6 s with ``--jobs 1``); on an idle machine ``--jobs`` is taken
-    as asked. With a note saying so when fewer are used."""
-    if not busy or jobs <= 1 or os.environ.get(BUSY_CHECK_ENV) == "0":
-        return jobs, None
-    fit = max(1, min(jobs, cores - busy))
-    if fit == jobs:
-        return jobs, None
-    return fit, (f"--jobs {jobs}: {fit} process(es) used, since other programs keep {busy} "
-                 f"of the {cores} cores busy (set {BUSY_CHECK_ENV}=0 to use {jobs} anyway)")
-
-
-def jobs_to_use(jobs: int, log: Callable[[str], None]) -> int:
-    """``--jobs N`` fitted to the cores other programs leave idle now (:func:`fitting_jobs`),
-    with a note through ``log`` when fewer are used."""
-    if jobs <= 1:
-        return jobs
-    used, note = fitting_jobs(jobs, busy_cores(), usable_cores())
-    if note:
-        log(f"Note: {note}")
-    return used
-
-
-def threads_per_worker(jobs: int, threads: int | None) -> int:
-    """``threads``, or by default ``cores // jobs`` (at least 1)."""
-    return threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
 def started(wanted: bool, jobs: int, threads: int | None, verbose: bool) -> Any:
@@ -118,16 +65,21 @@ def started(wanted: bool, jobs: int, threads: int | None, verbose: bool) -> Any:
 def start(jobs: int, threads: int | None, verbose: bool) -> Workers:
     """The ``jobs - 1`` workers of ``--jobs N`` (this process trains too), spawned now,
     with ``threads`` TensorFlow threads each (None: ``cores // jobs``)."""
+    import multiprocessing
+
+    events = multiprocessing.get_context("spawn").Queue()  # the workers' progress reports
     return Workers(jobs - 1, init_worker,
-                   (os.getpid(), threads_per_worker(jobs, threads), verbose)).start()
+                   (os.getpid(), threads_per_worker(jobs, threads), verbose, events),
+                   events).start()
 
 
 class Workers:
     """``count`` spawned worker processes, started at once (:meth:`start`)."""
 
     def __init__(self, count: int, initializer: Callable[..., None],
-                 initargs: tuple[Any, ...]) -> None:
+                 initargs: tuple[Any, ...], events: Any = None) -> None:
         self.count, self.initializer, self.initargs = count, initializer, initargs
+        self.events = events  # a queue of the workers' progress events (None: none)
         self.pool: Any = None
         self.probes: list[Any] = []
         self.procs: list[Any] = []
@@ -168,14 +120,14 @@ class Workers:
         :class:`WorkerLost` naming the unfinished ``unit``."""
         assert self.pool is not None, "start() the workers first"
         feeder = _Feeder(self.pool, self.probes, work, deque(tasks), key, unit,
-                         main_trains=local is not None)
+                         main_trains=local is not None, events=self.events)
         finished = False
         try:
             feeder.begin()
             while True:
-                task = feeder.take() if local is not None else None
-                if task is not None:
-                    yield local(task)  # type: ignore[misc]
+                task = feeder.next_task() if local is not None else None
+                if local is not None and task is not None:
+                    yield local(task)
                 yield from feeder.drain(block=task is None)
                 if feeder.done():
                     break
@@ -191,8 +143,8 @@ class _Feeder:
 
     def __init__(self, pool: Any, probes: list[Any], work: Callable[[Any], Any],
                  pending: deque[Any], key: Callable[[Any], int], unit: str,
-                 main_trains: bool) -> None:
-        self.main_trains = main_trains
+                 main_trains: bool, events: Any = None) -> None:
+        self.main_trains, self.events = main_trains, events
         self.pool, self.probes, self.work = pool, probes, work
         self.pending, self.key, self.unit = pending, key, unit
         self.lock = threading.Lock()
@@ -205,7 +157,7 @@ class _Feeder:
     def begin(self) -> None:
         self.thread.start()
 
-    def take(self) -> Any:
+    def next_task(self) -> Any:
         """The next task for this process (None: none left)."""
         with self.lock:
             return self.pending.popleft() if self.pending else None
@@ -220,6 +172,7 @@ class _Feeder:
         task = self.pending.popleft()
         self.outstanding += 1
         self.running[self.pool.submit(self.work, task)] = task
+        progress.started(self.key(task))
 
     def _loop(self) -> None:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -231,6 +184,7 @@ class _Feeder:
                     return
                 watch = waiting | set(self.running)
             done, _ = wait(watch, timeout=0.2, return_when=FIRST_COMPLETED)
+            self._relay()
             with self.lock:
                 for fut in done:
                     cold = fut in waiting
@@ -240,9 +194,19 @@ class _Feeder:
                             self.outstanding += 1
                             self.results.put((None, fut))
                     else:
-                        self.results.put((self.running.pop(fut), fut))
+                        task = self.running.pop(fut)
+                        progress.finished(self.key(task))
+                        self.results.put((task, fut))
                     if fut.exception() is None:
                         self._give(cold)  # the worker that finished is free: the next task
+
+    def _relay(self) -> None:
+        """The workers' progress events so far, passed on to this process's view."""
+        if self.events is None:
+            return
+        with contextlib.suppress(Exception):  # empty, or closed by a dying worker
+            while True:
+                progress.relay(self.events.get_nowait())
 
     def drain(self, block: bool) -> Iterator[Any]:
         """The results that came back (waiting for one when ``block`` and any is due)."""

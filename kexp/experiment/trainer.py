@@ -27,7 +27,7 @@ from kexp.track import live
 from kexp.track.folder import test_metrics
 from kexp.train import baseline as baseline_mod
 from kexp.train import fit as fit_mod
-from kexp.train.callbacks import stop_on_signal
+from kexp.train.callbacks import epoch_status, learning_rate_log, stop_on_signal
 from kexp.train.compile import loss_of
 from kexp.train.predictions import is_binary, predictions
 
@@ -103,7 +103,7 @@ def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
     callbacks = [
         learning_rate_log(),  # before CSVLogger, which writes the logs it is given
         keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
-        _epoch_status(rf),
+        epoch_status(rf),
         *(objects.callback(c, ("fit", "callbacks", i), rf.path) for i, c in enumerate(p.cfg.fit.callbacks)),
         *options.callbacks,
         stop_on_signal(),  # last: an epoch is logged before a SIGTERM/Ctrl-C stops the fit
@@ -144,31 +144,6 @@ def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:
         except KexpError as exc:
             notes.append(f"plot: {exc}")
             log(f"Note: {exc}")
-
-
-def _epoch_status(rf: RunFolder) -> Any:
-    """A callback keeping status.json's epoch count current (for ``kexp ls`` on running runs)."""
-    keras = backend.keras()
-
-    class EpochStatus(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            rf.set_status(epochs=epoch + 1)
-
-    return EpochStatus()
-
-
-def learning_rate_log() -> Any:
-    """A callback putting the optimizer's current learning rate (its schedule's value, or
-    what ReduceLROnPlateau set) into each epoch's logs: history.csv's ``learning_rate``."""
-    keras = backend.keras()
-
-    class LearningRateLog(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            if logs is not None:
-                rate = self.model.optimizer.learning_rate
-                logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
-
-    return LearningRateLog()
 
 
 def _verbosity(value: int | str) -> int | str:

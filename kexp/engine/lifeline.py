@@ -1,4 +1,4 @@
-"""Worker processes that die with their parent.
+"""Processes that die with their parent, and whether a process is alive.
 
 :func:`die_with_parent` is the first thing a CV worker process does: on Linux it asks
 the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``, through
@@ -26,6 +26,21 @@ from typing import Any
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POLL_S = 0.5
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def die_with_parent(parent_pid: int, poll_s: float = POLL_S) -> None:
