@@ -19,6 +19,7 @@ from kexp.data.preprocess import NamedPreprocessor
 from kexp.engine.output import Log, silent
 from kexp.errors import ConfigError, DataError, RunError
 from kexp.model import keep, resolve
+from kexp.rundir.read import json_object
 from kexp.rundir.write import atomic_write
 from kexp.spec import Config, CsvData, FunctionalModel
 from kexp.train.predictions import predictions
@@ -90,11 +91,7 @@ def _load_error(run_dir: Path, exc: Exception) -> RunError | None:
 
 
 def _kept(run_dir: Path) -> list[dict[str, Any]]:
-    try:
-        env = json.loads((run_dir / "env.json").read_text())
-    except (OSError, ValueError):
-        return []
-    records = env.get("custom_code") if isinstance(env, dict) else None
+    records = json_object(run_dir / "env.json")[0].get("custom_code")
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 

@@ -12,7 +12,6 @@ again from the record, so the summary is always over all K folds.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from kexp.engine import lock
 from kexp.engine.output import Log, silent
 from kexp.errors import RunError
 from kexp.model import resolve
+from kexp.rundir.read import json_object
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, parse_spec
 
@@ -65,19 +65,17 @@ def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions,
 
 def _cv_status(cv_dir: Path) -> dict[str, Any]:
     """The CV folder's ``status.json``; RunError if it is missing or not a CV's."""
-    try:
-        status = json.loads((cv_dir / "status.json").read_text())
-    except (OSError, ValueError):
-        raise RunError(f"{cv_dir}: no readable status.json; is this a kexp cv folder?") from None
-    if not isinstance(status, dict) or status.get("kind") != "cv":
-        kind = status.get("kind") if isinstance(status, dict) else None
-        raise RunError(f"{cv_dir}: a '{kind}' folder, not a CV folder (kind cv)")
+    status, problem = json_object(cv_dir / "status.json")
+    if problem is not None and problem != "not a JSON object":  # missing or damaged
+        raise RunError(f"{cv_dir}: no readable status.json; is this a kexp cv folder?")
+    if status.get("kind") != "cv":
+        raise RunError(f"{cv_dir}: a '{status.get('kind')}' folder, not a CV folder (kind cv)")
     return status
 
 
 def _json_object(path: Path) -> dict[str, Any]:
     """A JSON object the CV needs; RunError naming the file when it is missing or damaged."""
-    data, problem = read_json(path)
+    data, problem = json_object(path)
     if problem:
         raise RunError(f"{path}: {problem}; the CV folder is damaged and cannot be resumed: "
                        f"{fingerprint.START_OVER}")
@@ -162,7 +160,7 @@ def _completed(task: FoldTask, sha256: str) -> tuple[FoldOutcome | None, str | N
     path = Path(task.path)
     if not path.is_dir():
         return None, f"{path.name} is missing"
-    idx, problem = read_json(path / "indices.json")
+    idx, problem = json_object(path / "indices.json")
     if problem:
         return None, f"{path.name}/indices.json: {problem}"
     try:
@@ -171,12 +169,12 @@ def _completed(task: FoldTask, sha256: str) -> tuple[FoldOutcome | None, str | N
         same = False
     if not same:
         return None, f"{path.name}/indices.json: not the fold's recorded indices"
-    status, problem = read_json(path / "status.json")
+    status, problem = json_object(path / "status.json")
     if problem:
         return None, f"{path.name}/status.json: {problem}"
     if status.get("status") != "completed":
         return None, None
-    metrics = read_json(path / "metrics.json")[0].get("metrics")
+    metrics = json_object(path / "metrics.json")[0].get("metrics")
     if not isinstance(metrics, dict) or not all(
             isinstance(v, (int, float)) for v in metrics.values()):
         return None, f"{path.name}/metrics.json: missing or damaged"
@@ -185,14 +183,3 @@ def _completed(task: FoldTask, sha256: str) -> tuple[FoldOutcome | None, str | N
                        float(status.get("duration_s") or 0), task.repeat), None
 
 
-def read_json(path: Path) -> tuple[dict[str, Any], str | None]:
-    """A JSON object from ``path``, or ``{}`` and what is wrong with the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}, "missing"
-    except (OSError, ValueError) as exc:
-        return {}, f"cannot be read ({type(exc).__name__}: {exc})"
-    if not isinstance(data, dict):
-        return {}, "not a JSON object"
-    return data, None

@@ -43,17 +43,25 @@ def _ready() -> int:
 
 
 def init_worker(parent_pid: int, threads: int, verbose: bool, events: Any = None) -> None:
-    """A worker's start: die with the parent, report progress into ``events`` (a queue the
-    parent relays), set TensorFlow's threads, import it."""
+    """A worker's start: die with the parent, report progress into ``events`` (the writing
+    end of a pipe the parent reads), set TensorFlow's threads, import it."""
     from kexp import backend
     from kexp.engine.lifeline import die_with_parent
 
     die_with_parent(parent_pid)
     if events is not None:
-        progress.send_to(events.put_nowait)
+        os.set_blocking(events.fileno(), False)  # a full pipe drops an event, never blocks
+        progress.send_to(lambda event: _send(events, event))
     backend.set_verbose(verbose)
     backend.set_threads(threads)
     backend.keras()
+
+
+def _send(events: Any, event: Any) -> None:
+    """One progress event into the pipe: a message this small is written whole or not at
+    all (POSIX: at most PIPE_BUF bytes), so the workers' messages never interleave."""
+    with contextlib.suppress(OSError):  # full (the parent is not reading), or gone
+        events.send(event)
 
 
 def started(wanted: bool, jobs: int, threads: int | None, verbose: bool) -> Any:
@@ -67,10 +75,12 @@ def start(jobs: int, threads: int | None, verbose: bool) -> Workers:
     with ``threads`` TensorFlow threads each (None: ``cores // jobs``)."""
     import multiprocessing
 
-    events = multiprocessing.get_context("spawn").Queue()  # the workers' progress reports
-    return Workers(jobs - 1, init_worker,
-                   (os.getpid(), threads_per_worker(jobs, threads), verbose, events),
-                   events).start()
+    # the workers' progress events: a pipe (no semaphores to clean up at a quick exit)
+    reader, writer = multiprocessing.get_context("spawn").Pipe(duplex=False)
+    workers = Workers(jobs - 1, init_worker,
+                      (os.getpid(), threads_per_worker(jobs, threads), verbose, writer), reader)
+    workers.writer = writer
+    return workers.start()
 
 
 class Workers:
@@ -79,7 +89,8 @@ class Workers:
     def __init__(self, count: int, initializer: Callable[..., None],
                  initargs: tuple[Any, ...], events: Any = None) -> None:
         self.count, self.initializer, self.initargs = count, initializer, initargs
-        self.events = events  # a queue of the workers' progress events (None: none)
+        self.events = events  # the reading end of the workers' progress events (None: none)
+        self.writer: Any = None  # its writing end, kept open for workers started later
         self.pool: Any = None
         self.probes: list[Any] = []
         self.procs: list[Any] = []
@@ -106,6 +117,10 @@ class Workers:
         procs = self.procs + _pool_processes(pool)
         pool.shutdown(wait=False, cancel_futures=True)
         stop(procs, grace_s=0.0 if finished else STOP_GRACE_S)
+        for end in (self.events, self.writer):
+            if end is not None:
+                end.close()
+        self.events = self.writer = None
 
     def __enter__(self) -> Workers:
         return self
@@ -204,9 +219,9 @@ class _Feeder:
         """The workers' progress events so far, passed on to this process's view."""
         if self.events is None:
             return
-        with contextlib.suppress(Exception):  # empty, or closed by a dying worker
-            while True:
-                progress.relay(self.events.get_nowait())
+        with contextlib.suppress(OSError, EOFError, ValueError):  # closed, or a cut message
+            while self.events.poll():
+                progress.relay(self.events.recv())
 
     def drain(self, block: bool) -> Iterator[Any]:
         """The results that came back (waiting for one when ``block`` and any is due)."""

@@ -31,9 +31,11 @@ __all__ = [
     "differing_keys",
     "flatten",
     "higher_is_better",
+    "json_object",
     "looks_like_run",
     "pid_alive",
     "read_history",
+    "read_json",
     "resolve_runs",
 ]
 
@@ -107,13 +109,28 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _read_json(path: Path) -> tuple[Any, str | None]:
+def read_json(path: Path) -> tuple[Any, str | None]:
+    """A run folder's JSON file, the one way kexp reads them: its value and None; None and
+    None when it is missing; None and what is wrong (``status.json cannot be read (...)``)."""
     try:
         return json.loads(path.read_text(encoding="utf-8")), None
     except FileNotFoundError:
         return None, None
     except (OSError, ValueError) as exc:
         return None, f"{path.name} cannot be read ({exc.__class__.__name__}: {exc})"
+
+
+def json_object(path: Path) -> tuple[dict[str, Any], str | None]:
+    """A JSON object from ``path`` (:func:`read_json`), or ``{}`` and what is wrong with the
+    file (``missing``, ``cannot be read (...)``, ``not a JSON object``)."""
+    data, problem = read_json(path)
+    if problem is not None:
+        return {}, problem.removeprefix(f"{path.name} ")
+    if data is None and not path.exists():
+        return {}, "missing"
+    if not isinstance(data, dict):
+        return {}, "not a JSON object"
+    return data, None
 
 
 # libyaml's safe loader parses config.yaml ~10x faster than the pure-Python one,
@@ -191,7 +208,7 @@ class Run:
 
     @cached_property
     def status(self) -> dict[str, Any]:
-        data, problem = _read_json(self.path / "status.json")
+        data, problem = read_json(self.path / "status.json")
         if problem:
             self.notes.append(f"{self.id}: {problem}")
         return data if isinstance(data, dict) else {}
@@ -243,16 +260,16 @@ class Run:
         """Test metrics (``metrics.json``), for a CV folder the fold means, for a sweep its
         best trial's metric (and that trial's number as ``best_trial``)."""
         if self.is_sweep:
-            data, problem = _read_json(self.path / "summary.json")
+            data, problem = read_json(self.path / "summary.json")
             best = data.get("best") if isinstance(data, dict) else None
             out = {data["metric"]: best.get("value"), "best_trial": best.get("trial")} if (
                 isinstance(best, dict) and isinstance(data.get("metric"), str)) else {}
         elif self.is_cv:
-            data, problem = _read_json(self.path / "summary.json")
+            data, problem = read_json(self.path / "summary.json")
             values = (data or {}).get("metrics", {}) if isinstance(data, dict) else {}
             out = {k: v.get("mean") for k, v in values.items() if isinstance(v, dict)}
         else:
-            data, problem = _read_json(self.path / "metrics.json")
+            data, problem = read_json(self.path / "metrics.json")
             values = (data or {}).get("metrics", {}) if isinstance(data, dict) else {}
             out = dict(values) if isinstance(values, dict) else {}
         if problem:
@@ -261,7 +278,7 @@ class Run:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        data, problem = _read_json(self.path / "summary.json")
+        data, problem = read_json(self.path / "summary.json")
         if problem:
             self.notes.append(f"{self.id}: {problem}")
         return data if isinstance(data, dict) else {}

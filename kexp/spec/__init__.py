@@ -1,8 +1,8 @@
 """The spec stage: YAML with line numbers and ``--set`` (:mod:`.load`), the pydantic
-schema (:mod:`.base`, :mod:`.sources`, :mod:`.steps`, :mod:`.schema`), validation with
-pydantic's errors as kexp messages (:mod:`.messages`), functional-graph checks
-(:mod:`.graph`) and checks of the layers' input-shape arguments (:mod:`.shapes`).
-Nothing here imports TensorFlow.
+schema (:mod:`.base`, :mod:`.sources`, :mod:`.steps`, :mod:`.network`, :mod:`.sweep`,
+:mod:`.schema`), validation with pydantic's errors as kexp messages (:mod:`.messages`),
+functional-graph checks (:mod:`.graph`) and checks of the layers' input-shape arguments
+(:mod:`.shapes`). Nothing here imports TensorFlow.
 """
 
 from kexp.errors import format_path
@@ -10,17 +10,8 @@ from kexp.spec import graph
 from kexp.spec.base import Base, Column, Label, NamedObject, named, per_name, single_key
 from kexp.spec.load import PathT, Spec, apply_overrides, load_spec, parse_override, parse_spec
 from kexp.spec.messages import configure, load_config
-from kexp.spec.schema import (
-    CompileConfig,
-    Config,
-    CVConfig,
-    FitConfig,
-    FunctionalModel,
-    GraphInput,
-    GraphNode,
-    SequentialModel,
-    resolved,
-)
+from kexp.spec.network import FunctionalModel, GraphInput, GraphNode, SequentialModel
+from kexp.spec.schema import CompileConfig, Config, CVConfig, FitConfig, resolved
 from kexp.spec.sources import (
     DATA_SOURCES,
     CsvData,

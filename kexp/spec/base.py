@@ -7,19 +7,20 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
+    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     Tag,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, core_schema
 
 
 class KeyedValueError(ValueError):
@@ -117,31 +118,80 @@ def _whole_float(value: Any) -> Any:
     return value
 
 
-def bounded(low: int, high: int, what: str, hint: str = "") -> Any:
-    """A whole number from ``low`` to ``high``; the message names ``what`` and the limit
-    (``hint`` follows it for a value above ``high``).
+@dataclass(frozen=True)
+class Bounded:
+    """A whole number from ``low`` to ``high``, as ``Annotated[int, Bounded(...)]``; the
+    message names ``what`` and the limit (``hint`` follows it for a value above ``high``),
+    and the JSON Schema carries the limits (``minimum``, ``maximum``).
 
-    ``bounded(1, 2**31 - 1, "a batch size")`` refuses ``1e20`` with "expected a batch
+    ``Bounded(1, 2**31 - 1, "a batch size")`` refuses ``1e20`` with "expected a batch
     size of at most 2147483647, received 100000000000000000000" (not an overflow later).
     """
 
-    def check(value: int) -> int:
+    low: int
+    high: int
+    what: str
+    hint: str = ""
+
+    def check(self, value: int) -> int:
+        """``value`` if it is within the limits; else a ValueError naming them."""
+        low, high, what, hint = self.low, self.high, self.what, self.hint
         if value < low:
             limit = "greater than 0" if low == 1 else f"from {low} to {high}"
             raise ValueError(f"expected {what} {limit}, received {value}")
         if value > high:
             limit = f"of at most {high}" if low == 1 else f"from {low} to {high}"
-            raise ValueError(f"expected {what} {limit}, received {value}" + (f". {hint}" if hint else ""))
+            raise ValueError(f"expected {what} {limit}, received {value}"
+                             + (f". {hint}" if hint else ""))
         return value
 
-    return Annotated[int, BeforeValidator(_whole_float), AfterValidator(check)]
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        # as Annotated[int, BeforeValidator(_whole_float), AfterValidator(check)] builds it
+        return core_schema.no_info_after_validator_function(
+            self.check, core_schema.no_info_before_validator_function(_whole_float, handler(source)))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), "minimum": self.low, "maximum": self.high}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """JSON Schema only (validation is unchanged): the limits of a number that a validator
+    checks with its own message (``folds`` from 2), so that an editor flags a value
+    beyond them too. Each limit given replaces the schema's limit on that side.
+    """
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = dict(handler(schema))
+        for key, other, value in (
+            ("minimum", "exclusiveMinimum", self.minimum),
+            ("exclusiveMinimum", "minimum", self.exclusive_minimum),
+            ("maximum", "exclusiveMaximum", self.maximum),
+            ("exclusiveMaximum", "maximum", self.exclusive_maximum),
+        ):
+            if value is not None:
+                out.pop(other, None)
+                out[key] = value
+        return out
 
 
 #: the largest value TensorFlow and NumPy take as a count (a C int)
 MAX_INT32 = 2**31 - 1
 
 #: a seed NumPy, scikit-learn and TensorFlow all accept
-Seed = bounded(0, 2**32 - 1, "a seed", "NumPy and scikit-learn take seeds below 2**32")
+Seed = Annotated[int, Bounded(
+    0, 2**32 - 1, "a seed", "NumPy and scikit-learn take seeds below 2**32")]
 
 
 def named(obj: Any) -> tuple[str, Any]:

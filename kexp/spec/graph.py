@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kexp.errors import ConfigError, did_you_mean
-from kexp.spec.schema import FunctionalModel, GraphNode
+from kexp.spec.network import FunctionalModel, GraphNode
 
 #: Node, input and output names: also Keras layer names and predictions.csv prefixes.
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

@@ -19,7 +19,8 @@ from kexp.errors import ConfigError, ConfigErrors, did_you_mean
 from kexp.spec.base import PER_NAME_TAGS, KeyedValueError
 from kexp.spec.graph import analyze
 from kexp.spec.load import PathT, Spec, apply_overrides
-from kexp.spec.schema import Config, FunctionalModel
+from kexp.spec.network import FunctionalModel
+from kexp.spec.schema import Config
 from kexp.spec.shapes import check_layers
 from kexp.spec.sources import DATA_SOURCES
 from kexp.spec.steps import X_STEPS

@@ -12,7 +12,7 @@ from typing import Any
 
 from kexp.errors import ConfigError
 from kexp.spec.base import named
-from kexp.spec.schema import FunctionalModel, SequentialModel
+from kexp.spec.network import FunctionalModel, SequentialModel
 
 Loc = tuple[Any, ...]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import codecs
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, WithJsonSchema, field_validator, model_validator
 
-from kexp.spec.base import Base, Column, Seed
+from kexp.spec.base import Base, Column, Limits, Seed
 
 #: one or more columns
 Columns = Annotated[list[Column], Field(min_length=1)]
@@ -24,10 +24,19 @@ class Holdout(Base):
     fraction (a number with a decimal point below 1: ``0.2``) or a number of samples
     (a whole number without one: ``100``)."""
 
-    size: Annotated[Union[int, float], Field(gt=0)] = 0.2
-    stratify: bool | Literal["auto"] = "auto"
-    shuffle: bool = True
-    random_state: Seed | None = None  # type: ignore[valid-type]
+    size: Annotated[Union[int, float], Field(gt=0), WithJsonSchema({"anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    ]})] = Field(
+        default=0.2,
+        description="A fraction below 1 (0.2) or a whole number of samples (100); 1.0 is neither")
+    stratify: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Keep the class proportions in both parts; auto: for class labels, when "
+                    "shuffling")
+    shuffle: bool = Field(default=True, description="Shuffle the rows before splitting")
+    random_state: Seed | None = Field(
+        default=None, description="The seed of the split; null: the experiment's seed")
 
     @field_validator("size", mode="before")
     @classmethod
@@ -46,30 +55,50 @@ class Holdout(Base):
 class _DataBase(Base):
     """What every source shares: the held-out test and validation parts, a row limit."""
 
-    test: Holdout | None = Field(default_factory=Holdout)
-    validation: Holdout | None = None
-    limit: Annotated[int, Field(gt=0)] | None = None
+    test: Holdout | None = Field(
+        default_factory=Holdout,
+        description="The test part held out (scikit-learn's train_test_split) when the source has "
+                    "none, e.g. {size: 0.2}; null: evaluate on the training data")
+    validation: Holdout | None = Field(
+        default=None,
+        description="A validation part held out of the training data, e.g. {size: 0.2}; null: none "
+                    "(or fit.validation_split)")
+    limit: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="Keep the first N samples of each part; null: all of them")
 
 
 class CsvData(_DataBase):
     """Rows of a CSV file; features and target columns by index or name."""
 
-    source: Literal["csv"]
-    path: FilePath
-    header: bool | Literal["auto"] = "auto"
-    delimiter: str = ","
-    #: the file's text encoding (``latin-1``, ``cp1252``, ...)
-    encoding: str = "utf-8"
-    #: columns as a list, a range ``"0:8"``, or per model input: ``{main: "0:5", aux: [5, 6]}``
-    features: Columns | str | None | Annotated[dict[str, Columns | str], Field(min_length=1)] = None
-    #: a column, several columns, or per model output: ``{diabetes: 8, bmi: 5}``
-    target: Column | Columns | Annotated[dict[str, Column | Columns], Field(min_length=1)]
-    test_path: str | None = None
-    #: values that mean "missing" (Pima's impossible zeros): a list for every
-    #: column, or {column: [values]}; they become NaN when the file is read
-    missing_values: Union[list[Any], dict[Column, list[Any]], None] = None
-    #: drop rows with a missing value (in every column, or in the listed ones)
-    dropna: Union[bool, list[Column]] = False
+    source: Literal["csv"] = Field(description="csv: the rows of a CSV file")
+    path: FilePath = Field(
+        description="The CSV file; a relative path is looked up in the current folder, the spec's "
+                    "folder and its parent")
+    header: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Whether the first row names the columns; auto: it does when a cell of it is "
+                    "not a number")
+    delimiter: str = Field(default=",", description="The character between fields")
+    encoding: str = Field(
+        default="utf-8", description="The file's text encoding: utf-8, latin-1, cp1252, ...")
+    features: Columns | str | None | Annotated[dict[str, Columns | str], Field(min_length=1)] = Field(
+        default=None,
+        description='Columns used as inputs: a list of names or indices, or a range "0:8", or per '
+                    'model input: {main: "0:5", aux: [5, 6]}; default: every column but the target')
+    target: Column | Columns | Annotated[dict[str, Column | Columns], Field(min_length=1)] = Field(
+        description="The target column (a name or an index), a list of columns, or per model "
+                    "output: {diabetes: 8, bmi: 5}")
+    test_path: str | None = Field(
+        default=None,
+        description="A second CSV file, with the same columns, used as the test set; null: "
+                    "data.test is held out")
+    missing_values: Union[list[Any], dict[Column, list[Any]], None] = Field(
+        default=None,
+        description="Values that mean missing, read as NaN: a list for every column, or {column: "
+                    "[values]}, e.g. {glucose: [0]}")
+    dropna: Union[bool, list[Column]] = Field(
+        default=False,
+        description="Drop the rows with a missing value: true (in any column) or a list of columns")
 
     @field_validator("encoding")
     @classmethod
@@ -87,13 +116,24 @@ class CsvData(_DataBase):
 class NpzData(_DataBase):
     """Arrays in an .npz file, by default in Keras's layout (x_train, y_train, x_test, y_test)."""
 
-    source: Literal["npz"]
-    path: FilePath
-    #: an array name, or per model input/output: ``x_train: {image: x_train, aux: a_train}``
-    x_train: str | dict[str, str] = "x_train"
-    y_train: str | dict[str, str] = "y_train"
-    x_test: str | dict[str, str] | None = "x_test"
-    y_test: str | dict[str, str] | None = "y_test"
+    source: Literal["npz"] = Field(description="npz: arrays in a NumPy .npz file")
+    path: FilePath = Field(
+        description="The .npz file; a relative path is looked up in the current folder, the spec's "
+                    "folder and its parent")
+    x_train: str | dict[str, str] = Field(
+        default="x_train",
+        description="The training inputs' array, or per model input: {image: x_train, aux: "
+                    "a_train}")
+    y_train: str | dict[str, str] = Field(
+        default="y_train", description="The training targets' array, or per model output name")
+    x_test: str | dict[str, str] | None = Field(
+        default="x_test",
+        description="The test inputs' array (or per input); when the file has none, or null: "
+                    "data.test is held out")
+    y_test: str | dict[str, str] | None = Field(
+        default="y_test",
+        description="The test targets' array (or per output); when the file has none, or null: "
+                    "data.test is held out")
 
 
 KERAS_DATASETS = (
@@ -109,8 +149,13 @@ KERAS_DATASETS = (
 class KerasData(_DataBase):
     """A ``keras.datasets`` loader (downloads on first use, then cached in ~/.keras)."""
 
-    source: Literal[KERAS_DATASETS]  # type: ignore[valid-type]
-    offline_fallback: bool = True
+    source: Literal[KERAS_DATASETS] = Field(  # type: ignore[valid-type]
+        description="A keras.datasets loader: " + ", ".join(KERAS_DATASETS)
+                    + "; downloads on first use, then cached in ~/.keras")
+    offline_fallback: bool = Field(
+        default=True,
+        description="Offline with no cache, mnist falls back to the shipped sample of 10,000 "
+                    "digits (with a warning); false: it fails instead")
 
 
 SEQUENCE_DATASETS = ("imdb", "reuters")
@@ -120,10 +165,16 @@ class SequenceData(_DataBase):
     """``keras.datasets.imdb`` / ``reuters``: word-index sequences of different lengths
     (pad them with the ``pad`` step). Downloads on first use; no offline fallback."""
 
-    source: Literal[SEQUENCE_DATASETS]  # type: ignore[valid-type]
-    num_words: Annotated[int, Field(gt=0)] | None = None
-    skip_top: Annotated[int, Field(ge=0)] = 0
-    maxlen: Annotated[int, Field(gt=0)] | None = None
+    source: Literal[SEQUENCE_DATASETS] = Field(  # type: ignore[valid-type]
+        description="imdb or reuters: word-index sequences from keras.datasets")
+    num_words: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="Keep the num_words most frequent words (Keras's num_words); null: every word")
+    skip_top: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Leave out the skip_top most frequent words (Keras's skip_top)")
+    maxlen: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="Leave out the sequences longer than maxlen (Keras's maxlen); null: keep all")
 
 
 #: the most values ``source: random`` generates (float32: 400 MB)
@@ -133,10 +184,15 @@ MAX_RANDOM_VALUES = 10**8
 class RandomData(_DataBase):
     """Random inputs and labels for a smoke test: uniform [0, 1) x, integer y."""
 
-    source: Literal["random"]
-    samples: Annotated[int, Field(gt=1)] = 1000
-    shape: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [784])
-    classes: Annotated[int, Field(gt=1)] = 10
+    source: Literal["random"] = Field(description="random: random data for a smoke test")
+    samples: Annotated[int, Field(gt=1), Limits(maximum=MAX_RANDOM_VALUES)] = Field(
+        default=1000,
+        description=f"The number of samples; samples times the shape's sizes is at most "
+                    f"{MAX_RANDOM_VALUES:,}")
+    shape: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [784], description="The shape of one sample's x, e.g. [28, 28]")
+    classes: Annotated[int, Field(gt=1)] = Field(
+        default=10, description="The number of classes of the integer labels y")
 
     @model_validator(mode="after")
     def _fits_in_memory(self) -> RandomData:

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from kexp.spec.base import Base, Column, Label, ShortForms, per_name
+from kexp.spec.base import Base, Column, Label, Limits, ShortForms, per_name
 
 
 class StepArgs(Base):
@@ -46,7 +46,7 @@ class ReshapeStep(StepArgs):
     step = "reshape"
     shorthand = "shape"
 
-    shape: list[int]
+    shape: list[int] = Field(description="The new shape of one sample, e.g. [28, 28, 1]")
 
 
 class ScaleStep(StepArgs):
@@ -55,7 +55,7 @@ class ScaleStep(StepArgs):
     step = "scale"
     shorthand = "factor"
 
-    factor: float
+    factor: float = Field(description="x is divided by it (not 0), e.g. 255 for pixels")
 
     @model_validator(mode="after")
     def _nonzero(self) -> ScaleStep:
@@ -73,9 +73,13 @@ class StandardizeStep(StepArgs):
 
     step = "standardize"
 
-    with_mean: bool = True
-    with_std: bool = True
-    columns: list[Column] | None = None
+    with_mean: bool = Field(
+        default=True, description="Subtract the mean (StandardScaler's with_mean)")
+    with_std: bool = Field(
+        default=True, description="Divide by the standard deviation (StandardScaler's with_std)")
+    columns: list[Column] | None = Field(
+        default=None,
+        description="The table columns to scale (the others pass through); null: every feature")
 
 
 class MinMaxStep(StepArgs):
@@ -83,8 +87,11 @@ class MinMaxStep(StepArgs):
 
     step = "minmax"
 
-    feature_range: tuple[float, float] = (0.0, 1.0)
-    columns: list[Column] | None = None
+    feature_range: tuple[float, float] = Field(
+        default=(0.0, 1.0), description="The range [min, max] the values are scaled to")
+    columns: list[Column] | None = Field(
+        default=None,
+        description="The table columns to scale (the others pass through); null: every feature")
 
 
 #: Indices TextVectorization reserves: 0 padding, 1 out-of-vocabulary.
@@ -98,12 +105,21 @@ class TokenizeStep(StepArgs):
     step = "tokenize"
     shorthand = "column"
 
-    column: Column | None = None
-    max_tokens: Annotated[int, Field(gt=0)] | None = 10000
-    oov_token: str | None = "[UNK]"
-    lower: bool = True
-    strip_punctuation: bool = True
-    split: Literal["whitespace", "character"] = "whitespace"
+    column: Column | None = Field(
+        default=None, description="The text column (a name or an index); null: the first column")
+    max_tokens: Annotated[int, Field(gt=0), Limits(minimum=RESERVED_TOKENS + 1)] | None = Field(
+        default=10000,
+        description="The vocabulary's size, indices 0 (padding) and 1 (out-of-vocabulary) "
+                    "included; null: every word of the training part")
+    oov_token: str | None = Field(
+        default="[UNK]",
+        description="The token of the words outside the vocabulary, as preprocess.json lists it; "
+                    "null: such words are dropped (as Keras 2's Tokenizer)")
+    lower: bool = Field(default=True, description="Lowercase the text first")
+    strip_punctuation: bool = Field(default=True, description="Remove punctuation first")
+    split: Literal["whitespace", "character"] = Field(
+        default="whitespace",
+        description="Tokens are words (whitespace) or single characters (character)")
 
     @field_validator("max_tokens")
     @classmethod
@@ -129,11 +145,19 @@ class PadStep(StepArgs):
     step = "pad"
     shorthand = "maxlen"
 
-    maxlen: Annotated[int, Field(gt=0)] | None = None
-    padding: Literal["pre", "post"] = "pre"
-    truncating: Literal["pre", "post"] = "pre"
-    value: Annotated[float, BeforeValidator(_number)] = 0
-    dtype: Literal["int32", "int64", "float32"] = "int32"
+    maxlen: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="The length of every sequence; null: the longest training sequence's")
+    padding: Literal["pre", "post"] = Field(
+        default="pre",
+        description="Where a short sequence is padded: pre (before it) or post (after it)")
+    truncating: Literal["pre", "post"] = Field(
+        default="pre",
+        description="Where a long sequence is cut: pre (its start) or post (its end)")
+    value: Annotated[float, BeforeValidator(_number)] = Field(
+        default=0, description="The fill value")
+    dtype: Literal["int32", "int64", "float32"] = Field(
+        default="int32", description="The dtype of the padded sequences")
 
 
 class GetDummiesStep(StepArgs):
@@ -144,9 +168,16 @@ class GetDummiesStep(StepArgs):
     step = "get_dummies"
     shorthand = "columns"
 
-    columns: Annotated[list[Column], Field(min_length=1)]
-    separator: str | None = None
-    prefix_sep: str = "_"
+    columns: Annotated[list[Column], Field(min_length=1)] = Field(
+        description="The columns to one-hot encode, e.g. [age_group]")
+    separator: str | None = Field(
+        default=None,
+        description="Split each cell into several values at this string, as str.get_dummies('/'); "
+                    "null: one value a cell")
+    prefix_sep: str = Field(
+        default="_",
+        description="Joins a column's name and a category in the new columns' names "
+                    "(age_group_30-39)")
 
 
 class ImputeStep(StepArgs):
@@ -156,9 +187,15 @@ class ImputeStep(StepArgs):
     step = "impute"
     shorthand = "strategy"
 
-    strategy: Literal["mean", "median", "most_frequent", "constant"] = "mean"
-    fill_value: Union[float, str, None] = None
-    columns: list[Column] | None = None
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = Field(
+        default="mean",
+        description="What fills a missing value: the training part's mean, median or most frequent "
+                    "value, or fill_value (constant)")
+    fill_value: Union[float, str, None] = Field(
+        default=None, description="The value that strategy: constant fills in")
+    columns: list[Column] | None = Field(
+        default=None,
+        description="The columns to fill; null: every column with a missing value in training")
 
     @model_validator(mode="after")
     def _constant_needs_value(self) -> ImputeStep:
@@ -221,10 +258,22 @@ def _step_tag(value: Any) -> str | None:
     return None
 
 
+def _step_description(args_model: type[StepArgs]) -> str:
+    """One line of the step item's JSON Schema: what the step does, how it is written."""
+    doc = " ".join((args_model.__doc__ or "").split("\n\n")[0].split()).replace("``", "")
+    forms = "a mapping"
+    if args_model.shorthand:
+        forms += f", or its {args_model.shorthand} alone"
+    if not any(f.is_required() for f in args_model.model_fields.values()):
+        forms += ", or null (the defaults)"
+    return f"{doc.rstrip('.')}. Its arguments: {forms}"
+
+
 def _step_item_model(name: str, args_model: type[StepArgs]) -> type[Base]:
     # the JSON Schema also takes {name: null} and the shorthand {scale: 255}
     args = Annotated[args_model, ShortForms({"type": "null"},
-                                          field=(args_model, args_model.shorthand))]
+                                          field=(args_model, args_model.shorthand)),
+                     Field(description=_step_description(args_model))]
     return type(
         f"{name.title()}Item",
         (Base,),
@@ -251,7 +300,8 @@ XStep = Annotated[
 class BinaryLabels(Base):
     """Labels listed in ``positive`` become 1, every other label 0."""
 
-    positive: Annotated[list[Label], Field(min_length=1)]
+    positive: Annotated[list[Label], Field(min_length=1)] = Field(
+        description="The labels that become 1, e.g. [0, 2, 4, 6, 8]; every other label becomes 0")
 
 
 class LabelMap(Base):
@@ -261,8 +311,11 @@ class LabelMap(Base):
     ``{map: {0: zero, 1: one}}`` (every label must be in the map).
     """
 
-    binary: BinaryLabels | None = None
-    map: dict[Label, Label] | None = None
+    binary: BinaryLabels | None = Field(
+        default=None, description="Two classes: {positive: [labels]} become 1, the others 0")
+    map: dict[Label, Label] | None = Field(
+        default=None,
+        description="{label: new label}, e.g. {0: zero, 1: one}; every label must be in it")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LabelMap:
@@ -295,10 +348,21 @@ class PreprocessConfig(Base):
     ``num_classes`` can be given per input/output name: ``x: {image: [...], aux: [...]}``.
     """
 
-    x: XSteps = Field(default_factory=list)  # type: ignore[valid-type]
-    y: YModes = "none"  # type: ignore[valid-type]
-    labels: LabelMaps | None = None  # type: ignore[valid-type]
-    num_classes: Annotated[int, Field(gt=1)] | dict[str, Annotated[int, Field(gt=1)]] | None = None
+    x: XSteps = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="The x steps in order, e.g. [flatten, {scale: 255}], or per model input: "
+                    "{image: [...], aux: [...]}")
+    y: YModes = Field(  # type: ignore[valid-type]
+        default="none",
+        description="How y is encoded: one_hot (to_categorical), sparse (class indices), none (as "
+                    "it is); or per output name")
+    labels: LabelMaps | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Relabel the targets before encoding: {binary: {positive: [...]}} or {map: "
+                    "{label: new label}}; or per output name")
+    num_classes: Annotated[int, Field(gt=1)] | dict[str, Annotated[int, Field(gt=1)]] | None = Field(
+        default=None,
+        description="The number of classes (default: from the training labels), or per output name")
 
     @model_validator(mode="before")
     @classmethod

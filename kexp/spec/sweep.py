@@ -17,17 +17,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from kexp.spec.base import Base
+from kexp.spec.base import Base, Limits
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint")
+
+#: an end of a ``loguniform`` range (the validator checks it, with its own message)
+Positive = Annotated[float, Limits(exclusive_minimum=0)]
 
 
 class Distribution(Base):
     """A range to draw from: exactly one of ``uniform``, ``loguniform``, ``randint``."""
 
-    uniform: tuple[float, float] | None = None
-    loguniform: tuple[float, float] | None = None
-    randint: tuple[int, int] | None = None
+    uniform: tuple[float, float] | None = Field(
+        default=None, description="[low, high]: numbers drawn uniformly from low to high")
+    loguniform: tuple[Positive, Positive] | None = Field(
+        default=None,
+        description="[low, high], low > 0: numbers drawn uniformly on a log scale, e.g. [1.0e-4, "
+                    "1.0e-2]")
+    randint: tuple[int, int] | None = Field(
+        default=None, description="[low, high]: whole numbers from low to high - 1 (high excluded)")
 
     @model_validator(mode="after")
     def _one_range(self) -> Distribution:
@@ -59,34 +67,48 @@ Values = Annotated[list[Any], Field(min_length=1)]
 class PruneConfig(Base):
     """Stop a trial early when its metric lags the others (``sweep.prune``, random and tpe)."""
 
-    #: Optuna's ``MedianPruner``: prune a trial whose value at an epoch is worse than the
-    #: median of earlier trials' values at that epoch
-    pruner: Literal["median"] = "median"
-    #: epochs of every trial that are never pruned (the first epochs say little)
-    warmup_epochs: Annotated[int, Field(ge=0)] = 0
-    #: trials that finish before any is pruned (they make the median)
-    startup_trials: Annotated[int, Field(ge=0)] = 5
+    pruner: Literal["median"] = Field(
+        default="median",
+        description="median: Optuna's MedianPruner stops a trial whose value at an epoch is worse "
+                    "than the median of earlier trials' at that epoch")
+    warmup_epochs: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="The first epochs of every trial, never pruned (they say little)")
+    startup_trials: Annotated[int, Field(ge=0)] = Field(
+        default=5, description="The trials that finish before any is pruned (they make the median)")
 
 
 class SweepConfig(Base):
     """A study of many runs (``kexp sweep``): the same spec with other values at some paths."""
 
-    method: Literal["grid", "random", "tpe"] = "grid"
-    #: what the study optimizes: a test metric (``accuracy``), or a history column's last
-    #: value (``val_accuracy``); under ``--cv``, the fold mean
-    metric: str = "loss"
-    #: ``max`` or ``min``; default: from the metric's name (accuracy-like max, loss-like min)
-    goal: Literal["max", "min"] | None = None
-    parameters: Annotated[dict[str, Values | Distribution], Field(min_length=1)]
-    #: how many parameter sets ``random`` draws or ``tpe`` proposes (``grid``: all of them)
-    trials: Annotated[int, Field(gt=0)] | None = None
-    #: seed of ``random``'s draws and ``tpe``'s sampler (default: the spec's seed)
-    seed: int | None = None
-    #: stop bad trials early, from each epoch's value of the metric (random, tpe)
-    prune: PruneConfig | None = None
-    #: cross-validate every trial with this many folds (``--cv K``): the objective is the
-    #: fold mean, then the best parameters are refit on the whole training part
-    cv: Annotated[int, Field(ge=2)] | None = None
+    method: Literal["grid", "random", "tpe"] = Field(
+        default="grid",
+        description="grid: every combination; random: trials random draws; tpe: Optuna's TPE "
+                    "proposes trials sets, each from the results so far")
+    metric: str = Field(
+        default="loss",
+        description="What the study optimizes: a test metric (accuracy) or a history column's last "
+                    "value (val_accuracy); with cv, the fold mean")
+    goal: Literal["max", "min"] | None = Field(
+        default=None,
+        description="max or min; null: from the metric's name (accuracy-like max, loss-like min)")
+    parameters: Annotated[dict[str, Values | Distribution], Field(min_length=1)] = Field(
+        description="Spec paths as --set writes them, each a list of values or a range: "
+                    "{model.layers.1.repeat: [0, 1, 2], compile.optimizer.Adam.learning_rate: "
+                    "{loguniform: [1.0e-4, 1.0e-2]}}")
+    trials: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="How many parameter sets random draws or tpe proposes (grid: all of them)")
+    seed: int | None = Field(
+        default=None,
+        description="The seed of random's draws and tpe's sampler; null: the spec's seed")
+    prune: PruneConfig | None = Field(
+        default=None,
+        description="Stop bad trials early from each epoch's value of the metric (random, tpe), "
+                    "e.g. {warmup_epochs: 3}")
+    cv: Annotated[int, Field(ge=2)] | None = Field(
+        default=None,
+        description="Cross-validate every trial with this many folds (--cv K), then refit the best "
+                    "parameters on the whole training part")
 
     @model_validator(mode="after")
     def _method_fits(self) -> SweepConfig:

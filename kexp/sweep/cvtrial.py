@@ -14,7 +14,6 @@ folds, of its last epoch's value.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from kexp.data import sources as data_mod
 from kexp.data import split as splits
 from kexp.engine.output import Log, silent
 from kexp.errors import ConfigError, KexpError
-from kexp.rundir.read import read_history
+from kexp.rundir.read import json_object, read_history
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, apply_overrides
 
@@ -155,8 +154,4 @@ def mark_failed(path: Path, error: str) -> None:
 
 
 def _status(folder: Path) -> dict[str, Any]:
-    try:
-        status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return status if isinstance(status, dict) else {}
+    return json_object(folder / "status.json")[0]

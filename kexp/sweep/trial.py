@@ -8,7 +8,6 @@ SIGTERM propagate. :func:`finished` reads a completed trial back from its folder
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from typing import Any
 
 from kexp import experiment
 from kexp.errors import KexpError
-from kexp.rundir.read import read_history
+from kexp.rundir.read import json_object, read_history
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec, load_config
 from kexp.sweep import cvtrial
@@ -144,18 +143,23 @@ def finished(folder: Path, number: int, params: dict[str, Any], metric: str,
              cv: bool = False) -> TrialOutcome | None:
     """The outcome of a trial whose folder (a run folder, or with ``cv`` a CV folder) says
     completed (or pruned), read back from its files; None when it must be trained again."""
+    status, problem = json_object(folder / "status.json")
+    if problem or (status.get("status") not in ("completed", "pruned")
+                   or status.get("kind", "run") != ("cv" if cv else "run")):
+        return None
     try:
-        status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
-        if (status.get("status") not in ("completed", "pruned")
-                or status.get("kind", "run") != ("cv" if cv else "run")):
-            return None
         if cv:
-            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            summary, problem = json_object(folder / "summary.json")
+            if problem:
+                return None
             metrics, value = cvtrial.fold_means(summary), cvtrial.objective(folder, summary, metric)
         else:
-            metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["metrics"]
+            data, problem = json_object(folder / "metrics.json")
+            if problem:
+                return None
+            metrics = data["metrics"]
             value = metric_value(folder, metrics, metric)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if value is None:
         return None

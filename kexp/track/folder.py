@@ -4,7 +4,6 @@ metrics (``metrics.json``, or a CV's ``summary.json``), and its status as MLflow
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import yaml
 
 from kexp.hashes import file_sha256
+from kexp.rundir import read as rundir_read
 from kexp.track.params import params
 
 #: status.json's status -> MLflow's run status
@@ -20,10 +20,8 @@ MLFLOW_STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "failed": "FAILE
 
 
 def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    """A JSON file's value; None when it is missing or damaged."""
+    return rundir_read.read_json(path)[0]
 
 
 def kexp_version() -> str:
