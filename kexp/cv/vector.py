@@ -162,8 +162,11 @@ def _classes() -> tuple[type, type, type]:
     """The vectorized model's classes (made once, after Keras is imported)."""
     keras = backend.keras()
     ops = keras.ops
+    # Keras is imported at runtime and has no type information: its base classes are Any
+    Layer: Any = keras.layers.Layer
+    Metric: Any = keras.metrics.Metric
 
-    class FoldDense(keras.layers.Layer):
+    class FoldDense(Layer):
         """K Dense layers in one: ``act(h @ kernel + bias)``, kernel ``(K, in, out)``."""
 
         def __init__(self, dense: Any, folds: int, **kwargs: Any) -> None:
@@ -187,7 +190,7 @@ def _classes() -> tuple[type, type, type]:
         def compute_output_shape(self, input_shape: Any) -> Any:
             return (*input_shape[:-1], self.units)
 
-    class FoldSums(keras.metrics.Metric):
+    class FoldSums(Metric):
         """Per fold: the sums of the loss and of each metric's per-sample values, and the
         samples seen; ``result()`` their means, shape ``(1 + metrics, K)``."""
 

@@ -8,7 +8,7 @@ applies exactly the same transforms to new data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,7 @@ class Preprocessor:
     def _fit_classes(self, y: Any) -> list[Any]:
         labels = _labels(y)
         n = self.cfg.num_classes
+        assert not isinstance(n, dict)  # per output name, each output has its own Preprocessor
         if labels.dtype.kind in "iub" or (
             labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
         ):
@@ -212,7 +213,8 @@ class NamedPreprocessor:
 
     @property
     def y_modes(self) -> dict[str, str]:
-        return {n: p.cfg.y for n, p in self.outputs.items()}
+        # each output's own Preprocessor has one y mode (never one per output name)
+        return {n: cast(str, p.cfg.y) for n, p in self.outputs.items()}
 
     @property
     def vocabulary_sizes(self) -> dict[str, int | None]:
@@ -260,10 +262,13 @@ class NamedPreprocessor:
             pre.inputs, pre.outputs = {pre.input_names[0]: unit}, {pre.output_names[0]: unit}
             return pre
         plain = Preprocessor.from_state(state["plain"]) if "plain" in state else None
-        pre.inputs = {n: Preprocessor.from_state(s) for n, s in state["inputs"].items()} or {
-            pre.input_names[0]: plain}
-        pre.outputs = {n: Preprocessor.from_state(s) for n, s in state["outputs"].items()} or {
-            pre.output_names[0]: plain}
+        pre.inputs = {n: Preprocessor.from_state(s) for n, s in state["inputs"].items()}
+        pre.outputs = {n: Preprocessor.from_state(s) for n, s in state["outputs"].items()}
+        if not (pre.inputs and pre.outputs):
+            # kexp 0.1 wrote the part not given per name as "plain", beside the per-name parts
+            assert plain is not None
+            pre.inputs = pre.inputs or {pre.input_names[0]: plain}
+            pre.outputs = pre.outputs or {pre.output_names[0]: plain}
         return pre
 
 

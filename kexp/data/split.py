@@ -118,6 +118,7 @@ def kfold(y: Any, cv: CVConfig, seed: int, groups: Any = None) -> list[tuple[np.
         raise ConfigError(("cv", "folds"), f"{k} folds need at least {k} samples, the data has {n}",
                           hint=f"Use --folds {n} or fewer")
     if stratify:
+        assert labels is not None  # stratify (true or auto) needs class labels: checked above
         values, counts = np.unique(labels, return_counts=True)
         if counts.min() < k:
             smallest = values[counts.argmin()]

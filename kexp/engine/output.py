@@ -52,8 +52,7 @@ def pipe_safe_output() -> Iterator[None]:
     """While the block runs, ``sys.stdout`` and ``sys.stderr`` are :class:`PipeSafe`."""
     saved = sys.stdout, sys.stderr
     wrapped = [s if s is None or isinstance(s, PipeSafe) else PipeSafe(s) for s in saved]
-    # a PipeSafe is a TextIO by delegation (__getattr__), which the stub cannot see
-    sys.stdout, sys.stderr = wrapped  # type: ignore[assignment]
+    sys.stdout, sys.stderr = wrapped
     try:
         yield
     finally:

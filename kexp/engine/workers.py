@@ -164,7 +164,8 @@ class _Feeder:
         self.pending, self.key, self.unit = pending, key, unit
         self.lock = threading.Lock()
         self.running: dict[Any, Any] = {}
-        self.results: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # (task, its future); the task is None for a worker that did not start
+        self.results: queue.Queue[tuple[Any | None, Any]] = queue.Queue()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="kexp-feeder", daemon=True)
         self.outstanding = 0  # results due from the workers (tasks given, failed starts)

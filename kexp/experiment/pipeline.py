@@ -188,6 +188,7 @@ def make_split(cfg: Config, raw: sources.RawData, seed: int) -> tuple[fit_mod.Sp
     """Hold out the test part as the spec says (when the source has none), then
     :func:`fit_transform`."""
     x_train, y_train = named.name_data(cfg, raw.x_train, raw.y_train, "train")
+    assert y_train is not None  # the training part has targets
     x_test = y_test = None
     if raw.x_test is not None:
         x_test, y_test = named.name_data(cfg, raw.x_test, raw.y_test, "test")
@@ -212,6 +213,7 @@ def fit_transform(
     pre = preprocessor_for(cfg).fit(x_train, y_train)
     split = fit_mod.Split(pre.transform_x(x_train, "x_train"), pre.transform_y(y_train, "y_train"))
     if x_val is not None:
+        assert y_val is not None  # held out with x_val
         split.x_val, split.y_val = pre.transform_x(x_val, "x_val"), pre.transform_y(y_val, "y_val")
     if x_test is not None:
         split.x_test, split.y_test = pre.transform_x(x_test, "x_test"), pre.transform_y(y_test, "y_test")

@@ -57,6 +57,8 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = sil
         with live.begin(cfg, rf, live.warner(rf, p.notes, log)) as tracking:  # MLflow, if asked
             epochs = _train(p, rf, replace(options, callbacks=[*options.callbacks,
                                                                *tracking.callbacks()]))
+            # fit_transform sets the test part (the training data when there is none)
+            assert p.split.x_test is not None and p.split.y_test is not None
             metrics = fit_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
             _write_results(p, rf, metrics, log)
             if options.save_model:
@@ -117,6 +119,7 @@ def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
 def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: Log) -> None:
     """metrics.json (with the baseline of a single-output model) and predictions.csv."""
     cfg, split = p.cfg, p.split
+    assert split.x_test is not None and split.y_test is not None  # set by fit_transform
     base = None
     if len(split.y_train) == 1:  # one output: majority class / training mean
         out = next(iter(split.y_train))
@@ -161,7 +164,7 @@ def summary_text(model: Any) -> str:
     os.environ["COLUMNS"] = str(width + 4)
     # the model as built: a warm model (kexp.train.warm) has an optimizer built already,
     # whose variables Keras would add to the counts
-    optimizer = getattr(model, "optimizer", None)
+    optimizer: Any = getattr(model, "optimizer", None)
     built = bool(getattr(optimizer, "built", False))
     try:
         if built:

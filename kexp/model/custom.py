@@ -242,7 +242,7 @@ def _layer(entry: Any, loc: Loc, found: list[tuple[str, str, Loc]]) -> None:
 def references(tree: dict[str, Any]) -> list[tuple[str, str, Loc]]:
     """Every ``package.module:attribute`` of a (resolved) config: (slot, name, YAML path)."""
     found: list[tuple[str, str, Loc]] = []
-    model = tree.get("model") if isinstance(tree.get("model"), dict) else {}
+    model = m if isinstance(m := tree.get("model"), dict) else {}
     layers = model.get("layers")
     for i, entry in enumerate(layers if isinstance(layers, list) else []):
         _layer(entry, ("model", "layers", i), found)
@@ -250,10 +250,10 @@ def references(tree: dict[str, Any]) -> list[tuple[str, str, Loc]]:
     for node, entry in (nodes.items() if isinstance(nodes, dict) else ()):
         if isinstance(entry, dict):
             _layer({k: v for k, v in entry.items() if k not in NODE_KEYS}, ("model", "nodes", node), found)
-    comp = tree.get("compile") if isinstance(tree.get("compile"), dict) else {}
+    comp = c if isinstance(c := tree.get("compile"), dict) else {}
     for key, kind in (("loss", "loss"), ("metrics", "metric"), ("optimizer", "optimizer")):
         _named(comp.get(key), ("compile", key), kind, found)
-    fit = tree.get("fit") if isinstance(tree.get("fit"), dict) else {}
+    fit = f if isinstance(f := tree.get("fit"), dict) else {}
     _named(fit.get("callbacks"), ("fit", "callbacks"), "callback", found)
     return found
 

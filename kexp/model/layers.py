@@ -31,7 +31,7 @@ _SUFFIX_RESOLVERS: dict[str, Callable[[Any, Loc], Any]] = {
 
 def layer_kwargs(kwargs: dict[str, Any], loc: Loc) -> dict[str, Any]:
     """Resolve initializer/regularizer/constraint/activation arguments of a layer."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in kwargs.items():
         kloc = loc + (key,)
         if value is None or not isinstance(key, str):

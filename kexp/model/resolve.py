@@ -109,8 +109,8 @@ def first_line(exc: BaseException) -> str:
     marker = "Exception encountered: "
     if marker in text:
         text = text.rsplit(marker, 1)[1]
-    text = text.splitlines()
-    return text[0] if text else type(exc).__name__
+    lines = text.splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _init_params(cls: type) -> list[str]:

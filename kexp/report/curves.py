@@ -90,11 +90,15 @@ def _mark_best(ax: Axes, series: pd.Series, metric: str, color: Any, *, line: bo
 
 
 def _style_axes(ax: Axes, family: str, title: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_title(f"{title}: {family}" if title else family)
     ax.set_xlabel("epoch")
     ax.set_ylabel(family)
     ax.grid(True, alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the epoch axis's AutoLocator
+        locator.set_params(integer=True)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
 
@@ -273,8 +277,9 @@ def overlay_figures(curves: Sequence[tuple[str, pd.DataFrame]]) -> dict[str, Fig
             if present:
                 _mark_best(ax, history[present[-1]], family, color, line=False)
         for line in ax.get_lines():  # one legend entry per curve, not per best marker
-            if line.get_label().startswith("best "):
-                line.set_label("_" + line.get_label())
+            name = line.get_label()
+            if isinstance(name, str) and name.startswith("best "):
+                line.set_label("_" + name)
         _style_axes(ax, family, "")
         if ax.get_legend() is not None:  # beside the axes: many runs' labels never cover a curve
             ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)

@@ -64,6 +64,8 @@ def _by_parameter(frame: pd.DataFrame, metric: str, param: str, title: str) -> F
 
 
 def _best_so_far(frame: pd.DataFrame, metric: str, goal: str, title: str) -> Figure:
+    from matplotlib.ticker import MaxNLocator
+
     fig = new_figure(figsize=(6, 4.2), layout="constrained")
     ax = fig.add_subplot()
     values = frame[metric].where(frame["status"] == "completed")
@@ -71,7 +73,9 @@ def _best_so_far(frame: pd.DataFrame, metric: str, goal: str, title: str) -> Fig
     ax.plot(frame["trial"], values, marker="o", linestyle="none", color="C0", label="trial")
     ax.step(frame["trial"], best, where="post", color="C3", label=f"best so far ({goal})")
     ax.set(xlabel="trial", ylabel=metric, title=f"{title}: best {metric} so far")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the trial axis's AutoLocator
+        locator.set_params(integer=True)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return fig
@@ -151,7 +155,7 @@ def _parallel(frame: pd.DataFrame, metric: str, goal: str, params: list[str],
                 linewidth=2.8 if best else 1.3, alpha=1.0 if best else 0.75, zorder=3 if best else 2,
                 label=f"best: trial {done['trial'].iloc[i]}" if best else None)
     for x, (_, ticks) in zip(xs, axes, strict=True):
-        ax.axvline(x, color="0.45", linewidth=0.8, zorder=1)
+        ax.axvline(float(x), color="0.45", linewidth=0.8, zorder=1)
         for y, text in ticks:
             ax.text(x - 0.03, y, text, ha="right", va="center", fontsize="x-small", zorder=4,
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",

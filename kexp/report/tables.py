@@ -48,7 +48,7 @@ class RunTable:
 
 
 def _optimizer(config: dict[str, Any]) -> tuple[str | None, float | None]:
-    compile_ = config.get("compile") if isinstance(config.get("compile"), dict) else {}
+    compile_ = c if isinstance(c := config.get("compile"), dict) else {}
     optimizer = compile_.get("optimizer")
     if isinstance(optimizer, str):
         return optimizer, None
@@ -62,7 +62,7 @@ def _optimizer(config: dict[str, Any]) -> tuple[str | None, float | None]:
 def run_row(run: Run) -> dict[str, Any]:
     """One row of ``kexp ls``: identity, status, main hyperparameters, final metrics."""
     optimizer, lr = _optimizer(run.config)
-    fit = run.config.get("fit") if isinstance(run.config.get("fit"), dict) else {}
+    fit = f if isinstance(f := run.config.get("fit"), dict) else {}
     row: dict[str, Any] = {
         "id": run.id,
         "name": run.name,
@@ -318,8 +318,8 @@ def _differences(configs: Sequence[Any], key: str) -> list[tuple[str, list[Any]]
         return rows
     nested = [c if isinstance(c, Mapping) else _ABSENT for c in configs]
     rows = []
-    for name in dict.fromkeys(k for c in nested if c is not _ABSENT for k in c):
-        rows += _differences([c.get(name, _ABSENT) if c is not _ABSENT else _ABSENT
+    for name in dict.fromkeys(k for c in nested if isinstance(c, Mapping) for k in c):
+        rows += _differences([c.get(name, _ABSENT) if isinstance(c, Mapping) else _ABSENT
                               for c in nested], f"{key}.{name}" if key else str(name))
     if any(n is _ABSENT and c is not _ABSENT for n, c in zip(nested, configs, strict=True)):
         rows.append((key, [_ABSENT if n is not _ABSENT else c for n, c in zip(nested, configs, strict=True)]))

@@ -113,7 +113,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder."""
     with replacing(path) as tmp:
         mode = "wb" if isinstance(data, bytes) else "w"
-        with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as fh:
+        with open(tmp, mode, encoding=None if isinstance(data, bytes) else "utf-8") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -57,7 +57,7 @@ class ShortForms:
         schema = handler(core_schema)
         extra = list(self.schemas)
         if self.field is not None and self.field[1] is not None:
-            extra.append(_field_schema(*self.field))
+            extra.append(_field_schema(self.field[0], self.field[1]))
         if self.one:
             extra.append(schema["items"])
         return {"anyOf": [schema, *extra]} if extra else schema
@@ -68,7 +68,8 @@ def _field_schema(model: type[BaseModel], name: str) -> JsonSchemaValue:
     from pydantic import TypeAdapter
 
     field = model.model_fields[name]
-    return TypeAdapter(Annotated[field.annotation, field]).json_schema()
+    form: Any = Annotated[field.annotation, field]  # a type built at runtime
+    return TypeAdapter(form).json_schema()
 
 
 def single_key(value: Any) -> Any:

@@ -75,8 +75,8 @@ def _owner(cfg: FunctionalModel, name: str) -> str:
     """The node that defines the layer ``name`` applies, following ``layer:`` links."""
     seen = [name]
     current = name
-    while cfg.nodes[current].layer is not None:
-        current = cfg.nodes[current].layer  # type: ignore[assignment]
+    while (layer := cfg.nodes[current].layer) is not None:
+        current = layer
         if current in seen:
             raise ConfigError(
                 ("model", "nodes", name, "layer"),

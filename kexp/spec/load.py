@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,7 @@ def _value(raw: str, item: str) -> Any:
         loader.dispose()
 
 
-def apply_overrides(spec: Spec, items: list[str] | list[str | tuple[str, str]]) -> Spec:
+def apply_overrides(spec: Spec, items: Sequence[str | tuple[str, str]]) -> Spec:
     """Return a new Spec with ``--set`` overrides applied.
 
     Missing mapping keys are created (the schema then rejects unknown ones with a

@@ -11,6 +11,7 @@ the schema accepts the spec. This module never imports TensorFlow.
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -187,7 +188,7 @@ def _no_tag(path: PathT, value: Any, spec: Spec) -> ConfigError | None:
     return None
 
 
-def _other(err: dict[str, Any], path: PathT, spec: Spec) -> ConfigError:
+def _other(err: Mapping[str, Any], path: PathT, spec: Spec) -> ConfigError:
     """Pydantic's own message, as "expected ..., received ..." (validators' text as is)."""
     ctx = err.get("ctx") or {}
     value = err.get("input")
@@ -229,7 +230,7 @@ def _real_keys(loc: tuple[Any, ...], data: Any) -> PathT:
     return tuple(out)
 
 
-def _convert(err: dict[str, Any], spec: Spec) -> ConfigError:
+def _convert(err: Mapping[str, Any], spec: Spec) -> ConfigError:
     """One pydantic error (from ``ValidationError.errors()``) as a kexp message."""
     keyed = (err.get("ctx") or {}).get("error")
     if isinstance(keyed, KeyedValueError):
@@ -249,7 +250,7 @@ def _convert(err: dict[str, Any], spec: Spec) -> ConfigError:
     return _other(err, path, spec)
 
 
-def _alternatives(path: PathT, errs: list[dict[str, Any]], spec: Spec) -> ConfigError:
+def _alternatives(path: PathT, errs: Sequence[Mapping[str, Any]], spec: Spec) -> ConfigError:
     """The type errors of a union's members at one place, as one "expected A or B"."""
     wanted: list[str] = []
     for err in errs:
@@ -268,10 +269,10 @@ def _alternatives(path: PathT, errs: list[dict[str, Any]], spec: Spec) -> Config
     return spec.error(path, f"expected {either}, received {_describe(value)}", hint)
 
 
-def _messages(raw: list[dict[str, Any]], spec: Spec) -> list[ConfigError]:
+def _messages(raw: Sequence[Mapping[str, Any]], spec: Spec) -> list[ConfigError]:
     """pydantic's errors as kexp messages: one per place and text; where a value
     matches none of a union's members, one "expected A or B" at the deepest place."""
-    items: list[tuple[PathT, bool, dict[str, Any]]] = []
+    items: list[tuple[PathT, bool, Mapping[str, Any]]] = []
     for err in raw:
         loc = tuple(err["loc"])
         path = _clean_loc(loc, spec.data)
@@ -279,7 +280,7 @@ def _messages(raw: list[dict[str, Any]], spec: Spec) -> list[ConfigError]:
             err["type"] in _EXPECTED or err["type"] == "literal_error")
         items.append((path, alternative, err))
     further = {path for path, alternative, _ in items if not alternative}
-    unions: dict[PathT, list[dict[str, Any]]] = {}
+    unions: dict[PathT, list[Mapping[str, Any]]] = {}
     for path, alternative, err in items:
         if alternative:
             unions.setdefault(path, []).append(err)

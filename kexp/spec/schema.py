@@ -12,7 +12,7 @@ TensorFlow.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -22,15 +22,20 @@ from kexp.spec.sources import CsvData, DataConfig, KerasData, NpzData, SequenceD
 from kexp.spec.steps import PreprocessConfig
 from kexp.spec.sweep import SweepConfig
 
-Losses = per_name(NamedObject, lambda v: isinstance(v, dict) and len(v) != 1)
-Metrics = per_name(list[NamedObject], lambda v: isinstance(v, dict))
+if TYPE_CHECKING:
+    # what per_name's tagged unions validate to
+    Losses = NamedObject | dict[str, NamedObject]
+    Metrics = list[NamedObject] | dict[str, list[NamedObject]]
+else:
+    Losses = per_name(NamedObject, lambda v: isinstance(v, dict) and len(v) != 1)
+    Metrics = per_name(list[NamedObject], lambda v: isinstance(v, dict))
 
 
 class CompileConfig(Base):
     """``loss``, ``loss_weights`` and ``metrics`` may be given per output name:
     ``loss: {out1: binary_crossentropy, out2: mse}``."""
 
-    loss: Losses = Field(  # type: ignore[valid-type]
+    loss: Losses = Field(
         description="The loss: a Keras name (binary_crossentropy), {Name: {arguments}}, custom "
                     "code module:function, or per output name: {out1: binary_crossentropy, out2: "
                     "mse}")
@@ -38,7 +43,7 @@ class CompileConfig(Base):
         default="adam",
         description="The optimizer: a Keras name (adam) or {SGD: {learning_rate: 0.01, momentum: "
                     "0.9}}")
-    metrics: Metrics = Field(  # type: ignore[valid-type]
+    metrics: Metrics = Field(
         default_factory=list,
         description="The metrics, e.g. [accuracy, {AUC: {num_thresholds: 100}}], or per output "
                     "name: {bmi: [mae]}")

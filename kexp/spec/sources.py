@@ -7,7 +7,7 @@ lists every accepted value. This module never imports TensorFlow.
 from __future__ import annotations
 
 import codecs
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 from pydantic import Discriminator, Field, Tag, WithJsonSchema, field_validator, model_validator
 
@@ -136,20 +136,21 @@ class NpzData(_DataBase):
                     "data.test is held out")
 
 
-KERAS_DATASETS = (
+KerasDataset = Literal[
     "mnist",
     "fashion_mnist",
     "cifar10",
     "cifar100",
     "boston_housing",
     "california_housing",
-)
+]
+KERAS_DATASETS: tuple[str, ...] = get_args(KerasDataset)
 
 
 class KerasData(_DataBase):
     """A ``keras.datasets`` loader (downloads on first use, then cached in ~/.keras)."""
 
-    source: Literal[KERAS_DATASETS] = Field(  # type: ignore[valid-type]
+    source: KerasDataset = Field(
         description="A keras.datasets loader: " + ", ".join(KERAS_DATASETS)
                     + "; downloads on first use, then cached in ~/.keras")
     offline_fallback: bool = Field(
@@ -158,14 +159,15 @@ class KerasData(_DataBase):
                     "digits (with a warning); false: it fails instead")
 
 
-SEQUENCE_DATASETS = ("imdb", "reuters")
+SequenceDataset = Literal["imdb", "reuters"]
+SEQUENCE_DATASETS: tuple[str, ...] = get_args(SequenceDataset)
 
 
 class SequenceData(_DataBase):
     """``keras.datasets.imdb`` / ``reuters``: word-index sequences of different lengths
     (pad them with the ``pad`` step). Downloads on first use; no offline fallback."""
 
-    source: Literal[SEQUENCE_DATASETS] = Field(  # type: ignore[valid-type]
+    source: SequenceDataset = Field(
         description="imdb or reuters: word-index sequences from keras.datasets")
     num_words: Annotated[int, Field(gt=0)] | None = Field(
         default=None,
@@ -216,11 +218,15 @@ def _data_tag(value: Any) -> str | None:
 
 DATA_SOURCES = ("csv", "npz", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
 
-_DATA_ALTERNATIVES = (
-    Annotated[CsvData, Tag("csv")],
-    Annotated[NpzData, Tag("npz")],
-    Annotated[RandomData, Tag("random")],
-    *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
-    *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),
-)
-DataConfig = Annotated[Union[_DATA_ALTERNATIVES], Discriminator(_data_tag)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    # what the tagged union below validates to (a type checker cannot read one built at runtime)
+    DataConfig = CsvData | NpzData | RandomData | KerasData | SequenceData
+else:
+    _DATA_ALTERNATIVES = (
+        Annotated[CsvData, Tag("csv")],
+        Annotated[NpzData, Tag("npz")],
+        Annotated[RandomData, Tag("random")],
+        *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
+        *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),
+    )
+    DataConfig = Annotated[Union[_DATA_ALTERNATIVES], Discriminator(_data_tag)]

@@ -10,7 +10,7 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -271,9 +271,9 @@ def _step_description(args_model: type[StepArgs]) -> str:
 
 def _step_item_model(name: str, args_model: type[StepArgs]) -> type[Base]:
     # the JSON Schema also takes {name: null} and the shorthand {scale: 255}
-    args = Annotated[args_model, ShortForms({"type": "null"},
-                                          field=(args_model, args_model.shorthand)),
-                     Field(description=_step_description(args_model))]
+    args: Any = Annotated[args_model, ShortForms({"type": "null"},
+                                               field=(args_model, args_model.shorthand)),
+                          Field(description=_step_description(args_model))]
     return type(
         f"{name.title()}Item",
         (Base,),
@@ -286,15 +286,14 @@ def _step_item_model(name: str, args_model: type[StepArgs]) -> type[Base]:
 _BARE_STEPS = [n for n, m in X_STEPS.items()
                if not any(f.is_required() for f in m.model_fields.values())]
 
-XStep = Annotated[
-    Union[
-        tuple(
-            Annotated[_step_item_model(n, m), Tag(n)] for n, m in X_STEPS.items()
-        )  # type: ignore[misc]
-    ],
-    Discriminator(_step_tag),
-    ShortForms({"enum": _BARE_STEPS}),
-]
+if TYPE_CHECKING:
+    XStep = Base  # one of the item models that _step_item_model builds at runtime
+else:
+    XStep = Annotated[
+        Union[tuple(Annotated[_step_item_model(n, m), Tag(n)] for n, m in X_STEPS.items())],
+        Discriminator(_step_tag),
+        ShortForms({"enum": _BARE_STEPS}),
+    ]
 
 
 class BinaryLabels(Base):
@@ -335,10 +334,16 @@ def _is_label_map(value: Any) -> bool:
 
 
 YMode = Literal["one_hot", "sparse", "none"]
-XSteps = per_name(Annotated[list[Annotated[XStep, Field()]], ShortForms(one=True)],
-                  lambda v: isinstance(v, dict))
-YModes = per_name(YMode, lambda v: isinstance(v, dict))
-LabelMaps = per_name(LabelMap, lambda v: not _is_label_map(v))
+if TYPE_CHECKING:
+    # what per_name's tagged unions validate to
+    XSteps = list[XStep] | dict[str, list[XStep]]
+    YModes = YMode | dict[str, YMode]
+    LabelMaps = LabelMap | dict[str, LabelMap]
+else:
+    XSteps = per_name(Annotated[list[Annotated[XStep, Field()]], ShortForms(one=True)],
+                      lambda v: isinstance(v, dict))
+    YModes = per_name(YMode, lambda v: isinstance(v, dict))
+    LabelMaps = per_name(LabelMap, lambda v: not _is_label_map(v))
 
 
 class PreprocessConfig(Base):
@@ -348,15 +353,15 @@ class PreprocessConfig(Base):
     ``num_classes`` can be given per input/output name: ``x: {image: [...], aux: [...]}``.
     """
 
-    x: XSteps = Field(  # type: ignore[valid-type]
+    x: XSteps = Field(
         default_factory=list,
         description="The x steps in order, e.g. [flatten, {scale: 255}], or per model input: "
                     "{image: [...], aux: [...]}")
-    y: YModes = Field(  # type: ignore[valid-type]
+    y: YModes = Field(
         default="none",
         description="How y is encoded: one_hot (to_categorical), sparse (class indices), none (as "
                     "it is); or per output name")
-    labels: LabelMaps | None = Field(  # type: ignore[valid-type]
+    labels: LabelMaps | None = Field(
         default=None,
         description="Relabel the targets before encoding: {binary: {positive: [...]}} or {map: "
                     "{label: new label}}; or per output name")
@@ -384,6 +389,7 @@ class PreprocessConfig(Base):
 
     def x_steps(self) -> list[tuple[str, StepArgs]]:
         """The x steps as (name, arguments) pairs."""
+        assert isinstance(self.x, list)  # x per input name is split first (NamedPreprocessor)
         out = []
         for item in self.x:
             name = next(iter(type(item).model_fields))

@@ -21,7 +21,7 @@ import yaml
 from kexp.errors import ConfigError, ConfigErrors, UsageError
 from kexp.rundir.read import higher_is_better
 from kexp.spec import Config, Spec, apply_overrides, load_config
-from kexp.spec.sweep import SweepConfig
+from kexp.spec.sweep import Distribution, SweepConfig
 from kexp.sweep import tpe
 from kexp.sweep.space import parameter_sets
 
@@ -60,7 +60,7 @@ class SweepPlan:
 
 def shorthand(params: list[str]) -> SweepConfig:
     """``--param fit.batch_size=32,64,128`` (repeatable): a grid over those values."""
-    parameters: dict[str, list[Any]] = {}
+    parameters: dict[str, list[Any] | Distribution] = {}
     for item in params:
         path, sep, values = item.partition("=")
         if not sep or not path.strip() or not values.strip():

@@ -73,8 +73,9 @@ def _optuna_trial(target: PruneTarget) -> Any:
 def pruning_class() -> type:
     """The callback class (built on first use: Keras is imported lazily)."""
     keras = backend.keras()
+    Callback: Any = keras.callbacks.Callback  # Keras is untyped: its classes are Any
 
-    class Pruning(keras.callbacks.Callback):  # type: ignore[misc]
+    class Pruning(Callback):
         """Report ``target.monitor`` at each epoch's end; stop the fit when it is pruned."""
 
         def __init__(self, target: PruneTarget) -> None:

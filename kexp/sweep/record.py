@@ -47,8 +47,12 @@ def best(plan: SweepPlan, outcomes: Iterable[TrialOutcome]) -> TrialOutcome | No
             and math.isfinite(o.value)]
     if not done:
         return None
+    def value(o: TrialOutcome) -> float:
+        assert o.value is not None  # done has finite values only
+        return o.value
+
     pick = max if plan.goal == "max" else min
-    return pick(sorted(done, key=lambda o: o.number), key=lambda o: o.value)  # type: ignore[arg-type, return-value]
+    return pick(sorted(done, key=lambda o: o.number), key=value)
 
 
 def best_spec(plan: SweepPlan, trial: TrialOutcome) -> str:

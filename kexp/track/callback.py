@@ -19,8 +19,9 @@ def epoch_metrics(tracker: Tracker) -> Any:
     """A callback logging every value of each epoch's logs (loss, metrics, their ``val_``
     columns, ``learning_rate``) at step = the epoch (0-based, as Keras counts)."""
     keras = backend.keras()
+    Callback: Any = keras.callbacks.Callback  # Keras is untyped: its classes are Any
 
-    class MlflowEpochs(keras.callbacks.Callback):
+    class MlflowEpochs(Callback):
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             values = {}
             for key, value in (logs or {}).items():

@@ -81,9 +81,10 @@ def _send(path: Path, uri: str | None, name: str, parent: str | None, done: Expo
         done.skipped.append((key, run_id))
         log(f"{key}: exported already (MLflow run {run_id}); skipped")
     else:
-        run_id = _create(path, uri, name, key, parent, done)
-        if run_id is None:
+        created = _create(path, uri, name, key, parent, done)
+        if created is None:
             return
+        run_id = created
         done.created.append((key, run_id))
         log(f"{key}: MLflow run {run_id} in experiment {name!r}")
     for child in children(path):

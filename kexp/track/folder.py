@@ -41,7 +41,7 @@ def tags(path: Path) -> dict[str, str]:
     spec = path / "spec.yaml"
     if spec.is_file():
         out["kexp.spec_sha256"] = file_sha256(spec)
-    data = env.get("data") if isinstance(env.get("data"), dict) else {}
+    data = d if isinstance(d := env.get("data"), dict) else {}
     if data.get("sha256"):
         out["kexp.data_sha256"] = str(data["sha256"])
     if env.get("git_commit"):

@@ -56,11 +56,11 @@ class LiveRun:
 
     def callbacks(self) -> list[Any]:
         """The per-epoch metrics callback (none when tracking is off)."""
-        if self.run_id is None:
+        if self.tracker is None or self.tracker.run_id is None:
             return []
         from kexp.track.callback import epoch_metrics
 
-        return [epoch_metrics(self.tracker)]  # type: ignore[arg-type]
+        return [epoch_metrics(self.tracker)]
 
     def nest(self, cfg: Config) -> Config:
         """``cfg`` with this run as its MLflow parent (a fold's or trial's config)."""

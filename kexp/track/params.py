@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from kexp.hashes import text_sha256
@@ -19,10 +20,11 @@ SUMMARY_AT = 500
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     """``{"fit": {"epochs": 2}, "model": {"layers": [{...}]}}`` -> ``{"fit.epochs": 2,
     "model.layers.0.Dense.units": ...}``; empty mappings and lists are kept as values."""
+    items: Iterable[tuple[Any, Any]]
     if isinstance(data, dict) and data:
         items = data.items()
     elif isinstance(data, list) and data:
-        items = enumerate(data)  # type: ignore[assignment]
+        items = enumerate(data)
     else:
         return {prefix: data} if prefix else {}
     out: dict[str, Any] = {}

@@ -24,8 +24,9 @@ from kexp.rundir.write import RunFolder
 def stop_on_signal_class() -> type:
     """The callback class (built on first use: Keras is imported lazily)."""
     keras = backend.keras()
+    Callback: Any = keras.callbacks.Callback  # Keras is untyped: its classes are Any
 
-    class StopOnSignal(keras.callbacks.Callback):
+    class StopOnSignal(Callback):
         """Raise Interrupted at the first batch or epoch end after a stop was asked for."""
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
@@ -52,8 +53,9 @@ def epoch_status(rf: RunFolder) -> Any:
     """A callback keeping status.json's epoch count current (for ``kexp ls`` on running
     runs) and telling the progress view of a CV or sweep (:mod:`kexp.engine.progress`)."""
     keras = backend.keras()
+    Callback: Any = keras.callbacks.Callback  # Keras is untyped: its classes are Any
 
-    class EpochStatus(keras.callbacks.Callback):
+    class EpochStatus(Callback):
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             rf.set_status(epochs=epoch + 1)
             progress.epoch(epoch + 1, (self.params or {}).get("epochs"))
@@ -65,8 +67,9 @@ def learning_rate_log() -> Any:
     """A callback putting the optimizer's current learning rate (its schedule's value, or
     what ReduceLROnPlateau set) into each epoch's logs: history.csv's ``learning_rate``."""
     keras = backend.keras()
+    Callback: Any = keras.callbacks.Callback  # Keras is untyped: its classes are Any
 
-    class LearningRateLog(keras.callbacks.Callback):
+    class LearningRateLog(Callback):
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             if logs is not None:
                 rate = self.model.optimizer.learning_rate

@@ -169,6 +169,7 @@ class Pad(RawStep):
 
         seqs = self._sequences(x)
         if not seqs:
+            assert self.maxlen is not None  # the spec's, or set by fit (or load)
             return np.zeros((0, self.maxlen), dtype=self.args.dtype)
         return keras.utils.pad_sequences(
             seqs,
