@@ -76,9 +76,9 @@ def kexp_cv(folds: int, epochs: int, spe: int, jobs: int, stack: bool = False,
             fresh: bool = False, memory: bool = False) -> tuple[list[float], list[float]]:
     """Per-fold test accuracies, and the workers' peak memory in MB (with ``memory``)."""
     from kexp import backend, experiment
-    from kexp.engine import workers
     from kexp.cv.options import CVOptions
     from kexp.cv.run import cross_validate
+    from kexp.engine import workers
     from kexp.spec import load_spec
     from kexp.train import warm
 
