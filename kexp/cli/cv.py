@@ -37,7 +37,8 @@ from kexp.cli.complete import run_folders
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Folds trained at once, each in its own process (1: in this process).")
 @click.option("--threads", type=click.IntRange(min=1),
-              help="TensorFlow threads per fold process (default: cores // jobs; Ray: 1).")
+              help="TensorFlow threads per fold process (default: cores // jobs; a Ray task: 1, or "
+                   "cores // jobs with --jobs N, as kexp sweep does).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local processes, or one Ray task per fold (pip install 'kexp[ray]').")
 @click.option("--address", help="Ray cluster address (default: start a local Ray instance).")
