@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny real data, spec writing, and a CLI runner.
+"""Shared fixtures: tiny real data, spec writing, and a CLI runner; the specs and data they
+write (the plain helpers the tests call are in helpers.py).
 
 TensorFlow is imported at most once per test session (by the first test that
 trains); data is a few dozen rows so each training test takes a second or two.
@@ -53,6 +54,14 @@ def write_spec(workdir: Path):
 @pytest.fixture()
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture()
+def every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kexp in this process starts every worker --jobs asks for, however busy the machine
+    is: its busy-core rule (kexp's KEXP_BUSY_CHECK) would start fewer on a busy one. For
+    the tests that count or compare worker processes; the rule itself is tested without it."""
+    monkeypatch.setenv("KEXP_BUSY_CHECK", "0")
 
 
 PIMA_SPEC = """\
@@ -133,41 +142,97 @@ def busy_cpu():
             loop.wait()
 
 
-def write_tiny_classes(path: Path, n: int, seed: int, c_high: float) -> None:
-    """A tiny CSV of three numeric features (a, b, c) and a 0/1 ``label`` (every third row)."""
+def write_tiny_classes(path: Path, n: int, seed: int, c_high: float,
+                       site_and_price: bool = False) -> None:
+    """A tiny CSV of three numeric features (a, b, c) and a 0/1 ``label`` (every third row);
+    with ``site_and_price``, also a ``site`` of 6 groups and a numeric ``price`` (a
+    regression target)."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    pd.DataFrame({"a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n),
-                  "c": rng.uniform(0, c_high, n),
-                  "label": (np.arange(n) % 3 == 0).astype(int)}).to_csv(path, index=False)
+    columns = {"a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n), "c": rng.uniform(0, c_high, n)}
+    if site_and_price:
+        columns["site"] = np.arange(n) % 6
+    columns["label"] = (np.arange(n) % 3 == 0).astype(int)
+    if site_and_price:
+        columns["price"] = rng.normal(0, 1, n)
+    pd.DataFrame(columns).to_csv(path, index=False)
 
 
-def only_folder(runs: Path) -> Path:
-    """The one run, CV or sweep folder a command made in ``runs``."""
-    (folder,) = [p for p in Path(runs).iterdir() if p.is_dir()]
-    return folder
+def make_project(root: Path, specs: dict[str, str], *, rows: int, seed: int, c_high: float,
+                 site_and_price: bool = False) -> Path:
+    """``root`` holding ``tiny.csv`` (:func:`write_tiny_classes` of ``rows``) and a file
+    name -> text of ``specs``."""
+    write_tiny_classes(root / "tiny.csv", rows, seed, c_high, site_and_price)
+    for name, text in specs.items():
+        (root / name).write_text(text)
+    return root
 
 
-#: a spec that trains in a second: random data, one epoch (kexp sweep's tests)
-TINY = """\
-name: tiny
-seed: 3
-data: {source: random, samples: 120, shape: [6], classes: 2}
-preprocess: {y: sparse}
-model:
-  layers:
-    - Dense: {units: 4, activation: relu}
-    - Dense: {units: 2, activation: softmax}
-compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}
-fit: {epochs: 1, batch_size: 32, verbose: 0}
-"""
+@pytest.fixture(scope="module")
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project of the test module (its ``PROJECT``: :func:`make_project`'s keywords), in
+    a folder its tests share."""
+    return make_project(tmp_path_factory.mktemp("project"), **request.module.PROJECT)
 
 
 @pytest.fixture()
-def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``TINY`` written to ``tiny.yaml`` in a temporary current folder."""
+def own_project(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The project of the test module, as ``project``, in the test's own ``tmp_path``: for
+    tests that leave runs, locks or processes of their own in it."""
+    return make_project(tmp_path, **request.module.PROJECT)
+
+
+def tiny_spec(name: str = "tiny", *, samples: int = 120, epochs: int = 1, batch_size: int = 32,
+              deterministic: bool = False, test: float | None = None) -> str:
+    """A spec that trains in a second: random data (6 features, 2 classes), one small
+    Dense layer, quiet; ``test``: the fraction of the data held out as the test part."""
+    return (f"name: {name}\nseed: 3\n" + ("deterministic: true\n" if deterministic else "")
+            + f"data: {{source: random, samples: {samples}, shape: [6], classes: 2"
+            + (f", test: {{size: {test}}}" if test is not None else "") + "}\n"
+            + "preprocess: {y: sparse}\n"
+            "model:\n"
+            "  layers:\n"
+            "    - Dense: {units: 4, activation: relu}\n"
+            "    - Dense: {units: 2, activation: softmax}\n"
+            "compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}\n"
+            f"fit: {{epochs: {epochs}, batch_size: {batch_size}, verbose: 0}}\n")
+
+
+#: kexp sweep's tests' spec (120 random samples, one epoch)
+TINY = tiny_spec()
+
+
+def functional_spec() -> dict:
+    """The smallest functional model, x -> h -> out, on 24 random samples: a new dict."""
+    return {
+        "name": "single",
+        "seed": 1,
+        "data": {"source": "random", "samples": 24, "shape": [8], "classes": 2},
+        "model": {
+            "type": "functional",
+            "inputs": {"x": {"shape": [8]}},
+            "nodes": {
+                "h": {"Dense": {"units": 4, "activation": "relu"}, "inputs": "x"},
+                "out": {"Dense": {"units": 1, "activation": "sigmoid"}, "inputs": "h"},
+            },
+            "outputs": ["out"],
+        },
+        "compile": {"loss": "binary_crossentropy", "metrics": ["accuracy"]},
+        "fit": {"epochs": 1, "batch_size": 8, "verbose": 0},
+    }
+
+
+@pytest.fixture()
+def tiny_text() -> str:
+    """The spec ``tiny`` writes: ``TINY``, unless the test module overrides this fixture."""
+    return TINY
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_text: str) -> Path:
+    """``tiny_text`` written to ``tiny.yaml`` in a temporary current folder."""
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
+    path.write_text(tiny_text)
     return path

@@ -18,6 +18,7 @@ from kexp.cli import cli
 from kexp.errors import ConfigError
 from kexp.model import custom, layers, objects, resolve
 from tests.conftest import PIMA_SPEC, ROOT
+from tests.helpers import only_folder
 
 keras = pytest.importorskip("keras")
 PAYLOAD = "echo PWNED > pwned.txt"
@@ -125,12 +126,6 @@ def kxcustom(workdir: Path) -> Path:
     (pkg / "parts.py").write_text(PARTS)
     resolve.add_search_path(workdir)
     return pkg
-
-
-def _only_run(runs: Path) -> Path:
-    folders = [p for p in runs.iterdir() if p.is_dir()]
-    assert len(folders) == 1, folders
-    return folders[0]
 
 
 # ------------------------------------------------------------------ nothing from a spec runs
@@ -303,7 +298,7 @@ def _predict(run: Path, data: Path, cwd: Path) -> subprocess.CompletedProcess:
 def test_run_keeps_its_custom_modules_and_predicts_from_any_folder(write_spec, runner, workdir, kxcustom, tmp_path_factory):
     result = runner.invoke(cli, ["run", str(write_spec(CUSTOM_SPEC))])
     assert result.exit_code == 0, result.output
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     env = json.loads((run / "env.json").read_text())
     kept = {r["module"]: r for r in env["custom_code"]}
     assert set(kept) == {"examples", "examples.inventory", "kxcustom", "kxcustom.parts"}
@@ -329,7 +324,7 @@ def test_predict_checks_custom_code_and_leaves_sys_path(write_spec, runner, work
     from kexp import predict as predict_mod
 
     assert runner.invoke(cli, ["run", str(write_spec(PIMA_SPEC))]).exit_code == 0
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     before = list(sys.path)
     predict_mod.predict(run, workdir / "datasets" / "pima.csv", workdir / "p.csv")
     assert sys.path == before
@@ -345,7 +340,7 @@ def test_predict_checks_custom_code_and_leaves_sys_path(write_spec, runner, work
 
 def test_predict_refuses_a_lambda_layer_with_the_fix(write_spec, runner, workdir):
     assert runner.invoke(cli, ["run", str(write_spec(PIMA_SPEC))]).exit_code == 0
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     model = keras.Sequential([keras.Input((8,)), keras.layers.Lambda(lambda x: x * 2),
                               keras.layers.Dense(1, activation="sigmoid")])
     (run / "model.keras").unlink()
@@ -376,7 +371,7 @@ def test_config_yaml_records_what_was_used_and_validates_again(write_spec, runne
     spec = write_spec(text)
     result = runner.invoke(cli, ["run", str(spec), "--set", "fit.epochs=3"])
     assert result.exit_code == 0, result.output
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     assert (run / "spec.yaml").read_text() == spec.read_text()  # the original spelling
     config = yaml.safe_load((run / "config.yaml").read_text())
     sgd = config["compile"]["optimizer"]["SGD"]
@@ -412,6 +407,6 @@ def test_learning_rate_column_with_reduce_lr_on_plateau(write_spec, runner, work
     )
     result = runner.invoke(cli, ["run", str(write_spec(text)), "--set", "fit.epochs=3"])
     assert result.exit_code == 0, result.output
-    history = pd.read_csv(_only_run(workdir / "runs") / "history.csv")
+    history = pd.read_csv(only_folder(workdir / "runs") / "history.csv")
     assert list(history.columns).count("learning_rate") == 1
     assert history["learning_rate"].tolist() == pytest.approx([0.01, 0.01, 0.005])

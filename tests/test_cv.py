@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from kexp.cli import cli
 from kexp.data import split as splits
 from kexp.errors import ConfigError
 from kexp.spec import CVConfig, configure
+from tests.helpers import invoke, only_folder
 
 SPEC = """\
 name: tiny
@@ -39,33 +42,12 @@ fit:
   batch_size: 8
   verbose: 0
 """
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cvproj")
-    rng = np.random.default_rng(0)
-    n = 36
-    frame = pd.DataFrame({
-        "a": rng.normal(5, 2, n), "b": rng.normal(-3, 1, n), "c": rng.uniform(0, 100, n),
-        "site": np.arange(n) % 6, "label": (np.arange(n) % 3 == 0).astype(int),
-        "price": rng.normal(0, 1, n),
-    })
-    frame.to_csv(root / "tiny.csv", index=False)
-    (root / "tiny.yaml").write_text(SPEC)
-    (root / "reg.yaml").write_text(
-        SPEC.replace("target: label", "target: price").replace("binary_crossentropy", "mse")
-        .replace("metrics: [accuracy]", "metrics: [mae]").replace("activation: sigmoid", "activation: linear"))
-    return root
-
-
-def invoke(args: list[str]) -> object:
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
-
-
-def folder(runs: Path) -> Path:
-    (path,) = [p for p in runs.iterdir() if p.is_dir()]
-    return path
+REGRESSION = (SPEC.replace("target: label", "target: price").replace("binary_crossentropy", "mse")
+              .replace("metrics: [accuracy]", "metrics: [mae]")
+              .replace("activation: sigmoid", "activation: linear"))
+#: the module's ``project`` (conftest.py): 36 rows, 6 sites, a class label and a price
+PROJECT = {"specs": {"tiny.yaml": SPEC, "reg.yaml": REGRESSION}, "rows": 36, "seed": 0,
+           "c_high": 100, "site_and_price": True}
 
 
 def metrics_of(cv_dir: Path) -> pd.DataFrame:
@@ -193,11 +175,12 @@ def in_process(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs1")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(project)
-        result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(runs), "--no-plots"])
+        result = invoke("cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(runs), "--no-plots",
+                        catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].startswith("accuracy: ")
     assert result.output.strip().splitlines()[-1].endswith("(3 folds)")
-    return folder(runs)
+    return only_folder(runs)
 
 
 def test_layout(in_process: Path) -> None:
@@ -250,12 +233,14 @@ def _training_rows(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
 
 
 @pytest.mark.slow  # spawns 2 processes that each import TensorFlow (~20-40 s on 2 shared cores)
+@pytest.mark.usefixtures("every_worker")
 def test_jobs_2_gives_the_same_fold_metrics(in_process: Path, project: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
-    result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots", "--jobs", "2"])
+    result = invoke("cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots",
+                    "--jobs", "2", catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    pd.testing.assert_frame_equal(metrics_of(folder(tmp_path)), metrics_of(in_process))
+    pd.testing.assert_frame_equal(metrics_of(only_folder(tmp_path)), metrics_of(in_process))
 
 
 @pytest.mark.slow  # starts a local Ray instance with 2 CPUs
@@ -263,38 +248,49 @@ def test_ray_executor_on_a_local_instance(in_process: Path, project: Path, tmp_p
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray", reason="ray is not installed (pip install 'kexp[ray]')")
     monkeypatch.chdir(project)
-    result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots",
-                     "--executor", "ray", "--jobs", "2", "--threads", "1"])
+    result = invoke("cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots",
+                    "--executor", "ray", "--jobs", "2", "--threads", "1", catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    cv_dir = folder(tmp_path)
+    cv_dir = only_folder(tmp_path)
     pd.testing.assert_frame_equal(metrics_of(cv_dir), metrics_of(in_process))
     assert (cv_dir / "fold-02" / "history.csv").is_file()
 
 
-def test_interrupt_keeps_finished_folds_and_resume_completes(project: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def cv_failing_at_fold_2(project: Path, runs: Path, monkeypatch: pytest.MonkeyPatch,
+                         fail: Callable[[Any], None]) -> Result:
+    """``kexp cv`` of 3 folds, 1 epoch, in ``project``, where ``fail(run_folder)`` raises as
+    fold 2 starts to train (the others train as usual)."""
     from kexp import experiment
 
     real = experiment.train_in_folder
 
-    def ctrl_c_on_fold_2(p, rf, options, log=None):  # noqa: ANN001, ANN202
+    def train(p, rf, options, log=None):  # noqa: ANN001, ANN202
         if rf.path.name == "fold-02":
-            raise KeyboardInterrupt
+            fail(rf)
         return real(p, rf, options)
 
     monkeypatch.chdir(project)
-    monkeypatch.setattr(experiment, "train_in_folder", ctrl_c_on_fold_2)
-    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path),
-                                      "--no-plots", "--epochs", "1"])
+    monkeypatch.setattr(experiment, "train_in_folder", train)
+    result = invoke("cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(runs), "--no-plots",
+                    "--epochs", "1")
+    monkeypatch.setattr(experiment, "train_in_folder", real)
+    return result
+
+
+def test_interrupt_keeps_finished_folds_and_resume_completes(project: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def ctrl_c(rf: Any) -> None:
+        raise KeyboardInterrupt
+
+    result = cv_failing_at_fold_2(project, tmp_path, monkeypatch, ctrl_c)
     assert result.exit_code == 130, result.output
-    cv_dir = folder(tmp_path)
+    cv_dir = only_folder(tmp_path)
     assert f"kexp cv --resume {cv_dir}" in result.output
     assert json.loads((cv_dir / "status.json").read_text())["status"] == "interrupted"
     assert pd.read_csv(cv_dir / "folds.csv")["fold"].tolist() == [1]
     assert not (cv_dir / "summary.json").exists()
     first = (cv_dir / "fold-01" / "history.csv").stat().st_mtime_ns
 
-    monkeypatch.setattr(experiment, "train_in_folder", real)
     result = CliRunner().invoke(cli, ["cv", "--resume", str(cv_dir), "--no-plots"])
     assert result.exit_code == 0, result.output
     assert "1 of 3 folds completed, training 2" in result.output
@@ -305,24 +301,16 @@ def test_interrupt_keeps_finished_folds_and_resume_completes(project: Path, tmp_
 
 def test_a_failed_fold_is_recorded_and_the_others_finish(project: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from kexp import experiment
     from kexp.errors import RunError
 
-    real = experiment.train_in_folder
+    def nan(rf: Any) -> None:
+        rf.set_status("failed", error="loss or a metric is NaN/inf")
+        raise RunError("training diverged: a final metric is NaN or infinite")
 
-    def nan_on_fold_2(p, rf, options, log=None):  # noqa: ANN001, ANN202
-        if rf.path.name == "fold-02":
-            rf.set_status("failed", error="loss or a metric is NaN/inf")
-            raise RunError("training diverged: a final metric is NaN or infinite")
-        return real(p, rf, options)
-
-    monkeypatch.chdir(project)
-    monkeypatch.setattr(experiment, "train_in_folder", nan_on_fold_2)
-    result = CliRunner().invoke(cli, ["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path),
-                                      "--no-plots", "--epochs", "1"])
+    result = cv_failing_at_fold_2(project, tmp_path, monkeypatch, nan)
     assert result.exit_code == 1, result.output
     assert "fold(s) 2 failed" in result.output
-    cv_dir = folder(tmp_path)
+    cv_dir = only_folder(tmp_path)
     folds = pd.read_csv(cv_dir / "folds.csv")
     assert folds["status"].tolist() == ["completed", "failed", "completed"]
     assert "training diverged" in folds.loc[1, "error"]
@@ -335,10 +323,11 @@ def test_a_failed_fold_is_recorded_and_the_others_finish(project: Path, tmp_path
 def test_stack_trains_every_fold_as_its_own_sub_network(project: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
-    result = invoke(["cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots", "--stack",
-                     "--set", "data.validation=null", "--save-models"])
+    result = invoke("cv", "tiny.yaml", "--folds", "3", "--runs-dir", str(tmp_path), "--no-plots",
+                    "--stack", "--set", "data.validation=null", "--save-models",
+                    catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    cv_dir = folder(tmp_path)
+    cv_dir = only_folder(tmp_path)
     folds = pd.read_csv(cv_dir / "folds.csv")
     assert folds["status"].tolist() == ["completed"] * 3
     for k in (1, 2, 3):
@@ -486,7 +475,7 @@ def test_changed_data_is_refused_naming_the_file(copy_of: Path, project: Path, t
 def test_a_second_process_is_refused_naming_the_holder(copy_of: Path) -> None:
     import os
 
-    from kexp.cv import lock
+    from kexp.engine import lock
 
     with lock.hold(copy_of):
         result = resume(copy_of)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from kexp.cli import cli
 from kexp.cv import stack, vector
 from tests.conftest import write_tiny_classes
+from tests.helpers import only_folder
 
 SPEC = """\
 name: engine
@@ -46,12 +47,8 @@ fit:
 """
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("engine")
-    write_tiny_classes(root / "tiny.csv", n=45, seed=1, c_high=9)
-    (root / "engine.yaml").write_text(SPEC)
-    return root
+#: the module's ``project`` (conftest.py)
+PROJECT = {"specs": {"engine.yaml": SPEC}, "rows": 45, "seed": 1, "c_high": 9}
 
 
 def cv(project: Path, runs: Path, *args: str, spec: str = "engine.yaml") -> Path:
@@ -60,8 +57,7 @@ def cv(project: Path, runs: Path, *args: str, spec: str = "engine.yaml") -> Path
         result = CliRunner().invoke(cli, ["cv", spec, "--folds", "3", "--runs-dir",
                                           str(runs), "--no-plots", *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (path,) = [p for p in runs.iterdir() if p.is_dir()]
-    return path
+    return only_folder(runs)
 
 
 def histories(cv_dir: Path) -> list[pd.DataFrame]:
@@ -87,6 +83,7 @@ def test_a_warm_model_trains_the_numbers_of_a_fresh_one(project: Path, fresh: Pa
 
 
 @pytest.mark.slow  # two worker processes import TensorFlow
+@pytest.mark.usefixtures("every_worker")
 def test_warm_workers_train_the_numbers_of_fresh_models(project: Path, fresh: Path,
                                                         tmp_path: Path) -> None:
     warm = cv(project, tmp_path, "--jobs", "2")
@@ -177,15 +174,15 @@ def test_only_dense_networks_with_elementwise_updates_are_vectorized() -> None:
     def dense(**kw: object) -> object:
         return keras.layers.Dense(2, **kw)
 
-    assert vector.obstacle(cfg, [model(dense(), dense()), model(dense(), dense())]) is None
-    assert "shapes" in str(vector.obstacle(cfg, [model(dense()), model(keras.layers.Dense(4))]))
+    assert vector.why_not_vectorized(cfg, [model(dense(), dense()), model(dense(), dense())]) is None
+    assert "shapes" in str(vector.why_not_vectorized(cfg, [model(dense()), model(keras.layers.Dense(4))]))
     for bad in (model(dense(), keras.layers.Dropout(0.1)), model(dense(), clipnorm=1.0),
                 model(dense(kernel_constraint="non_neg")),
                 model(dense(activity_regularizer="l2")),
                 model(dense(kernel_regularizer=keras.regularizers.OrthogonalRegularizer()))):
-        assert vector.obstacle(cfg, [bad]) is not None
+        assert vector.why_not_vectorized(cfg, [bad]) is not None
     auc = cfg.model_copy(update={"compile": cfg.compile.model_copy(update={"metrics": ["AUC"]})})
-    assert "AUC" in str(vector.obstacle(auc, [model(dense())]))  # not a per-sample mean
+    assert "AUC" in str(vector.why_not_vectorized(auc, [model(dense())]))  # not a per-sample mean
 
 
 def test_the_warm_model_is_kept_only_for_the_same_layers() -> None:
@@ -323,12 +320,7 @@ fit: {epochs: 1, batch_size: 8}
 
 def test_data_per_named_input_and_output_is_cross_validated(project: Path, tmp_path: Path) -> None:
     (project / "named.yaml").write_text(NAMED)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(project)
-        result = CliRunner().invoke(cli, ["cv", "named.yaml", "--folds", "3", "--runs-dir",
-                                          str(tmp_path), "--no-plots"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    (cv_dir,) = list(tmp_path.iterdir())
+    cv_dir = cv(project, tmp_path, spec="named.yaml")
     folds = pd.read_csv(cv_dir / "folds.csv")
     assert folds["status"].tolist() == ["completed"] * 3
     assert (folds["train_size"] + folds["test_size"] == 45).all()  # rows, not names
@@ -343,7 +335,7 @@ def _no_setup() -> None:
 
 @pytest.mark.parametrize("main_trains", [False, True])
 def test_every_task_runs_once_in_the_workers_or_this_process(main_trains: bool) -> None:
-    from kexp.cv.workers import Workers
+    from kexp.engine.workers import Workers
 
     done_here: list[int] = []
 
@@ -365,7 +357,7 @@ def test_stopping_idle_workers_does_not_wait_out_the_grace_period() -> None:
     thing; once they are gone, nothing is left to wait for."""
     import time
 
-    from kexp.cv.workers import STOP_GRACE_S, Workers
+    from kexp.engine.workers import STOP_GRACE_S, Workers
 
     pool = Workers(1, _no_setup, ()).start()
     list(pool.run(abs, [-1], key=abs, unit="tasks"))  # the worker is up
@@ -373,17 +365,23 @@ def test_stopping_idle_workers_does_not_wait_out_the_grace_period() -> None:
     pool.close(finished=False)
     assert time.monotonic() - t0 < STOP_GRACE_S * 0.9  # not the grace period (also when busy)
     for proc in pool.procs:  # exited (a zombie until the pool's thread reaps it) or reaped
-        try:
-            state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            continue
-        assert state == "Z", state
+        # its sentinel pipe closes as the kernel tears it down, a moment before it is a zombie
+        deadline, state = time.monotonic() + 2, "?"
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                state = "reaped"
+            if state in ("Z", "reaped"):
+                break
+            time.sleep(0.01)
+        assert state in ("Z", "reaped"), state
 
 
 def test_jobs_fit_the_cores_other_programs_leave(monkeypatch: pytest.MonkeyPatch) -> None:
     """--jobs N uses no more processes than the cores other programs leave idle (at least
     this one), takes N as asked on an idle machine, and says when it uses fewer."""
-    from kexp.cv.workers import BUSY_CHECK_ENV, fitting_jobs
+    from kexp.engine.cores import BUSY_CHECK_ENV, fitting_jobs
 
     monkeypatch.delenv(BUSY_CHECK_ENV, raising=False)
     assert fitting_jobs(2, 0, 2) == (2, None)
@@ -400,7 +398,7 @@ def test_jobs_fit_the_cores_other_programs_leave(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.slow  # three busy-loop processes
 def test_busy_cores_counts_other_programs(busy_cpu: None) -> None:
-    from kexp.cv.workers import busy_cores
+    from kexp.engine.cores import busy_cores
 
     busy = busy_cores()
     assert busy is not None and busy >= 3

@@ -18,12 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from kexp.cli import cli
-from kexp.cv import lock
-from kexp.cv import workers as workers_mod
+from kexp.engine import cores, lock
 from kexp.errors import RunError
-from tests.conftest import write_tiny_classes
+from tests.helpers import kexp_env, kill_group, status_once_training
 
-ROOT = Path(__file__).resolve().parent.parent
 START_S = 300  # the CV and 2 workers import TensorFlow on 2 (maybe busy) cores
 GONE_S = 20  # PR_SET_PDEATHSIG is immediate; the watchdog polls every 0.5 s; generous under load
 STOP_S = 120
@@ -42,23 +40,17 @@ model:
 compile: {loss: binary_crossentropy, metrics: [accuracy]}
 fit: {epochs: 100000, batch_size: 1, verbose: 0}
 """
+#: the module's ``own_project`` (conftest.py): every test's own, for its runs and processes
+PROJECT = {"specs": {"long.yaml": LONG}, "rows": 36, "seed": 0, "c_high": 100}
 
 
-@pytest.fixture()
-def project(tmp_path: Path) -> Path:
-    write_tiny_classes(tmp_path / "tiny.csv", n=36, seed=0, c_high=100)
-    (tmp_path / "long.yaml").write_text(LONG)
-    return tmp_path
-
-
-def start(cwd: Path, *args: str) -> subprocess.Popen:
-    """``python ARGS`` in its own session: its process group (= its pid) holds every process
-    it starts, also once they are orphaned."""
+def start(cwd: Path, *args: str, **env: str) -> subprocess.Popen:
+    """``python ARGS`` in its own session, with ``env`` added to its environment: its
+    process group (= its pid) holds every process it starts, also once they are orphaned."""
     with open(cwd / "stderr.txt", "w") as err:
         return subprocess.Popen(
             [sys.executable, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
-            start_new_session=True,
+            env=kexp_env(**env), start_new_session=True,
         )
 
 
@@ -92,39 +84,17 @@ def wait_gone(pgid: int, timeout: float = GONE_S) -> dict[int, str]:
     return alive
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-def training_fold(cwd: Path, proc: subprocess.Popen) -> Path:
-    """The CV folder, once a fold trains in a worker (its status.json: running, 1+ epoch)."""
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        for path in (cwd / "runs").glob("*/fold-*/status.json"):
-            try:
-                status = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if status.get("status") == "running" and status.get("epochs", 0) >= 1:
-                return path.parent.parent
-        time.sleep(0.2)
-    kill_group(proc)
-    pytest.fail(f"no fold started training (exit {proc.returncode}): {(cwd / 'stderr.txt').read_text()}")
-
-
 def workers(proc: subprocess.Popen) -> dict[int, str]:
     return {pid: cmd for pid, cmd in group(proc.pid).items() if "spawn_main" in cmd}
 
 
 def start_cv_with_2_workers(project: Path) -> tuple[subprocess.Popen, Path]:
-    # --jobs 3: this process and 2 workers train
+    # --jobs 3: this process and 2 workers train, however busy the machine is (kexp's
+    # busy-core rule off)
     proc = start(project, "-m", "kexp", "cv", "long.yaml", "--folds", "3", "--jobs", "3",
-                 "--threads", "1", "--no-plots")
-    cv_dir = training_fold(project, proc)
+                 "--threads", "1", "--no-plots", **{cores.BUSY_CHECK_ENV: "0"})
+    # the CV folder, once a fold trains in a worker (its status.json: running, 1+ epoch)
+    cv_dir = status_once_training(project, "runs/*/fold-*/status.json", proc, START_S).parent.parent
     deadline = time.monotonic() + START_S
     while len(workers(proc)) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -156,28 +126,27 @@ def kill_9_leaves_no_worker(project: Path) -> None:
 
 
 @pytest.mark.slow  # a CV and 2 worker processes import TensorFlow (~30-60 s on 2 cores)
-def test_kill_9_of_the_cv_leaves_no_worker(project: Path) -> None:
-    kill_9_leaves_no_worker(project)
+def test_kill_9_of_the_cv_leaves_no_worker(own_project: Path) -> None:
+    kill_9_leaves_no_worker(own_project)
 
 
 @pytest.mark.slow  # the same with the CPU saturated
-def test_kill_9_of_the_cv_leaves_no_worker_with_the_cpu_busy(project: Path, busy_cpu: None,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(workers_mod.BUSY_CHECK_ENV, "0")  # the workers, although the CPU is busy
-    kill_9_leaves_no_worker(project)
+def test_kill_9_of_the_cv_leaves_no_worker_with_the_cpu_busy(own_project: Path,
+                                                             busy_cpu: None) -> None:
+    kill_9_leaves_no_worker(own_project)
 
 
 @pytest.mark.slow  # a CV and 2 worker processes import TensorFlow
-def test_sigterm_stops_the_cv_and_its_workers(project: Path) -> None:
-    proc, cv_dir = start_cv_with_2_workers(project)
+def test_sigterm_stops_the_cv_and_its_workers(own_project: Path) -> None:
+    proc, cv_dir = start_cv_with_2_workers(own_project)
     try:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=STOP_S) == 130, (project / "stderr.txt").read_text()
+        assert proc.wait(timeout=STOP_S) == 130, (own_project / "stderr.txt").read_text()
         assert not wait_gone(proc.pid)
     finally:
         kill_group(proc)
-    err = (project / "stderr.txt").read_text()
-    assert f"Continue with: kexp cv --resume {cv_dir.relative_to(project)}" in err, err
+    err = (own_project / "stderr.txt").read_text()
+    assert f"Continue with: kexp cv --resume {cv_dir.relative_to(own_project)}" in err, err
     status = json.loads((cv_dir / "status.json").read_text())
     assert status["status"] == "interrupted", status
     for fold in cv_dir.glob("fold-*/status.json"):  # a fold in training records its end
@@ -191,7 +160,7 @@ SURVIVOR = """\
 import multiprocessing, sys, time
 from pathlib import Path
 
-from kexp.cv import lifeline, lock
+from kexp.engine import lifeline, lock
 
 
 def worker(parent, held, mode, ready, later):

@@ -21,14 +21,10 @@ from kexp.data import sources
 from kexp.model.blueprint import Blueprint, Node
 from kexp.model.loss_labels import Output, check_loss_labels
 from tests.conftest import DIGITS_SPEC, PIMA_SPEC
+from tests.helpers import replace_once
 
 ROOT = Path(__file__).resolve().parent.parent
 P, D = PIMA_SPEC, DIGITS_SPEC
-
-
-def _edit(base: str, old: str, new: str) -> str:
-    assert old in base, old
-    return base.replace(old, new, 1)
 
 
 @pytest.fixture()
@@ -55,22 +51,22 @@ fit: {epochs: 1}
 """
 
 NAMES = [
-    ("layer", _edit(P, "- Dense: {units: 1,", "- Dens: {units: 1,"), ["model.layers[1].Dens (line 14)", "unknown layer 'Dens'"]),
-    ("layer-argument", _edit(P, "{units: 1, activation", "{unit: 1, activation"), ["model.layers[1].Dense", "Did you mean 'units'?"]),
-    ("wrapped-layer", _edit(P, "- Dense: {units: 1, activation: sigmoid}", "- Bidirectional: {layer: {LSTMM: {units: 2}}}"),
+    ("layer", replace_once(P, "- Dense: {units: 1,", "- Dens: {units: 1,"), ["model.layers[1].Dens (line 14)", "unknown layer 'Dens'"]),
+    ("layer-argument", replace_once(P, "{units: 1, activation", "{unit: 1, activation"), ["model.layers[1].Dense", "Did you mean 'units'?"]),
+    ("wrapped-layer", replace_once(P, "- Dense: {units: 1, activation: sigmoid}", "- Bidirectional: {layer: {LSTMM: {units: 2}}}"),
      ["model.layers[1].Bidirectional.layer.LSTMM", "unknown layer 'LSTMM'", "Did you mean 'LSTM'?"]),
-    ("activation", _edit(P, "units: 1, activation: sigmoid", "units: 1, activation: sigmiod"), ["model.layers[1].Dense.activation", "unknown activation 'sigmiod'"]),
-    ("regularizer", _edit(P, "input_dim: 8}", "input_dim: 8, kernel_regularizer: l3}"), ["kernel_regularizer", "unknown regularizer 'l3'"]),
-    ("constraint", _edit(P, "input_dim: 8}", "input_dim: 8, kernel_constraint: {MaxNorn: {max_value: 2}}}"), ["kernel_constraint", "MaxNorn"]),
-    ("initializer", _edit(P, "input_dim: 8}", "input_dim: 8, bias_initializer: zeroes}"), ["bias_initializer", "unknown initializer 'zeroes'"]),
-    ("loss", _edit(P, "loss: binary_crossentropy", "loss: binary_crosentropy"), ["compile.loss (line 16)", "unknown loss"]),
-    ("metric", _edit(P, "metrics: [accuracy]", "metrics: [accuracy, AUCC]"), ["compile.metrics[1]", "unknown metric 'AUCC'"]),
-    ("optimizer", _edit(P, "{Adam: {learning_rate: 0.01}}", "{Adamm: {learning_rate: 0.01}}"), ["compile.optimizer", "Adamm"]),
-    ("schedule", _edit(P, "{Adam: {learning_rate: 0.01}}", "{Adam: {learning_rate: {ExponentialDecy: {}}}}"), ["compile.optimizer.Adam.learning_rate", "ExponentialDecy"]),
-    ("callback", _edit(P, "validation_split: 0.2", "validation_split: 0.2\n  callbacks: [{EarlyStoping: {patience: 2}}]"), ["fit.callbacks[0].EarlyStoping", "Did you mean 'EarlyStopping'?"]),
-    ("custom-loss", _edit(P, "loss: binary_crossentropy", "loss: examples.nothere:my_loss"), ["compile.loss", "cannot import module 'examples.nothere'"]),
-    ("functional-node", _edit(FUNCTIONAL, "h: {Dense:", "h: {Dnse:"), ["model.nodes.h.Dnse (line 7)", "unknown layer 'Dnse'"]),
-    ("per-output-loss", _edit(FUNCTIONAL, "loss: binary_crossentropy", "loss: {outt: mse, other: mse}"), ["compile.loss.outt", "Did you mean 'out'?"]),
+    ("activation", replace_once(P, "units: 1, activation: sigmoid", "units: 1, activation: sigmiod"), ["model.layers[1].Dense.activation", "unknown activation 'sigmiod'"]),
+    ("regularizer", replace_once(P, "input_dim: 8}", "input_dim: 8, kernel_regularizer: l3}"), ["kernel_regularizer", "unknown regularizer 'l3'"]),
+    ("constraint", replace_once(P, "input_dim: 8}", "input_dim: 8, kernel_constraint: {MaxNorn: {max_value: 2}}}"), ["kernel_constraint", "MaxNorn"]),
+    ("initializer", replace_once(P, "input_dim: 8}", "input_dim: 8, bias_initializer: zeroes}"), ["bias_initializer", "unknown initializer 'zeroes'"]),
+    ("loss", replace_once(P, "loss: binary_crossentropy", "loss: binary_crosentropy"), ["compile.loss (line 16)", "unknown loss"]),
+    ("metric", replace_once(P, "metrics: [accuracy]", "metrics: [accuracy, AUCC]"), ["compile.metrics[1]", "unknown metric 'AUCC'"]),
+    ("optimizer", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{Adamm: {learning_rate: 0.01}}"), ["compile.optimizer", "Adamm"]),
+    ("schedule", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{Adam: {learning_rate: {ExponentialDecy: {}}}}"), ["compile.optimizer.Adam.learning_rate", "ExponentialDecy"]),
+    ("callback", replace_once(P, "validation_split: 0.2", "validation_split: 0.2\n  callbacks: [{EarlyStoping: {patience: 2}}]"), ["fit.callbacks[0].EarlyStoping", "Did you mean 'EarlyStopping'?"]),
+    ("custom-loss", replace_once(P, "loss: binary_crossentropy", "loss: examples.nothere:my_loss"), ["compile.loss", "cannot import module 'examples.nothere'"]),
+    ("functional-node", replace_once(FUNCTIONAL, "h: {Dense:", "h: {Dnse:"), ["model.nodes.h.Dnse (line 7)", "unknown layer 'Dnse'"]),
+    ("per-output-loss", replace_once(FUNCTIONAL, "loss: binary_crossentropy", "loss: {outt: mse, other: mse}"), ["compile.loss.outt", "Did you mean 'out'?"]),
 ]
 
 
@@ -84,7 +80,7 @@ def test_names_are_resolved_before_the_data_is_loaded(case_id, text, expected, w
 
 
 def test_cv_resolves_names_before_the_data_is_loaded(write_spec, runner, workdir, no_data):
-    spec = write_spec(_edit(P, "loss: binary_crossentropy", "loss: binary_crosentropy"))
+    spec = write_spec(replace_once(P, "loss: binary_crossentropy", "loss: binary_crosentropy"))
     result = runner.invoke(cli, ["cv", str(spec), "--folds", "2", "--runs-dir", "runs"])
     assert result.exit_code == 2, result.output
     assert "compile.loss (line 16): unknown loss" in result.output
@@ -101,7 +97,7 @@ def test_the_model_built_after_the_check_has_keras_first_layer_names(write_spec,
 def test_mnist_misspelled_layer_is_reported_without_touching_the_data(tmp_path: Path):
     """The issue's case, in a real process: no download is tried and no sample is read."""
     spec = tmp_path / "mnist.yaml"
-    spec.write_text(_edit((ROOT / "configs" / "mnist.yaml").read_text(), "- Dense: {units: 256", "- Dens: {units: 256"))
+    spec.write_text(replace_once((ROOT / "configs" / "mnist.yaml").read_text(), "- Dense: {units: 256", "- Dens: {units: 256"))
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras-home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-m", "kexp", "validate", str(spec)], capture_output=True,
                           text=True, cwd=tmp_path, env=env, timeout=300)
@@ -131,26 +127,26 @@ fit: {epochs: 1}
 """
 
 LOSSES = [
-    ("sparse-with-one-hot", _edit(D, "loss: categorical_crossentropy", "loss: sparse_categorical_crossentropy"),
+    ("sparse-with-one-hot", replace_once(D, "loss: categorical_crossentropy", "loss: sparse_categorical_crossentropy"),
      ["compile.loss (line 14): sparse_categorical_crossentropy expects integer class labels",
       "preprocess.y: one_hot gives one-hot rows (10 classes)",
       "Change compile.loss to categorical_crossentropy, or preprocess.y to sparse"]),
-    ("sparse-class-with-one-hot", _edit(D, "loss: categorical_crossentropy", "loss: {SparseCategoricalCrossentropy: {from_logits: false}}"),
+    ("sparse-class-with-one-hot", replace_once(D, "loss: categorical_crossentropy", "loss: {SparseCategoricalCrossentropy: {from_logits: false}}"),
      ["compile.loss (line 14)", "SparseCategoricalCrossentropy expects integer class labels"]),
-    ("categorical-with-sparse", _edit(D, "y: one_hot", "y: sparse"),
+    ("categorical-with-sparse", replace_once(D, "y: one_hot", "y: sparse"),
      ["compile.loss (line 14): categorical_crossentropy expects one-hot rows",
       "preprocess.y: sparse gives integer class labels (10 classes)",
       "Change compile.loss to sparse_categorical_crossentropy, or preprocess.y to one_hot"]),
-    ("categorical-with-raw-integers", _edit(D, "  y: one_hot\n", ""),
+    ("categorical-with-raw-integers", replace_once(D, "  y: one_hot\n", ""),
      ["compile.loss (line 13): categorical_crossentropy expects one-hot rows",
       "the targets are integer labels 0..9 (preprocess.y: none)", "Set preprocess.y: one_hot"]),
-    ("binary-for-ten-classes", _edit(D, "loss: categorical_crossentropy", "loss: binary_crossentropy"),
+    ("binary-for-ten-classes", replace_once(D, "loss: categorical_crossentropy", "loss: binary_crossentropy"),
      ["compile.loss (line 14): binary_crossentropy is for two classes",
       "preprocess.y: one_hot gives one-hot rows (10 classes)", "categorical_crossentropy"]),
-    ("sigmoid-for-ten-classes", _edit(D, "units: 10, activation: softmax", "units: 10, activation: sigmoid"),
+    ("sigmoid-for-ten-classes", replace_once(D, "units: 10, activation: softmax", "units: 10, activation: sigmoid"),
      ["model.layers[1].Dense.activation (line 12): a sigmoid output for 10 classes",
       "preprocess.y: one_hot", "compile.loss: categorical_crossentropy", "Use activation: softmax"]),
-    ("softmax-on-one-unit", _edit(P, "units: 1, activation: sigmoid", "units: 1, activation: softmax"),
+    ("softmax-on-one-unit", replace_once(P, "units: 1, activation: sigmoid", "units: 1, activation: softmax"),
      ["model.layers[1].Dense.activation (line 14): a softmax over a single unit always outputs 1.0",
       "activation: sigmoid"]),
     ("per-output", MULTI,
@@ -233,12 +229,12 @@ def _latin1_pima(workdir: Path) -> int:
 
 def test_a_latin1_csv_names_the_line_and_the_encoding_to_set(write_spec, runner, workdir):
     line = _latin1_pima(workdir)
-    spec = _edit(_edit(P, "x: [standardize]", "x: [standardize]\n  y: sparse"), "source: csv", "source: csv\n  header: false")
+    spec = replace_once(replace_once(P, "x: [standardize]", "x: [standardize]\n  y: sparse"), "source: csv", "source: csv\n  header: false")
     result = runner.invoke(cli, ["validate", str(write_spec(spec))])
     assert result.exit_code == 2, result.output
     assert f"datasets/pima.csv: line {line} (byte 0xe9 at column" in result.output
     assert "is not utf-8 text. Set data.encoding" in result.output and "encoding: latin-1" in result.output
-    result = runner.invoke(cli, ["validate", str(write_spec(_edit(spec, "source: csv", "source: csv\n  encoding: latin-1")))])
+    result = runner.invoke(cli, ["validate", str(write_spec(replace_once(spec, "source: csv", "source: csv\n  encoding: latin-1")))])
     assert result.exit_code == 0, result.output
 
 
@@ -263,7 +259,7 @@ def test_an_unreadable_file_is_exit_2_naming_it(write_spec, runner, workdir, mon
 
 
 def test_a_column_range_past_the_last_column_says_so(write_spec, runner):
-    result = runner.invoke(cli, ["validate", str(write_spec(_edit(P, 'features: "0:8"', 'features: "0:20"')))])
+    result = runner.invoke(cli, ["validate", str(write_spec(replace_once(P, 'features: "0:8"', 'features: "0:20"')))])
     assert result.exit_code == 2, result.output
     assert ("data.features (line 6): the column range '0:20' goes past the last column: the file has "
             "9 columns (0..8)") in result.output
@@ -282,7 +278,7 @@ def test_a_ragged_row_is_reported_by_its_line_in_the_file(fields, write_spec, ru
 
 
 def test_a_folder_as_data_path_says_it_is_a_folder(write_spec, runner):
-    result = runner.invoke(cli, ["validate", str(write_spec(_edit(P, "path: datasets/pima.csv", "path: datasets")))])
+    result = runner.invoke(cli, ["validate", str(write_spec(replace_once(P, "path: datasets/pima.csv", "path: datasets")))])
     assert result.exit_code == 2, result.output
     assert "data.path (line 5): datasets is a folder; expected a data file" in result.output
     assert "pima.csv" in result.output and "not found" not in result.output

@@ -19,9 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from kexp.engine import output
+from kexp.engine import signals as engine_signals
+from kexp.engine.signals import Interrupted
 from kexp.rundir import write
-from kexp.rundir.write import Interrupted, RunFolder, WriteError
-from tests.conftest import PIMA_SPEC, ROOT
+from kexp.rundir.write import RunFolder, WriteError
+from tests.conftest import PIMA_SPEC
+from tests.helpers import kexp_env, kill_group, status_once_training
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, rlimits")
 
@@ -48,7 +52,7 @@ def _kexp(workdir: Path, *args: str, limit: int | None = None, pipes: bool = Fal
         return subprocess.Popen(
             [sys.executable, "-m", "kexp", *args], cwd=workdir, text=True,
             stdout=subprocess.PIPE if pipes else out, stderr=subprocess.PIPE if pipes else err,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+            env=kexp_env(),
             start_new_session=True, preexec_fn=preexec,
         )
 
@@ -57,27 +61,13 @@ def _wait(proc: subprocess.Popen, timeout: float) -> int:
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_group(proc)
         raise
 
 
 def _status_when_training(workdir: Path, proc: subprocess.Popen, epochs: int = 1) -> Path:
     """status.json of the run once it says running with ``epochs`` done."""
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        for path in (workdir / "runs").glob("*/status.json"):
-            try:
-                status = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if status["status"] == "running" and status["epochs"] >= epochs:
-                return path
-        time.sleep(0.2)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    pytest.fail(f"training did not start (exit {proc.returncode}): {_stderr(workdir)}")
+    return status_once_training(workdir, "runs/*/status.json", proc, START_S, epochs)
 
 
 def _stderr(workdir: Path) -> str:
@@ -121,7 +111,7 @@ def _stop_a_run(workdir: Path, signals: tuple[int, ...]) -> None:
     assert err.rstrip().endswith("Interrupted.") and "Traceback" not in err, err
     status = json.loads(status_file.read_text())
     assert status["status"] == "interrupted" and status["finished"], status
-    assert status["error"] == f"interrupted ({write.signal_name(signals[0])})"
+    assert status["error"] == f"interrupted ({engine_signals.signal_name(signals[0])})"
     _assert_no_debris(workdir, proc)
 
 
@@ -232,14 +222,14 @@ def test_replacing_removes_the_temporary_file_of_a_failed_block(tmp_path):
 def no_stop() -> Iterator[None]:
     """Leave no stop request behind in this process."""
     yield
-    write.STOP.signum = None
+    engine_signals.STOP.signum = None
 
 
 def _signal_main_thread(signum: int) -> None:
     """Send ``signum`` to this process's main thread and wait until its handler ran."""
     signal.pthread_kill(threading.main_thread().ident, signum)
     deadline = time.monotonic() + 10
-    while write.stop_requested() is None and time.monotonic() < deadline:
+    while engine_signals.stop_requested() is None and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -248,10 +238,10 @@ def test_a_signal_in_the_guard_is_a_stop_honoured_at_the_next_file(tmp_path, no_
     rf.set_status("running")
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with pytest.raises(Interrupted), rf.guard():
-        assert signal.getsignal(signal.SIGTERM) is write.ask_to_stop
+        assert signal.getsignal(signal.SIGTERM) is engine_signals.ask_to_stop
         _signal_main_thread(signal.SIGTERM)
         _signal_main_thread(signal.SIGINT)  # a second signal while stopping changes nothing
-        assert write.stop_requested() == signal.SIGTERM
+        assert engine_signals.stop_requested() == signal.SIGTERM
         rf.write_text("metrics.json", "{}")
     status = json.loads(rf.file("status.json").read_text())
     assert (status["status"], status["error"]) == ("interrupted", "interrupted (SIGTERM)")
@@ -276,7 +266,7 @@ def test_the_callback_stops_fit_at_the_next_batch(no_stop):
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(loss="mse", optimizer="sgd")
-    with pytest.raises(Interrupted), write.stop_on_signals():
+    with pytest.raises(Interrupted), engine_signals.stop_on_signals():
         model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=4, epochs=5, verbose=0,
                   callbacks=[SendSigterm(), stop_on_signal()])
     assert batches == [0, 1]
@@ -287,7 +277,7 @@ def test_pipe_safe_output_drops_writes_to_a_closed_pipe():
     os.close(read_end)
     stream = os.fdopen(write_end, "w")
     try:
-        safe = write.PipeSafe(stream)
+        safe = output.PipeSafe(stream)
         assert safe.write("epoch 1\n") == 8
         safe.flush()  # EPIPE: the descriptor now points at os.devnull
         safe.write("epoch 2\n")

@@ -17,6 +17,8 @@ from kexp.cli import cli
 from kexp.model import build as functional
 from kexp.model import draw as modelplot
 from kexp.spec import load_config, load_spec, parse_spec
+from tests.conftest import functional_spec
+from tests.helpers import set_at, write_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,31 +72,6 @@ def multi_spec(csv_path: Path) -> dict:
         },
         "fit": {"epochs": 2, "batch_size": 8, "validation_split": 0.2, "verbose": 0},
     }
-
-
-def single_spec() -> dict:
-    return {
-        "name": "single",
-        "seed": 1,
-        "data": {"source": "random", "samples": 24, "shape": [8], "classes": 2},
-        "model": {
-            "type": "functional",
-            "inputs": {"x": {"shape": [8]}},
-            "nodes": {
-                "h": {"Dense": {"units": 4, "activation": "relu"}, "inputs": "x"},
-                "out": {"Dense": {"units": 1, "activation": "sigmoid"}, "inputs": "h"},
-            },
-            "outputs": ["out"],
-        },
-        "compile": {"loss": "binary_crossentropy", "metrics": ["accuracy"]},
-        "fit": {"epochs": 1, "batch_size": 8, "verbose": 0},
-    }
-
-
-def write(tmp_path: Path, spec: dict, name: str = "spec.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
 
 
 # --------------------------------------------------------------------------- build
@@ -159,17 +136,6 @@ def test_layer_taking_several_tensors_and_call_arguments(keras) -> None:
 # ------------------------------------------------------------- bad input at build
 
 
-def _edit(path: str, value: object):
-    def edit(spec: dict) -> None:
-        *head, last = path.split(".")
-        node = spec
-        for part in head:
-            node = node.setdefault(part, {})
-        node[last] = value
-
-    return edit
-
-
 def _edits(*edits):
     def edit(spec: dict) -> None:
         for one in edits:
@@ -180,42 +146,42 @@ def _edits(*edits):
 
 BUILD_BAD = [
     # single-input spec edits
-    ("single", _edit("model.nodes.h", {"Conv2D": {"filters": 2, "kernel_size": 3}, "inputs": "x"}),
+    ("single", set_at("model.nodes.h", {"Conv2D": {"filters": 2, "kernel_size": 3}, "inputs": "x"}),
      r"model\.nodes\.h\.Conv2D \(line \d+\): node 'h': Conv2D cannot take input x \(None, 8\): .*ndim"),
-    ("single", _edit("model.nodes.h", {"Concatenate": {}, "inputs": ["x"]}),
+    ("single", set_at("model.nodes.h", {"Concatenate": {}, "inputs": ["x"]}),
      r"model\.nodes\.h\.inputs \(line \d+\): Concatenate merges several inputs, received 1 \(x\)\. List at least two"),
-    ("single", _edit("model.nodes.h", {"Add": {}, "inputs": "x"}),
+    ("single", set_at("model.nodes.h", {"Add": {}, "inputs": "x"}),
      r"model\.nodes\.h\.inputs .*Add merges several inputs, received 1"),
-    ("single", _edit("model.nodes.h", {"Dens": {"units": 4}, "inputs": "x"}),
+    ("single", set_at("model.nodes.h", {"Dens": {"units": 4}, "inputs": "x"}),
      r"model\.nodes\.h\.Dens \(line \d+\): unknown layer 'Dens'\. Did you mean 'Dense'\?"),
-    ("single", _edit("model.nodes.h", {"Dense": {"unit": 4}, "inputs": "x"}),
+    ("single", set_at("model.nodes.h", {"Dense": {"unit": 4}, "inputs": "x"}),
      r"model\.nodes\.h\.Dense .*invalid arguments for Dense.*'unit' is not an argument of Dense\. Did you mean 'units'\?"),
-    ("single", _edit("model.inputs.x", {"shape": [4, 2]}),
+    ("single", set_at("model.inputs.x", {"shape": [4, 2]}),
      r"model\.inputs\.x\.shape \(line \d+\): input 'x' expects samples of shape \(4, 2\), but the data after "
      r"preprocessing has samples of shape \(8,\)\. Add \{reshape: \[4, 2\]\}"),
-    ("single", _edit("model.nodes.out", {"Dense": {"units": 3}, "inputs": "h"}),
+    ("single", set_at("model.nodes.out", {"Dense": {"units": 3}, "inputs": "h"}),
      r"model\.nodes\.out .*the model outputs shape \(3,\) per sample but the targets have shape \(1,\)"),
-    ("single", _edit("compile.loss", {"outt": "mse", "other": "mse"}),
+    ("single", set_at("compile.loss", {"outt": "mse", "other": "mse"}),
      r"compile\.loss\.outt .*'outt' is not an output of the model \(outputs: out\)\. Did you mean 'out'\?"),
-    ("multi", _edit("compile.loss", {"cls": "binary_crossentropy"}),
+    ("multi", set_at("compile.loss", {"cls": "binary_crossentropy"}),
      r"compile\.loss \(line \d+\): no loss for output\(s\) val; every output needs one"),
-    ("multi", _edit("compile.loss_weights", [1.0]),
+    ("multi", set_at("compile.loss_weights", [1.0]),
      r"compile\.loss_weights .*expected one weight per output \(2: cls, val\), received 1"),
-    ("multi", _edit("compile.metrics", {"cls": ["accuracy"], "vall": ["mae"]}),
+    ("multi", set_at("compile.metrics", {"cls": ["accuracy"], "vall": ["mae"]}),
      r"compile\.metrics\.vall .*Did you mean 'val'\?"),
-    ("multi", _edit("data.features", {"main": ["a", "b"], "auxx": ["c", "d"]}),
+    ("multi", set_at("data.features", {"main": ["a", "b"], "auxx": ["c", "d"]}),
      r"data\.features\.auxx .*'auxx' is not a model input \(the model's inputs: main, aux\)\. Did you mean 'aux'\?"),
-    ("multi", _edit("data.features", ["a", "b", "c", "d"]),
+    ("multi", set_at("data.features", ["a", "b", "c", "d"]),
      r"data\.features .*the model has 2 inputs \(main, aux\) but the data gives one group of features"),
-    ("multi", _edit("data.target", "cls"),
+    ("multi", set_at("data.target", "cls"),
      r"data\.target .*the model has 2 outputs \(cls, val\) but the data gives one target"),
-    ("multi", _edit("fit.class_weight", "balanced"),
+    ("multi", set_at("fit.class_weight", "balanced"),
      r"fit\.class_weight .*single-output models only.*compile\.loss_weights"),
-    ("multi", _edit("preprocess.y", {"cls": "none", "vals": "none"}),
+    ("multi", set_at("preprocess.y", {"cls": "none", "vals": "none"}),
      r"preprocess\.y\.vals .*'vals' is not a model input/output here"),
-    ("multi", _edits(_edit("preprocess.y", {"cls": "one_hot", "val": "none"}),
-                     _edit("model.nodes.cls", {"Dense": {"units": 2, "activation": "softmax"}, "inputs": "merged"}),
-                     _edit("compile.loss", {"cls": "sparse_categorical_crossentropy", "val": "mse"})),
+    ("multi", _edits(set_at("preprocess.y", {"cls": "one_hot", "val": "none"}),
+                     set_at("model.nodes.cls", {"Dense": {"units": 2, "activation": "softmax"}, "inputs": "merged"}),
+                     set_at("compile.loss", {"cls": "sparse_categorical_crossentropy", "val": "mse"})),
      r"compile\.loss\.cls \(line \d+\): output 'cls': sparse_categorical_crossentropy expects integer class "
      r"labels \(one per sample\), but preprocess\.y\.cls: one_hot gives one-hot rows \(2 classes\)\. "
      r"Change compile\.loss\.cls to categorical_crossentropy, or preprocess\.y\.cls to sparse"),
@@ -224,9 +190,9 @@ BUILD_BAD = [
 
 @pytest.mark.parametrize("base, edit, match", BUILD_BAD)
 def test_bad_functional_specs(tmp_path, csv_path, keras, base: str, edit, match: str) -> None:
-    spec = single_spec() if base == "single" else multi_spec(csv_path)
+    spec = functional_spec() if base == "single" else multi_spec(csv_path)
     edit(spec)
-    result = CliRunner().invoke(cli, ["validate", str(write(tmp_path, spec))])
+    result = CliRunner().invoke(cli, ["validate", str(write_yaml(tmp_path, spec))])
     assert result.exit_code == 2, result.output
     assert re.search(match, result.output), result.output
     assert "Traceback" not in result.output
@@ -238,16 +204,16 @@ def test_sequential_refuses_per_output_settings(tmp_path, keras) -> None:
         "model": {"layers": [{"Dense": {"units": 1, "activation": "sigmoid"}}]},
         "compile": {"loss": {"a": "mse", "b": "mae"}},
     }
-    result = CliRunner().invoke(cli, ["validate", str(write(tmp_path, spec))])
+    result = CliRunner().invoke(cli, ["validate", str(write_yaml(tmp_path, spec))])
     assert result.exit_code == 2
     assert "compile.loss (line" in result.output
     assert "a loss per output name needs a functional model" in result.output
 
 
 def test_unused_node_is_a_note(tmp_path, keras) -> None:
-    spec = single_spec()
+    spec = functional_spec()
     spec["model"]["nodes"]["extra"] = {"Dense": {"units": 2}, "inputs": "h"}
-    result = CliRunner().invoke(cli, ["validate", str(write(tmp_path, spec))])
+    result = CliRunner().invoke(cli, ["validate", str(write_yaml(tmp_path, spec))])
     assert result.exit_code == 0, result.output
     assert "Note: model.nodes.extra: no output depends on this node; it is left out of the model" in result.output
     assert "Total params: 41" in result.output  # (8*4+4) + (4+1): extra is not built
@@ -257,7 +223,7 @@ def test_unused_node_is_a_note(tmp_path, keras) -> None:
 
 
 def test_multi_io_run_folder_and_predict(tmp_path, csv_path, keras) -> None:
-    spec_path = write(tmp_path, multi_spec(csv_path))
+    spec_path = write_yaml(tmp_path, multi_spec(csv_path))
     runs = tmp_path / "runs"
     result = CliRunner().invoke(cli, ["run", str(spec_path), "--runs-dir", str(runs)])
     assert result.exit_code == 0, result.output
@@ -283,12 +249,12 @@ def test_multi_io_run_folder_and_predict(tmp_path, csv_path, keras) -> None:
 
 
 def test_label_map_in_run(tmp_path, keras) -> None:
-    spec = single_spec()
+    spec = functional_spec()
     spec["data"]["classes"] = 4
     spec["preprocess"] = {"labels": {"binary": {"positive": [0, 2]}}}
     spec["data"]["test"] = {"size": 0.25}
     runs = tmp_path / "runs"
-    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, spec)), "--runs-dir", str(runs)])
+    result = CliRunner().invoke(cli, ["run", str(write_yaml(tmp_path, spec)), "--runs-dir", str(runs)])
     assert result.exit_code == 0, result.output
     preds = pd.read_csv(next(runs.iterdir()) / "predictions.csv")
     assert list(preds.columns) == ["y_true", "y_pred", "prob_0", "prob_1"]
@@ -301,7 +267,7 @@ def test_label_map_in_run(tmp_path, keras) -> None:
 @pytest.mark.skipif(modelplot.missing() is not None, reason="needs pydot and Graphviz")
 def test_validate_graph_writes_png(tmp_path, keras) -> None:
     png = tmp_path / "model.png"
-    result = CliRunner().invoke(cli, ["validate", str(write(tmp_path, single_spec())), "--graph", str(png)])
+    result = CliRunner().invoke(cli, ["validate", str(write_yaml(tmp_path, functional_spec())), "--graph", str(png)])
     assert result.exit_code == 0, result.output
     assert f"Model graph: {png}" in result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -316,13 +282,13 @@ def test_graph_without_pydot_or_graphviz_is_a_notice(tmp_path, keras, monkeypatc
         monkeypatch.setattr(modelplot.shutil, "which", lambda name: None)
         expected = "Graphviz is not installed"
     png = tmp_path / "model.png"
-    result = CliRunner().invoke(cli, ["validate", str(write(tmp_path, single_spec())), "--graph", str(png)])
+    result = CliRunner().invoke(cli, ["validate", str(write_yaml(tmp_path, functional_spec())), "--graph", str(png)])
     assert result.exit_code == 0, result.output
     notes = [line for line in result.output.splitlines() if line.startswith("Note: model.png not drawn")]
     assert len(notes) == 1 and expected in notes[0]
     assert "Total params: 41" in result.output and not png.exists()
     runs = tmp_path / "runs"
-    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, single_spec())), "--runs-dir", str(runs)])
+    result = CliRunner().invoke(cli, ["run", str(write_yaml(tmp_path, functional_spec())), "--runs-dir", str(runs)])
     assert result.exit_code == 0, result.output
     run = next(runs.iterdir())
     assert not (run / "model.png").exists() and (run / "summary.txt").is_file()

@@ -14,21 +14,10 @@ from kexp.data.sources import select_columns
 from kexp.data.steps import labels
 from kexp.errors import KexpError
 from kexp.spec import Config, CsvData, LabelMap, graph, load_config, parse_spec, resolved
+from tests.conftest import functional_spec
+from tests.helpers import set_at, write_yaml
 
-SPEC = {
-    "name": "g",
-    "data": {"source": "random", "samples": 24, "shape": [8], "classes": 2},
-    "model": {
-        "type": "functional",
-        "inputs": {"x": {"shape": [8]}},
-        "nodes": {
-            "h": {"Dense": {"units": 4, "activation": "relu"}, "inputs": "x"},
-            "out": {"Dense": {"units": 1, "activation": "sigmoid"}, "inputs": "h"},
-        },
-        "outputs": ["out"],
-    },
-    "compile": {"loss": "binary_crossentropy"},
-}
+SPEC = functional_spec()
 
 
 def load(spec: dict) -> Config:
@@ -75,49 +64,38 @@ def test_shared_layer_owner_and_shorthands() -> None:
     assert cfg.model.inputs["a"].shape == [8] and cfg.model.outputs == ["merge"]
 
 
-def _set(path: str, value: object):
-    def edit(spec: dict) -> None:
-        *head, last = path.split(".")
-        node = spec
-        for part in head:
-            node = node.setdefault(part, {})
-        node[last] = value
-
-    return edit
-
-
 NODES = "model.nodes"
 BAD = [
     # (edit, path in the message, what it says)
-    (_set(f"{NODES}.out", {"Dense": {"units": 1}, "inputs": "hh"}),
+    (set_at(f"{NODES}.out", {"Dense": {"units": 1}, "inputs": "hh"}),
      r"model\.nodes\.out\.inputs \(line \d+\)",
      r"node 'out' takes input from 'hh', which is neither an input \(x\) nor a node\. Did you mean 'h'\?"),
-    (_set(f"{NODES}.h", {"Dense": {"units": 4}, "inputs": "out"}),
+    (set_at(f"{NODES}.h", {"Dense": {"units": 4}, "inputs": "out"}),
      r"model\.nodes\.\w+\.inputs \(line \d+\)",
      r"the nodes form a cycle: (h -> out -> h|out -> h -> out).*remove one of these inputs"),
-    (_set("model.outputs", ["ou"]),
+    (set_at("model.outputs", ["ou"]),
      r"model\.outputs\[0\] \(line \d+\)", r"output 'ou' is not a node\. Did you mean 'out'\?"),
-    (_set("model.outputs", ["x"]),
+    (set_at("model.outputs", ["x"]),
      r"model\.outputs\[0\]", r"output 'x' is an input, not a node"),
-    (_set(f"{NODES}.h", {"Dense": {"units": 4}, "Dropout": {"rate": 0.1}, "inputs": "x"}),
+    (set_at(f"{NODES}.h", {"Dense": {"units": 4}, "Dropout": {"rate": 0.1}, "inputs": "x"}),
      r"model\.nodes\.h \(line \d+\)", r"expected one layer \{Class: \{arguments\}\}, received 2: Dense, Dropout"),
-    (_set(f"{NODES}.h", {"Dense": {"units": 4}, "input": "x"}),
+    (set_at(f"{NODES}.h", {"Dense": {"units": 4}, "input": "x"}),
      r"model\.nodes\.h", r"unknown key 'input'.*Did you mean 'inputs'\?"),
-    (_set(f"{NODES}.h", {"Dense": {"units": 4}}),
+    (set_at(f"{NODES}.h", {"Dense": {"units": 4}}),
      r"model\.nodes\.h\.inputs", r"required key 'inputs' is missing"),
-    (_set(f"{NODES}.h", {"layer": "hidden", "inputs": "x"}),
+    (set_at(f"{NODES}.h", {"layer": "hidden", "inputs": "x"}),
      r"model\.nodes\.h\.layer", r"layer: 'hidden' is not a node, so there is no layer to share"),
-    (_set(f"{NODES}.h", {"Dense": {"units": 4}, "layer": "out", "inputs": "x"}),
+    (set_at(f"{NODES}.h", {"Dense": {"units": 4}, "layer": "out", "inputs": "x"}),
      r"model\.nodes\.h\.layer", r"not both"),
-    (_set(f"{NODES}.x", {"Dense": {"units": 4}, "inputs": "x"}),
+    (set_at(f"{NODES}.x", {"Dense": {"units": 4}, "inputs": "x"}),
      r"model\.nodes\.x", r"'x' is both an input \(model\.inputs\) and a node"),
-    (_set("model.inputs.spare", {"shape": [2]}),
+    (set_at("model.inputs.spare", {"shape": [2]}),
      r"model\.inputs\.spare", r"no output depends on input 'spare'"),
-    (_set(f"{NODES}.bad name", {"Dense": {"units": 4}, "inputs": "x"}),
+    (set_at(f"{NODES}.bad name", {"Dense": {"units": 4}, "inputs": "x"}),
      r"model\.nodes\.bad name", r"not a usable name"),
-    (_set("model.type", "functionl"),
+    (set_at("model.type", "functionl"),
      r"model\.type", r"unknown value 'functionl'.*Did you mean 'functional'\?"),
-    (_set("preprocess.labels", {"binary": {"positive": [1]}, "map": {0: 1}}),
+    (set_at("preprocess.labels", {"binary": {"positive": [1]}, "map": {0: 1}}),
      r"preprocess\.labels", r"expected exactly one of binary"),
 ]
 
@@ -142,9 +120,7 @@ def test_bad_graph_spec_cli_exit_code(tmp_path) -> None:
 
     spec = copy.deepcopy(SPEC)
     spec["model"]["outputs"] = ["outt"]
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    result = CliRunner().invoke(cli, ["validate", str(path)])
+    result = CliRunner().invoke(cli, ["validate", str(write_yaml(tmp_path, spec, "bad.yaml"))])
     assert result.exit_code == 2
     assert "Error: model.outputs[0] (line" in result.output
     assert "output 'outt' is not a node. Did you mean 'out'?" in result.output

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 
 from kexp.cli import cli
 from kexp.track.params import MAX_VALUE, params, summarise
-from tests.conftest import TINY, only_folder
+from tests.conftest import TINY
+from tests.helpers import invoke, only_folder
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow is not installed (pip install 'kexp[mlflow]')")
 
@@ -37,12 +38,6 @@ def runs_of(uri: str, experiment: str = "tiny") -> list[Any]:
     return [] if exp is None else mc.search_runs([exp.experiment_id])
 
 
-def invoke(*args: str) -> Any:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
-
-
 def test_params_are_flat_and_within_mlflow_limits() -> None:
     out = params({"fit": {"epochs": 3, "callbacks": []}, "model": {"layers": [{"Dense": {"units": 4}}]},
                   "seed": None, "long": "x" * 10_000})
@@ -55,7 +50,7 @@ def test_params_are_flat_and_within_mlflow_limits() -> None:
 def test_run_logs_params_epochs_metrics_artifacts_and_tags(tiny: Path, tmp_path: Path) -> None:
     tiny.write_text(THREE_EPOCHS)
     uri = store(tmp_path)
-    invoke("run", str(tiny), "--mlflow", uri)
+    invoke("run", str(tiny), "--mlflow", uri, exit_code=0)
     folder = only_folder(tmp_path / "runs")
     (run,) = runs_of(uri)
     mc = mlflow.MlflowClient(uri)
@@ -77,7 +72,7 @@ def test_run_logs_params_epochs_metrics_artifacts_and_tags(tiny: Path, tmp_path:
 
 def test_cv_is_a_parent_with_a_child_per_fold(tiny: Path, tmp_path: Path) -> None:
     uri = store(tmp_path)
-    invoke("cv", str(tiny), "--folds", "2", "--no-plots", "--mlflow", uri)
+    invoke("cv", str(tiny), "--folds", "2", "--no-plots", "--mlflow", uri, exit_code=0)
     runs = runs_of(uri)
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     folds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -91,7 +86,7 @@ def test_cv_is_a_parent_with_a_child_per_fold(tiny: Path, tmp_path: Path) -> Non
 def test_sweep_is_a_parent_with_a_child_per_trial(tiny: Path, tmp_path: Path) -> None:
     uri = store(tmp_path)
     invoke("sweep", str(tiny), "--param", "fit.batch_size=16,32", "--no-plots",
-           "--no-save-models", "--mlflow", uri)
+           "--no-save-models", "--mlflow", uri, exit_code=0)
     runs = runs_of(uri)
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -101,12 +96,12 @@ def test_sweep_is_a_parent_with_a_child_per_trial(tiny: Path, tmp_path: Path) ->
 
 
 def test_export_twice_makes_one_run(tiny: Path, tmp_path: Path) -> None:
-    invoke("run", str(tiny))
+    invoke("run", str(tiny), exit_code=0)
     folder = only_folder(tmp_path / "runs")
     uri = store(tmp_path)
-    first = invoke("export", "mlflow", str(folder), "--uri", uri)
+    first = invoke("export", "mlflow", str(folder), "--uri", uri, exit_code=0)
     assert "1 MLflow run(s) created" in first.output
-    second = invoke("export", "mlflow", str(folder), "--uri", uri)
+    second = invoke("export", "mlflow", str(folder), "--uri", uri, exit_code=0)
     assert "0 MLflow run(s) created, 1 folder(s) exported already" in second.output
     (run,) = runs_of(uri)
     assert run.data.tags["kexp.run_id"] == folder.name and run.data.params["fit.epochs"] == "1"
@@ -124,7 +119,8 @@ def test_a_failing_store_is_a_warning_and_the_run_completes(
         tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    result = invoke("run", str(tiny), "--mlflow", f"http://127.0.0.1:{closed_port()}")
+    result = invoke("run", str(tiny), "--mlflow", f"http://127.0.0.1:{closed_port()}",
+                    exit_code=0)
     status = json.loads((only_folder(tmp_path / "runs") / "status.json").read_text())
     assert status["status"] == "completed"
     (note,) = [n for n in status["notes"] if "MLflow tracking stopped" in n]
@@ -177,7 +173,7 @@ def test_logs_to_an_mlflow_server_over_http(tiny: Path, tmp_path: Path) -> None:
                 assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
                 time.sleep(0.5)
         tiny.write_text(THREE_EPOCHS)
-        invoke("run", str(tiny), "--mlflow", base)
+        invoke("run", str(tiny), "--mlflow", base, exit_code=0)
         folder = only_folder(tmp_path / "runs")
         req = urllib.request.urlopen(
             f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny", timeout=10)

@@ -19,6 +19,7 @@ from kexp.report import curves, figure, plot
 from kexp.report.predictions import prediction_figures
 from kexp.report.sweep import sweep_figures
 from kexp.rundir.read import Run, higher_is_better, read_history
+from tests.helpers import invoke
 from tests.runfolders import binary_predictions, history, make_cv, make_run
 
 
@@ -298,10 +299,6 @@ def test_overlay_of_a_run_and_a_cv_folder_uses_the_cv_mean(tmp_path):
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def test_cli_plot_one_run_writes_into_the_run_folder(tmp_path):

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 from kexp.engine import progress
+from tests.conftest import tiny_spec
+from tests.helpers import kexp_env
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -58,23 +60,13 @@ def test_a_task_inside_a_task_reports_under_the_outer_one() -> None:
     assert events == [("started", 7), ("epoch", 7, 2, 4), ("finished", 7)]
 
 
-SPEC = """\
-name: slowish
-seed: 3
-data: {source: random, samples: 600, shape: [6], classes: 2}
-preprocess: {y: sparse}
-model:
-  layers:
-    - Dense: {units: 4, activation: relu}
-    - Dense: {units: 2, activation: softmax}
-compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}
-fit: {epochs: 8, batch_size: 4, verbose: 0}
-"""
+SPEC = tiny_spec("slowish", samples=600, epochs=8, batch_size=4)
 
 
 def _kexp(args: list[str], cwd: Path, terminal: bool) -> str:
-    """``kexp ARGS``' output, on a pseudo-terminal or through a pipe."""
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "100", "KEXP_BUSY_CHECK": "0"}
+    """``kexp ARGS``' output, on a pseudo-terminal or through a pipe; every worker --jobs
+    asks for, however busy the machine is (kexp's busy-core rule off)."""
+    env = kexp_env(TERM="xterm", COLUMNS="100", KEXP_BUSY_CHECK="0")
     command = [sys.executable, "-m", "kexp", *args]
     if not terminal:
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,

@@ -9,19 +9,14 @@ import socket
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from kexp.cli import cli
 from kexp.errors import KexpError, RunError
 from kexp.report import tables as report
 from kexp.rundir import read as runinfo
+from tests.helpers import invoke
 from tests.runfolders import make_cv, make_run
 
 DEAD_PID = 2**22 + 1  # above Linux's largest pid_max: never a live process
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 @pytest.fixture

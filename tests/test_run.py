@@ -18,6 +18,7 @@ from kexp.errors import RunError
 from kexp.rundir.write import RunFolder
 from kexp.spec import load_spec
 from tests.conftest import DIGITS_SPEC, PIMA_SPEC, ROOT
+from tests.helpers import only_folder
 
 RUN_FILES = {
     "spec.yaml", "config.yaml", "env.json", "status.json", "history.csv", "metrics.json",
@@ -25,17 +26,11 @@ RUN_FILES = {
 }
 
 
-def _only_run(runs: Path) -> Path:
-    folders = [p for p in runs.iterdir() if p.is_dir()]
-    assert len(folders) == 1, folders
-    return folders[0]
-
-
 def test_run_writes_a_complete_folder(write_spec, runner, workdir):
     spec = write_spec(DIGITS_SPEC)
     result = runner.invoke(cli, ["run", str(spec), "--set", "fit.epochs=3"])
     assert result.exit_code == 0, result.output
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     assert RUN_FILES <= {p.name for p in run.iterdir()}
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     assert "test metrics: accuracy:" in result.output and f"Run folder: runs/{run.name}" in result.output
@@ -83,7 +78,7 @@ def test_same_seed_deterministic_same_history(write_spec, runner, workdir):
 def test_binary_predictions_and_predict_roundtrip(write_spec, runner, workdir):
     spec = write_spec(PIMA_SPEC)
     assert runner.invoke(cli, ["run", str(spec)]).exit_code == 0
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     preds = pd.read_csv(run / "predictions.csv")
     assert list(preds.columns) == ["y_true", "y_pred", "prob_0", "prob_1"]
     assert set(preds["y_pred"]) <= {0, 1}
@@ -119,7 +114,7 @@ def test_custom_loss_run_and_predict(write_spec, runner, workdir):
     spec = write_spec(text)
     result = runner.invoke(cli, ["run", str(spec)])
     assert result.exit_code == 0, result.output
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     assert list(pd.read_csv(run / "predictions.csv").columns) == ["y_true", "y_pred"]
     assert "val_mae" in pd.read_csv(run / "history.csv").columns
     result = runner.invoke(cli, ["predict", str(run), "datasets/pima.csv", "--out", "p.csv"])
@@ -134,7 +129,7 @@ def test_keras2_spellings_give_notes(write_spec, runner, workdir):
     assert "Note: compile.optimizer.SGD.lr: Keras 2 'lr' is 'learning_rate'" in result.output
     assert "InverseTimeDecay(0.05, decay_steps=1, decay_rate=0.001)" in result.output
     assert "Note: model.layers[0].Dense.input_dim" in result.output
-    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    status = json.loads((only_folder(workdir / "runs") / "status.json").read_text())
     assert any("decay" in n for n in status["notes"])
 
 
@@ -146,7 +141,7 @@ def test_callbacks_early_stopping_and_checkpoint(write_spec, runner, workdir):
     result = write_spec(text)
     out = runner.invoke(cli, ["run", str(result)])
     assert out.exit_code == 0, out.output
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     assert len(pd.read_csv(run / "history.csv")) < 20
     assert (run / "checkpoint.keras").is_file()
 
@@ -156,7 +151,7 @@ def test_no_test_set_evaluates_on_training_data(write_spec, runner, workdir):
     result = runner.invoke(cli, ["run", str(spec)])
     assert result.exit_code == 0
     assert "train metrics:" in result.output
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     assert json.loads((run / "metrics.json").read_text())["evaluated_on"] == "train"
 
 
@@ -170,7 +165,7 @@ def test_interrupted_run_is_marked(write_spec, workdir, monkeypatch):
     monkeypatch.setattr(train, "fit", boom)
     with pytest.raises(KeyboardInterrupt):
         experiment.run(spec, experiment.Options(runs_dir=workdir / "runs"))
-    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    status = json.loads((only_folder(workdir / "runs") / "status.json").read_text())
     assert status["status"] == "interrupted" and status["finished"]
 
 
@@ -184,7 +179,7 @@ def test_diverging_run_is_failed(write_spec, runner, workdir):
     result = runner.invoke(cli, ["run", str(spec)])
     assert result.exit_code == 2, result.output
     assert "training diverged" in result.output
-    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    status = json.loads((only_folder(workdir / "runs") / "status.json").read_text())
     assert status["status"] == "failed" and "NaN" in status["error"]
 
 
@@ -198,7 +193,7 @@ def test_exception_marks_failed(write_spec, workdir, monkeypatch):
     monkeypatch.setattr(train, "evaluate", broken)
     with pytest.raises(RuntimeError):
         experiment.run(spec, experiment.Options(runs_dir=workdir / "runs"))
-    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    status = json.loads((only_folder(workdir / "runs") / "status.json").read_text())
     assert status["status"] == "failed" and status["error"] == "RuntimeError: disk on fire"
 
 
@@ -222,7 +217,7 @@ def test_epochs_seed_name_options(write_spec, runner, workdir):
     spec = write_spec(PIMA_SPEC)
     result = runner.invoke(cli, ["run", str(spec), "--epochs", "1", "--seed", "9", "--name", "other"])
     assert result.exit_code == 0, result.output
-    run = _only_run(workdir / "runs")
+    run = only_folder(workdir / "runs")
     assert "-other-" in run.name
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert (cfg["fit"]["epochs"], cfg["seed"], cfg["name"]) == (1, 9, "other")
@@ -231,7 +226,7 @@ def test_epochs_seed_name_options(write_spec, runner, workdir):
 def test_missing_seed_is_drawn_and_recorded(write_spec, runner, workdir):
     spec = write_spec(PIMA_SPEC.replace("seed: 1\n", ""))
     assert runner.invoke(cli, ["run", str(spec)]).exit_code == 0
-    cfg = yaml.safe_load((_only_run(workdir / "runs") / "config.yaml").read_text())
+    cfg = yaml.safe_load((only_folder(workdir / "runs") / "config.yaml").read_text())
     assert isinstance(cfg["seed"], int)
 
 
@@ -277,7 +272,7 @@ def test_tensorboard_callback_logs_into_the_run_folder(write_spec, runner, workd
     spec = write_spec(PIMA_SPEC.replace("validation_split: 0.2", "validation_split: 0.2\n  callbacks: [TensorBoard]"))
     result = runner.invoke(cli, ["run", str(spec)])
     assert result.exit_code == 0, result.output
-    assert list((_only_run(workdir / "runs") / "tensorboard").rglob("events.out.tfevents.*"))
+    assert list((only_folder(workdir / "runs") / "tensorboard").rglob("events.out.tfevents.*"))
 
 
 def test_tensorboard_missing_is_a_clear_error(write_spec, runner, workdir, monkeypatch):
@@ -304,7 +299,7 @@ def test_unexpected_failure_is_one_line_exit_1(write_spec, runner, workdir, monk
     assert result.exit_code == 1
     assert "Error: unexpected failure: RuntimeError: disk on fire" in result.output
     assert "Traceback" not in result.output
-    status = json.loads((_only_run(workdir / "runs") / "status.json").read_text())
+    status = json.loads((only_folder(workdir / "runs") / "status.json").read_text())
     assert status["status"] == "failed"
     verbose = runner.invoke(cli, ["-v", "run", str(spec)])
     assert isinstance(verbose.exception, RuntimeError)  # -v shows the real exception
@@ -394,7 +389,7 @@ def test_a_successful_command_leaves_at_once_unless_a_module_needs_its_exit_hook
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert "Run folder:" in proc.stdout + proc.stderr
-    run = _only_run(Path("runs"))
+    run = only_folder(Path("runs"))
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
     assert RUN_FILES <= {p.name for p in run.iterdir()}
     assert Path("exit-hooks-ran").exists() == (extra == "optuna")

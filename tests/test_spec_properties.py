@@ -40,7 +40,7 @@ REPLACEMENTS: list[Any] = [
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shipped_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with tiny copies of the shipped data and the example custom code."""
     base = tmp_path_factory.mktemp("properties")
     data = base / "datasets"
@@ -154,17 +154,17 @@ def running_folders(runs: Path) -> list[str]:
 @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES <= 60,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(spec=specs())
-def test_mutated_shipped_configs_exit_0_or_2(spec: dict[str, Any], tiny: Path) -> None:
+def test_mutated_shipped_configs_exit_0_or_2(spec: dict[str, Any], shipped_data: Path) -> None:
     text = yaml.safe_dump(spec, sort_keys=False)
-    result = validate(text, tiny)
+    result = validate(text, shipped_data)
     where = f"\n--- spec:\n{text}--- output:\n{result.output}"
     assert result.exit_code in (0, 2), where
     assert "Traceback" not in result.output, where
     assert "unexpected failure" not in result.output, where
-    assert not running_folders(tiny / "runs"), where
+    assert not running_folders(shipped_data / "runs"), where
 
 
 @pytest.mark.parametrize("spec", CONFIGS, ids=[c["name"] for c in CONFIGS])
-def test_the_unmutated_configs_are_valid(spec: dict[str, Any], tiny: Path) -> None:
-    result = validate(yaml.safe_dump(spec, sort_keys=False), tiny)
+def test_the_unmutated_configs_are_valid(spec: dict[str, Any], shipped_data: Path) -> None:
+    result = validate(yaml.safe_dump(spec, sort_keys=False), shipped_data)
     assert result.exit_code == 0, result.output

@@ -16,7 +16,8 @@ from kexp.spec import parse_spec
 from kexp.spec.sweep import SweepConfig
 from kexp.sweep.plan import folder_name, label, make_plan, shorthand
 from kexp.sweep.space import parameter_sets
-from tests.conftest import TINY, only_folder
+from tests.conftest import TINY
+from tests.helpers import ctrl_c_at_second_trial, only_folder
 
 # ------------------------------------------------------------------ parameter sets
 
@@ -141,15 +142,7 @@ def test_interrupted_sweep_resumes_to_the_same_trials(tiny: Path, monkeypatch) -
     from kexp.sweep import executors
 
     real = executors.run_trial
-    calls = {"n": 0}
-
-    def stop_at_second(task):  # Ctrl-C as the second trial starts
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(executors, "run_trial", stop_at_second)
+    monkeypatch.setattr(executors, "run_trial", ctrl_c_at_second_trial(real))
     args = ["sweep", str(tiny), "--param", "fit.batch_size=16,32,64", "--runs-dir", "runs",
             "--no-plots", "--no-save-models", "--set", "deterministic=true"]
     first = CliRunner().invoke(cli, args)
@@ -259,6 +252,7 @@ def test_no_sweep_section_and_no_param_is_a_usage_error(tiny: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("every_worker")
 def test_jobs_2_gives_the_same_trials_as_jobs_1(tiny: Path) -> None:
     base = ["sweep", str(tiny), "--param", "fit.batch_size=16,32,64", "--no-plots",
             "--no-save-models", "--set", "deterministic=true"]
@@ -365,7 +359,7 @@ def test_ls_lists_a_sweep_with_its_best_trial(tiny: Path) -> None:
 
 
 def test_a_second_resume_of_a_held_sweep_is_refused(tiny: Path) -> None:
-    from kexp.cv import lock
+    from kexp.engine import lock
 
     args = ["sweep", str(tiny), "--param", "fit.batch_size=16", "--runs-dir", "runs", "--no-plots",
             "--no-save-models"]

@@ -18,36 +18,18 @@ from kexp.cli import cli
 from kexp.spec import load_spec, parse_spec
 from kexp.spec.sweep import SweepConfig
 from kexp.sweep.plan import make_plan
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tiny_spec
+from tests.helpers import ctrl_c_at_second_trial, only_folder
 
 # 120 random samples, a quarter held out as the test set: the folds cover the other 90
-TINY = """\
-name: tiny
-seed: 3
-deterministic: true
-data: {source: random, samples: 120, shape: [6], classes: 2, test: {size: 0.25}}
-preprocess: {y: sparse}
-model:
-  layers:
-    - Dense: {units: 4, activation: relu}
-    - Dense: {units: 2, activation: softmax}
-compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}
-fit: {epochs: 1, batch_size: 32, verbose: 0}
-"""
+TINY = tiny_spec(deterministic=True, test=0.25)
 QUIET = ["--runs-dir", "runs", "--no-plots", "--no-save-models"]
 
 
 @pytest.fixture()
-def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
-    return path
-
-
-def _only_dir(runs: Path) -> Path:
-    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
-    return folder
+def tiny_text() -> str:
+    """The spec of conftest.py's ``tiny`` here: this module's ``TINY``."""
+    return TINY
 
 
 def _json(path: Path) -> dict:
@@ -58,7 +40,7 @@ def test_cv_objective_is_the_fold_mean_and_the_refit_is_scored_on_the_test_part(
     result = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "fit.batch_size=16,64",
                                       "--cv", "3", *QUIET])
     assert result.exit_code == 0, result.output
-    folder = _only_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     trials = pd.read_csv(folder / "trials.csv")
     assert (trials["status"] == "completed").all()
     for row in trials.itertuples():
@@ -89,7 +71,7 @@ def test_cv_objective_is_the_fold_mean_and_the_refit_is_scored_on_the_test_part(
     # the refit is `kexp run best.yaml`: same training data, same seed, same numbers
     again = CliRunner().invoke(cli, ["run", str(folder / "best.yaml"), "--runs-dir", "again"])
     assert again.exit_code == 0, again.output
-    assert _json(_only_dir(Path("again")) / "metrics.json")["metrics"] == refit["metrics"]
+    assert _json(only_folder(Path("again")) / "metrics.json")["metrics"] == refit["metrics"]
 
 
 def test_the_folds_cover_exactly_the_rows_the_refit_trains_on(tiny: Path) -> None:
@@ -130,18 +112,11 @@ def test_a_history_metric_is_the_fold_mean_of_its_last_epoch_and_resume_keeps_cv
 
     tiny.write_text(TINY.replace("verbose: 0}", "verbose: 0, validation_split: 0.25}")
                     + "sweep: {metric: val_loss, cv: 2, parameters: {fit.batch_size: [16, 32, 64]}}\n")
-    real, calls = executors.run_trial, {"n": 0}
-
-    def stop_at_second(task):  # Ctrl-C as the second trial starts
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(executors, "run_trial", stop_at_second)
+    real = executors.run_trial
+    monkeypatch.setattr(executors, "run_trial", ctrl_c_at_second_trial(real))
     first = CliRunner().invoke(cli, ["sweep", str(tiny), *QUIET])
     assert first.exit_code == 130, first.output
-    folder = _only_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     kept = folder / pd.read_csv(folder / "trials.csv")["folder"][0]
     started = _json(kept / "status.json")["started"]
     assert not (folder / "refit").exists()
@@ -166,7 +141,7 @@ def test_a_trial_whose_cv_fails_is_recorded_and_the_sweep_goes_on(tiny: Path) ->
     result = CliRunner().invoke(cli, ["sweep", str(tiny), "--param", "model.layers.1.Dense.units=3,2",
                                       "--cv", "2", *QUIET])
     assert result.exit_code == 0, result.output
-    folder = _only_dir(Path("runs"))
+    folder = only_folder(Path("runs"))
     trials = pd.read_csv(folder / "trials.csv")
     assert trials["status"].tolist() == ["failed", "completed"]
     assert "the output layer has 3 unit(s) but the labels have 2 classes" in trials["error"][0]
@@ -221,7 +196,7 @@ def test_shipped_pima_grid_runs_with_its_refit(tmp_path: Path, monkeypatch: pyte
         "sweep", "configs/pima_grid.yaml", "--param", "fit.batch_size=40", "--param", "fit.epochs=2",
         "--cv", "2", "--runs-dir", str(tmp_path), "--no-plots", "--no-save-models"])
     assert result.exit_code == 0, result.output
-    summary = _json(_only_dir(tmp_path) / "summary.json")
+    summary = _json(only_folder(tmp_path) / "summary.json")
     assert summary["completed"] == 1 and 0 <= summary["best"]["value"] <= 1
     refit = summary["refit"]
     assert (refit["train_samples"], refit["test_samples"]) == (614, 154)

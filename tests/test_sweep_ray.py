@@ -13,9 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from kexp.cli import cli
+from kexp.engine import runner
 from kexp.sweep import executors
 from kexp.sweep.trial import TrialOutcome, TrialTask
-from tests.conftest import TINY, only_folder
+from tests.conftest import TINY
+from tests.helpers import kexp_env, only_folder
 
 BASE = ["--param", "fit.batch_size=16,32,64", "--no-plots", "--set", "deterministic=true"]
 
@@ -81,14 +83,18 @@ class _FakeRay(types.ModuleType):
     def shutdown(self) -> None:
         self.calls.append(("shutdown", None))
 
+    def put(self, obj: Any) -> Any:  # the object store: a task's shared object as it is
+        return obj
+
     def remote(self, **resources: Any) -> Any:
         ray = self
 
         class Remote:
             @staticmethod
-            def remote(task: TrialTask, threads: int) -> Any:
+            def remote(run: Any, shared: Any, task: TrialTask, threads: int) -> Any:
                 ray.results[task.number] = (None if task.number in ray.crash
-                                            else executors.ray_trial(task, threads))
+                                            else runner.in_temporary_folder(run, shared, task,
+                                                                            threads))
                 return task.number
 
         self.calls.append(("remote", resources))
@@ -129,7 +135,7 @@ def test_a_ray_trial_trains_in_a_temporary_folder(tmp_path: Path) -> None:
 
     task = TrialTask(1, {}, parse_spec(TINY), str(tmp_path / "trials" / "001-x"), "loss", [],
                      plots=False, save_model=False)
-    out, files = executors.ray_trial(task, 1)
+    out, files = runner.in_temporary_folder(executors.run_in, None, task, 1)
     assert isinstance(out, TrialOutcome) and out.status == "completed" and out.folder == "001-x"
     assert not (tmp_path / "trials").exists()
     assert {"status.json", "history.csv", "metrics.json", "config.yaml"} <= set(files)
@@ -164,12 +170,12 @@ def test_kill_9_of_a_ray_sweep_leaves_no_ray_process(tiny: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "kexp", "sweep", str(tiny), "--param", "fit.batch_size=8,16",
          "--executor", "ray", "--jobs", "2", "--threads", "1", "--no-plots", "--runs-dir", "runs"],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env=kexp_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(
-                "ray::ray_trial" in p or "ray_trial" in p for p in _session(proc.pid)):
+                "ray::in_temporary_folder" in p or "in_temporary_folder" in p for p in _session(proc.pid)):
             time.sleep(0.5)
         assert any("raylet" in p for p in _session(proc.pid)), _session(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)

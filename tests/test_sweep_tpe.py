@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from kexp.cli import cli
 from kexp.spec import parse_spec
 from kexp.sweep.plan import make_plan
-from tests.conftest import TINY, only_folder
+from tests.conftest import TINY
+from tests.helpers import ctrl_c_at_second_trial, only_folder
 
 needs_optuna = pytest.mark.skipif(
     importlib.util.find_spec("optuna") is None,
@@ -112,6 +113,7 @@ def test_tpe_checks_every_value_and_range_end_before_anything_trains() -> None:
 
 @pytest.mark.slow
 @needs_optuna
+@pytest.mark.usefixtures("every_worker")
 def test_tpe_sweep_records_trials_and_its_study(here: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", "tpe.yaml", "--runs-dir", "runs", "--no-plots",
                                       "--no-save-models", "--jobs", "2"])
@@ -135,15 +137,8 @@ def test_tpe_sweep_records_trials_and_its_study(here: Path) -> None:
 def test_tpe_resume_continues_the_study(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kexp.sweep import executors
 
-    real, calls = executors.run_trial, []
-
-    def stop_at_second(task):  # noqa: ANN001, ANN202 - Ctrl-C as the second trial starts
-        calls.append(task.number)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(executors, "run_trial", stop_at_second)
+    real = executors.run_trial
+    monkeypatch.setattr(executors, "run_trial", ctrl_c_at_second_trial(real))
     first = CliRunner().invoke(cli, ["sweep", "tpe.yaml", "--runs-dir", "runs", "--no-plots",
                                      "--no-save-models"])
     assert first.exit_code == 130, first.output
@@ -151,7 +146,7 @@ def test_tpe_resume_continues_the_study(here: Path, monkeypatch: pytest.MonkeyPa
     asked = {t.user_attrs["kexp_trial"]: t.params for t in _study(folder).trials}
     done_at = json.loads((folder / "trials" / pd.read_csv(folder / "trials.csv")["folder"][0]
                           .removeprefix("trials/") / "status.json").read_text())["finished"]
-    calls.clear()
+    calls: list[int] = []
     monkeypatch.setattr(executors, "run_trial", lambda task: calls.append(task.number) or real(task))
     again = CliRunner().invoke(cli, ["sweep", "--resume", str(folder)])
     assert again.exit_code == 0, again.output

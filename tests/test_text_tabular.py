@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from click.testing import CliRunner
 
-from kexp.cli import cli
 from kexp.data.preprocess import Preprocessor
 from kexp.errors import ConfigError, DataError
 from kexp.spec import PreprocessConfig
+from tests.helpers import invoke, write_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,12 +206,6 @@ def test_table_steps_bad_columns(steps: list, match: str) -> None:
 # ------------------------------------------------------------------------ the CLI
 
 
-def _write(tmp_path: Path, spec: dict, name: str = "spec.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
 def _text_spec(tmp_path: Path, **overrides: object) -> dict:
     csv = tmp_path / "texts.csv"
     pd.concat([TEXTS] * 3).assign(n=1.0).to_csv(csv, index=False)
@@ -244,11 +236,6 @@ def _text_spec(tmp_path: Path, **overrides: object) -> dict:
     return spec
 
 
-def _invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output  # Click 8.2+: output holds stderr too
-
-
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -273,10 +260,10 @@ def _invoke(*args: str) -> tuple[int, str]:
     ],
 )
 def test_bad_text_specs_exit_2_naming_the_key(tmp_path: Path, overrides: dict, message: str) -> None:
-    code, out = _invoke("validate", str(_write(tmp_path, _text_spec(tmp_path, **overrides))))
-    assert code == 2, out
-    assert "Traceback" not in out
-    assert re.search(message, out), out
+    result = invoke("validate", str(write_yaml(tmp_path, _text_spec(tmp_path, **overrides))))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert re.search(message, result.output), result.output
 
 
 def test_categorical_column_all_missing_exits_2(tmp_path: Path) -> None:
@@ -288,10 +275,10 @@ def test_categorical_column_all_missing_exits_2(tmp_path: Path) -> None:
         "model": {"layers": [{"Dense": {"units": 1, "activation": "sigmoid"}}]},
         "compile": {"loss": "binary_crossentropy"},
     }
-    code, out = _invoke("validate", str(_write(tmp_path, spec)))
-    assert code == 2
-    assert "preprocess.x[0].get_dummies.columns[0] (line" in out
-    assert "column 'c' has no values in the training data (all 4 missing)" in out
+    result = invoke("validate", str(write_yaml(tmp_path, spec)))
+    assert result.exit_code == 2
+    assert "preprocess.x[0].get_dummies.columns[0] (line" in result.output
+    assert "column 'c' has no values in the training data (all 4 missing)" in result.output
 
 
 @pytest.mark.filterwarnings("ignore:.*does not support masking")
@@ -309,10 +296,10 @@ def test_sequence_layers_and_input_length_note(tmp_path: Path) -> None:
         {"Dense": {"units": 2, "activation": "softmax"}},
     ]
     spec = _text_spec(tmp_path, **{"model.layers": layers})
-    code, out = _invoke("validate", str(_write(tmp_path, spec)))
-    assert code == 0, out
-    assert "model.layers[0].Embedding.input_length: Keras 3 dropped it" in out
-    assert "bidirectional" in out and "global_max_pooling1d" in out
+    result = invoke("validate", str(write_yaml(tmp_path, spec)))
+    assert result.exit_code == 0, result.output
+    assert "model.layers[0].Embedding.input_length: Keras 3 dropped it" in result.output
+    assert "bidirectional" in result.output and "global_max_pooling1d" in result.output
 
 
 def test_missing_values_and_dropna(tmp_path: Path) -> None:
@@ -352,9 +339,9 @@ def test_imdb_spec_validates_without_tensorflow_errors() -> None:
 
 
 def test_text_run_and_predict_reuse_the_vocabulary(tmp_path: Path) -> None:
-    spec = _write(tmp_path, _text_spec(tmp_path))
-    code, out = _invoke("run", str(spec), "--runs-dir", str(tmp_path / "runs"))
-    assert code == 0, out
+    spec = write_yaml(tmp_path, _text_spec(tmp_path))
+    result = invoke("run", str(spec), "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
     run_dir = next((tmp_path / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["baseline"]["strategy"] == "majority_class"
@@ -362,8 +349,8 @@ def test_text_run_and_predict_reuse_the_vocabulary(tmp_path: Path) -> None:
     assert vocab[:2] == ["", "[UNK]"]
     new = tmp_path / "new.csv"
     pd.DataFrame({"text": ["a cat and a dog", "unknown words only"]}).to_csv(new, index=False)
-    code, out = _invoke("predict", str(run_dir), str(new), "--out", str(tmp_path / "p.csv"))
-    assert code == 0, out
+    result = invoke("predict", str(run_dir), str(new), "--out", str(tmp_path / "p.csv"))
+    assert result.exit_code == 0, result.output
     preds = pd.read_csv(tmp_path / "p.csv")
     assert list(preds.columns) == ["y_pred", "prob_a", "prob_b"] and len(preds) == 2
 
@@ -375,8 +362,8 @@ def test_text_run_and_predict_reuse_the_vocabulary(tmp_path: Path) -> None:
 @pytest.mark.parametrize("config", ["text_lstm", "tabular", "regression"])
 def test_shipped_config_runs(tmp_path: Path, config: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    code, out = _invoke("run", f"configs/{config}.yaml", "--epochs", "1", "--runs-dir", str(tmp_path))
-    assert code == 0, out
+    result = invoke("run", f"configs/{config}.yaml", "--epochs", "1", "--runs-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
     run_dir = next(tmp_path.iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["evaluated_on"] == "test" and "baseline" in metrics
