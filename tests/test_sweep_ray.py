@@ -174,8 +174,8 @@ def test_kill_9_of_a_ray_sweep_leaves_no_ray_process(tiny: Path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any(
-                "ray::in_temporary_folder" in p or "in_temporary_folder" in p for p in _session(proc.pid)):
+        while time.monotonic() < deadline and not any(  # a Ray worker training a trial
+                "ray::in_temp" in p for p in _session(proc.pid)):  # (comm: 15 characters)
             time.sleep(0.5)
         assert any("raylet" in p for p in _session(proc.pid)), _session(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
