@@ -1,7 +1,7 @@
 """Train the K folds of a CV together as one model.
 
 Opt-in (``kexp cv --stack``). When the folds' model allows it (a Dense network, an
-elementwise optimizer: :func:`kexp.cv.vector.obstacle`), the folds train vectorized:
+elementwise optimizer: :func:`kexp.cv.vector.why_not_vectorized`), the folds train vectorized:
 each layer one batched kernel for all folds (:mod:`kexp.cv.vector`). Otherwise they
 train as one model of K disjoint sub-networks, as follows. Each fold keeps its own preprocessing (fitted on
 its training part), its own freshly seeded sub-network, its own shuffled

@@ -9,7 +9,7 @@ weights (built from the fold's seed, as a lone fold's), sees fold ``k``'s own ba
 metrics), and its own loss: the spec's loss averaged over the fold's real rows, plus its
 own L1/L2 penalty. The total loss is the sum of the folds' losses, so each slice's
 gradient is its own fold's, and an elementwise optimizer (Adam, SGD, RMSprop, ...) moves
-it as it would move the fold alone. What :func:`obstacle` allows keeps that true. One
+it as it would move the fold alone. What :func:`why_not_vectorized` allows keeps that true. One
 training step is one small graph however many folds (no per-fold loss, metric or
 output ops); the history logs each fold's loss and metrics as a lone fold's would
 (means over the epoch's samples, the loss with its penalty).
