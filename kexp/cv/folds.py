@@ -6,7 +6,6 @@ fitted on the fold's training part, seed from the base seed and fold number).
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from kexp import backend, experiment
 from kexp.data import sources as data_mod
 from kexp.data.named import rows_at
 from kexp.errors import KexpError
-from kexp.rundir.write import RunFolder
+from kexp.rundir.write import RunFolder, empty_folder
 from kexp.spec import Config, Spec
 from kexp.train.warm import Warm, start_on
 from kexp.train.warm import key as warm_key
@@ -84,13 +83,7 @@ def fold_parts(job: Job, task: FoldTask) -> tuple[Any, Any, Any, Any]:
 
 def clear_fold(path: Path) -> None:
     """Remove an earlier attempt's files (resume), keeping indices.json."""
-    for p in path.iterdir():
-        if p.name == "indices.json":
-            continue
-        if p.is_dir():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
+    empty_folder(path, keep=("indices.json",))
 
 
 def build_fold(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],

@@ -127,13 +127,11 @@ def write_yaml(path: Path, obj: Any) -> None:
     atomic_write(path, yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
 
 
-def write_tree(folder: Path, files: dict[str, bytes], keep: tuple[str, ...] = ()) -> None:
-    """A folder's files (relative path -> bytes, as a Ray task returned them), each written
-    atomically into ``folder``, whose earlier files are removed first (those named in
-    ``keep`` stay)."""
+def empty_folder(folder: Path, keep: tuple[str, ...] = ()) -> None:
+    """Remove ``folder``'s files and subfolders, but those named in ``keep`` (an earlier
+    attempt's files, before a fold or trial is trained again)."""
     import shutil
 
-    folder.mkdir(parents=True, exist_ok=True)
     for p in folder.iterdir():
         if p.name in keep:
             continue
@@ -141,6 +139,14 @@ def write_tree(folder: Path, files: dict[str, bytes], keep: tuple[str, ...] = ()
             shutil.rmtree(p)
         else:
             p.unlink()
+
+
+def write_tree(folder: Path, files: dict[str, bytes], keep: tuple[str, ...] = ()) -> None:
+    """A folder's files (relative path -> bytes, as a Ray task returned them), each written
+    atomically into ``folder``, whose earlier files are removed first (those named in
+    ``keep`` stay)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    empty_folder(folder, keep)
     for name, content in files.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
