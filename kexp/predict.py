@@ -14,20 +14,22 @@ import numpy as np
 import yaml
 
 from kexp import backend
-from kexp.data import named, sources
+from kexp.data import images, named, sources
+from kexp.data.images import ImageFiles
 from kexp.data.preprocess import NamedPreprocessor
 from kexp.engine.output import Log, silent
 from kexp.errors import ConfigError, DataError, RunError
 from kexp.model import keep, resolve
 from kexp.rundir.read import json_object
 from kexp.rundir.write import atomic_write
-from kexp.spec import Config, CsvData, FunctionalModel
+from kexp.spec import Config, CsvData, FunctionalModel, ImagesData
 from kexp.train.predictions import predictions
 
 
-def predict(run_dir: Path, data_path: Path, out: Path | None,
+def predict(run_dir: Path, data_path: Path | list[Path], out: Path | None,
             log: Log = silent) -> tuple[Path, int]:
-    """Apply a finished run's preprocessing and model to new data; write a CSV."""
+    """Apply a finished run's preprocessing and model to new data (a file; for a model
+    trained on images, a folder of them or a list of image files); write a CSV."""
     run_dir = Path(run_dir)
     for name in ("config.yaml", "preprocess.json", "model.keras"):
         if not (run_dir / name).is_file():
@@ -37,7 +39,15 @@ def predict(run_dir: Path, data_path: Path, out: Path | None,
     ins, outs = named.names_of(cfg)
     pre = NamedPreprocessor.from_state(json.loads((run_dir / "preprocess.json").read_text()), ins, outs)
     model = load_model(run_dir, cfg_data, log)
-    x, y = _read_new_data(cfg, Path(data_path))
+    x: Any
+    if isinstance(cfg.data, ImagesData):
+        x, y = new_images(cfg.data, data_path, pre.classes)
+        data_path = data_path[0].parent / "images" if isinstance(data_path, list) else data_path
+    elif isinstance(data_path, list):
+        raise DataError(f"expected one data file for a model trained on {cfg.data.source} data, "
+                        f"received {len(data_path)}")
+    else:
+        x, y = _read_new_data(cfg, Path(data_path))
     if isinstance(y, dict) and set(y) != set(outs):
         y = None  # the new data lacks some outputs' columns: predict without y_true
     x, y = named.name_data(cfg, x, y, "new")
@@ -110,6 +120,32 @@ def _check_shapes(model: Any, arr: dict[str, np.ndarray], data_path: Path) -> No
                 f"{data_path}: input '{name}' has samples of shape {a.shape[1:]} after "
                 f"preprocessing, the model expects {expected_shapes[name]}"
             )
+
+
+def new_images(cfg: ImagesData, paths: Path | list[Path], classes: dict[str, Any]
+               ) -> tuple[ImageFiles, Any]:
+    """Image files to predict, decoded as in training: a folder of class subfolders (their
+    names are the true classes), any other folder (every image below it), or image files."""
+    decoding = images.Decoding.of(cfg)
+    trained = next(iter(classes.values())) or []
+    if isinstance(paths, Path) and paths.is_dir():
+        subfolders = [d.name for d in paths.iterdir() if d.is_dir() and not d.name.startswith(".")]
+        if subfolders and all(d in map(str, trained) for d in subfolders):
+            folder = images.list_folder(paths, ("data",), cfg.follow_links,
+                                        classes=[str(c) for c in trained])
+            return (images.image_files(folder.paths, decoding),
+                    np.asarray(folder.labels, dtype=object))
+        files = images.checked_files(paths, cfg.follow_links)
+    else:
+        files = []
+        for p in [paths] if isinstance(paths, Path) else paths:
+            if p.is_dir():
+                files += images.checked_files(p, cfg.follow_links)
+            elif not p.is_file():
+                raise DataError(f"{p}: no such file or folder")
+            else:
+                files += images.checked_files(p, cfg.follow_links)
+    return images.image_files(files, decoding), None
 
 
 def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:

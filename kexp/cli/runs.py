@@ -74,17 +74,20 @@ def validate(spec: str, overrides: tuple[str, ...], name: str | None,
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False), shell_complete=run_folders)
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Output CSV (default: RUN_DIR/predictions-<DATA>.csv).")
 @user_errors
-def predict(run_dir: str, data: str, out: str | None) -> None:
-    """Predict DATA (CSV or .npz) with the model and preprocessing of RUN_DIR.
+def predict(run_dir: str, data: tuple[str, ...], out: str | None) -> None:
+    """Predict DATA (a CSV or .npz file; for a model trained on an image folder, a folder
+    of images or image files) with the model and preprocessing of RUN_DIR.
 
-    Writes predicted classes with probabilities (or values, for regression).
+    Writes predicted classes with probabilities (or values, for regression); images with
+    their file paths, and their true class when the folder has class subfolders.
     """
     from kexp import predict as predict_mod
 
-    path, rows = predict_mod.predict(Path(run_dir), Path(data), Path(out) if out else None,
-                                     log=log)
+    paths = [Path(d) for d in data]
+    path, rows = predict_mod.predict(Path(run_dir), paths if len(paths) > 1 else paths[0],
+                                     Path(out) if out else None, log=log)
     click.echo(f"Wrote {rows} predictions to {path}")

@@ -16,6 +16,7 @@ from kexp import backend, experiment
 from kexp.cv.folds import Job, fold_seed
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
+from kexp.data.images import ImageFiles
 from kexp.data.named import rows, rows_at
 from kexp.engine.output import Log
 from kexp.errors import ConfigError
@@ -40,6 +41,8 @@ def concat(a: Any, b: Any) -> Any:
         return {k: concat(a[k], b[k]) for k in a}
     if isinstance(a, (pd.DataFrame, pd.Series)):
         return pd.concat([a, b], ignore_index=True)
+    if isinstance(a, ImageFiles):
+        return a.followed_by(b)
     return np.concatenate([a, b])
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kexp.data.images import ImageFiles
 from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.spec import Config, FunctionalModel
 
@@ -48,6 +49,8 @@ def rows_at(a: Any, idx: Any) -> Any:
         return None
     if isinstance(a, dict):
         return {k: rows_at(v, idx) for k, v in a.items()}
+    if isinstance(a, ImageFiles):
+        return a[np.asarray(idx)]
     return a.iloc[idx] if isinstance(a, (pd.DataFrame, pd.Series)) else np.asarray(a)[idx]
 
 
@@ -86,7 +89,7 @@ def from_keras(value: Any, names: list[str]) -> Named:
 def check_finite(a: Named | None, part: str) -> None:
     """Refuse NaN or infinite values (training would silently produce NaN)."""
     for name, arr in (a or {}).items():
-        if arr is None or getattr(arr, "dtype", None) is None or arr.dtype.kind != "f":
+        if arr is None or isinstance(arr, ImageFiles) or getattr(arr, "dtype", None) is None or arr.dtype.kind != "f":
             continue
         bad = ~np.isfinite(arr)
         if bad.any():
@@ -105,6 +108,8 @@ def data_key(cfg: Config, what: str) -> tuple:
         return ("data", "features" if what == "x" else "target")
     if source == "npz":
         return ("data", f"{what}_train")
+    if source == "images":
+        return ("data", "path")
     return ("data", "source")
 
 

@@ -13,8 +13,9 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from kexp.data.images import ImageFiles
 from kexp.data.named import names_of
-from kexp.data.steps import Tokenize, apply_steps, check_order, make_step
+from kexp.data.steps import Scale, Tokenize, apply_steps, check_order, make_step
 from kexp.data.steps import labels as label_maps
 from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.spec import Config, FunctionalModel, LabelMap, PreprocessConfig
@@ -41,12 +42,33 @@ class Preprocessor:
 
     # -- x
     def fit_x(self, x: Any, part: str = "x_train") -> Preprocessor:
-        apply_steps(self.steps, x, part, fit=True)
+        if isinstance(x, ImageFiles):
+            self._image_steps()  # nothing to fit: a scale step divides by its factor
+        else:
+            apply_steps(self.steps, x, part, fit=True)
         self.fitted = True
         return self
 
-    def transform_x(self, x: Any, part: str = "x") -> np.ndarray:
+    def transform_x(self, x: Any, part: str = "x") -> Any:
+        if isinstance(x, ImageFiles):
+            for step in self._image_steps():
+                x = x.scaled(step.factor)
+            return x
         return apply_steps(self.steps, x, part, fit=False)
+
+    def _image_steps(self) -> list[Scale]:
+        """The steps of images read from a folder: ``scale`` steps, applied as each image
+        is decoded; any other step is a ConfigError naming it."""
+        for step in self.steps:
+            if not isinstance(step, Scale):
+                raise ConfigError(
+                    step.loc,
+                    f"the {step.name} step cannot apply to images read from a folder: they are "
+                    "decoded batch by batch, never held as one array",
+                    hint="Scale pixels with {scale: 255} or a Rescaling layer; normalize with a "
+                         "Normalization layer, resize with data.image_size",
+                )
+        return cast(list[Scale], list(self.steps))
 
     @property
     def vocabulary_size(self) -> int | None:

@@ -1,6 +1,7 @@
 """Load a spec's data into arrays (or a DataFrame for CSV files).
 
-Sources: a CSV file, an ``.npz`` file, ``keras.datasets`` loaders (which
+Sources: a CSV file, an ``.npz`` file, a folder of images (:mod:`kexp.data.images`:
+its files, decoded only when a batch is formed), ``keras.datasets`` loaders (which
 download on first use; offline, ``mnist`` falls back to the shipped 10,000-digit
 sample with a visible note), and random data for smoke tests. Reading a CSV file and
 picking its columns is :mod:`kexp.data.csvfile`.
@@ -16,11 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kexp.data import images
 from kexp.data.csvfile import column as column
 from kexp.data.csvfile import drop_missing, read_csv, select_columns
 from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.hashes import file_sha256
-from kexp.spec import CsvData, KerasData, NpzData, RandomData, SequenceData
+from kexp.spec import CsvData, ImagesData, KerasData, NpzData, RandomData, SequenceData
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: Offline stand-ins for keras.datasets, shipped in datasets/ (see datasets/README.md).
@@ -70,6 +72,8 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
         raw = load_csv(cfg, base_dirs)
     elif isinstance(cfg, NpzData):
         raw = _load_npz(cfg, base_dirs)
+    elif isinstance(cfg, ImagesData):
+        return load_images(cfg, base_dirs)  # data.limit: taken from the classes in turn
     elif isinstance(cfg, RandomData):
         raw = _load_random(cfg, seed)
     elif isinstance(cfg, KerasData):
@@ -134,6 +138,59 @@ def load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
             raw.notes.append(f"data.dropna: dropped {tdropped} rows of {tpath.name} with missing values")
         raw.info.update(test_path=str(tpath), test_sha256=file_sha256(tpath))
     return raw
+
+
+# ---------------------------------------------------------------------------- images
+
+
+def find_folder(value: str, key: tuple, base_dirs: list[Path]) -> Path:
+    """Resolve a folder as :func:`find_file` resolves a file."""
+    p = Path(value).expanduser()
+    tried = [p] if p.is_absolute() else [p, *(d / p for d in base_dirs)]
+    for cand in tried:
+        if cand.is_dir():
+            return cand.resolve()
+    if any(c.is_file() for c in tried):
+        raise ConfigError(key, f"{value} is a file; expected a folder with one subfolder of "
+                          "images per class", hint="Name the folder that holds the class subfolders")
+    raise ConfigError(
+        key, f"folder not found: {value} (looked in: {', '.join(dict.fromkeys(map(str, tried)))})",
+        hint="Check the path; relative paths are read from the current folder or the spec's folder")
+
+
+def load_images(cfg: ImagesData, base_dirs: list[Path]) -> RawData:
+    """The image files of a folder of class subfolders (and of ``test_path``), listed and
+    checked; labels are the class names."""
+    decoding = images.Decoding.of(cfg)
+    train = images.list_folder(find_folder(cfg.path, ("data", "path"), base_dirs),
+                               ("data", "path"), cfg.follow_links)
+    parts = {"train": train}
+    if cfg.test_path:
+        parts["test"] = images.list_folder(
+            find_folder(cfg.test_path, ("data", "test_path"), base_dirs), ("data", "test_path"),
+            cfg.follow_links, classes=train.class_names)
+    notes = [n for n in (p.note() for p in parts.values()) if n]
+    arrays: list[Any] = []
+    for folder in parts.values():
+        keep = (np.arange(len(folder.paths)) if cfg.limit is None
+                else images.interleaved(folder.labels, cfg.limit))
+        arrays += [images.image_files([folder.paths[i] for i in keep], decoding),
+                   np.asarray([folder.labels[i] for i in keep], dtype=object)]
+    info: dict[str, Any] = {
+        "source": "images", "path": str(train.root), "sha256": train.fingerprint,
+        "class_names": train.class_names, "files": train.counts(),
+        "image_shape": list(decoding.shape),
+    }
+    if "test" in parts:
+        info.update(test_path=str(parts["test"].root), test_sha256=parts["test"].fingerprint,
+                    test_files=parts["test"].counts())
+    if cfg.limit is not None:
+        info["limit"] = cfg.limit
+    skipped = sum(len(p.skipped) for p in parts.values())
+    if skipped:
+        info["skipped_files"] = skipped
+    x_test, y_test = arrays[2:] if len(arrays) == 4 else (None, None)
+    return RawData(arrays[0], arrays[1], x_test, y_test, info=info, notes=notes)
 
 
 # ------------------------------------------------------------------------------- npz

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kexp import backend
 from kexp.data import named, sources
 from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
@@ -20,11 +22,12 @@ from kexp.experiment.options import Log, Options, silent
 from kexp.model import objects, resolve
 from kexp.model.blueprint import Blueprint, Shape, blueprint
 from kexp.model.build import build, make_layers
-from kexp.model.checks import check_embeddings, check_outputs
+from kexp.model.checks import check_embeddings, check_image_inputs, check_outputs
 from kexp.model.loss_labels import Output, check_loss_labels
 from kexp.spec import (
     Config,
     FunctionalModel,
+    ImagesData,
     Spec,
     apply_overrides,
     load_config,
@@ -72,6 +75,8 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
             log(f"Warning: {note}")
         notes += raw.notes
         split, pre = make_split(cfg, raw, seed)
+        if isinstance(cfg.data, ImagesData):
+            raw.info["parts"] = part_counts(split, pre)
         model = build_model(cfg, split, pre, notes)
         weights = class_weights(cfg, split, pre)
         if cfg.sweep is not None:
@@ -140,6 +145,7 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
     """A fresh, compiled model for the split's shapes, checked against its labels."""
     bp = blueprint(cfg.model, notes)
     check_embeddings(bp, split.x_train, pre.vocabulary_sizes)
+    check_image_inputs(bp, split.x_train)
     model, out_shapes = build(bp, named.sample_shapes(split.x_train), notes)
     check_class_weight(cfg, bp)
     check_loss_labels(bp, outputs_of(cfg, bp, out_shapes, split, pre),
@@ -174,6 +180,23 @@ def outputs_of(cfg: Config, bp: Blueprint, shapes: dict[str, Shape], split: fit_
                ("preprocess", "y", o) if per_y else ("preprocess", "y"))
         for o in bp.outputs
     ]
+
+
+def part_counts(split: fit_mod.Split, pre: NamedPreprocessor) -> dict[str, dict[str, int]]:
+    """The samples of each class in each part (train, validation, test) of the first
+    output, for the record (``env.json``'s data)."""
+    out, classes = next(iter(pre.classes.items()))
+    parts = {"train": split.y_train, "validation": split.y_val,
+             "test": split.y_test if split.test_name == "test" else None}
+    counts = {}
+    for part, y in parts.items():
+        if y is None or classes is None:
+            continue
+        arr = np.asarray(y[out])
+        idx = arr.argmax(axis=1) if arr.ndim == 2 and arr.shape[1] > 1 else arr.ravel().astype(int)
+        per = np.bincount(idx, minlength=len(classes))
+        counts[part] = {str(c): int(n) for c, n in zip(classes, per, strict=True)}
+    return counts
 
 
 def class_weights(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor) -> dict[int, float] | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from kexp.data.images import ImageFiles
 from kexp.errors import ConfigError
 from kexp.model.blueprint import Blueprint, Shape, fmt_shape
 from kexp.spec import named
@@ -66,6 +67,8 @@ def _check_embedding(loc: tuple, args: dict[str, Any], x: Any, vocabulary_size: 
     input_dim = args.get("input_dim")
     if not isinstance(input_dim, int) or isinstance(input_dim, bool):
         return  # Keras reports a missing or non-integer input_dim itself
+    if isinstance(x, ImageFiles):
+        return  # pixels, not token indices
     arr = np.asarray(x)
     largest = int(np.nanmax(arr)) if arr.size and arr.dtype.kind in "iuf" else 0
     needed = max(vocabulary_size or 0, largest + 1)
@@ -81,3 +84,38 @@ def _check_embedding(loc: tuple, args: dict[str, Any], x: Any, vocabulary_size: 
             f"expected at least {needed}: {why}; received {input_dim}",
             hint=f"Set input_dim: {needed}, or lower the vocabulary size (tokenize: max_tokens)",
         )
+
+
+def check_image_inputs(bp: Blueprint, x: dict[str, Any]) -> None:
+    """A ConfigError naming ``data.image_size`` or ``data.color_mode`` when the images
+    read from a folder do not have the shape an input of the model declares."""
+    from kexp.data.images import CHANNELS
+
+    modes = {n: m for m, n in CHANNELS.items()}
+    for name, files in x.items():
+        decl = bp.inputs.get(name)
+        if not isinstance(files, ImageFiles) or decl is None or decl.shape is None:
+            continue
+        declared, (h, w, c) = tuple(decl.shape), files.decoding.shape
+        what = "the model" if bp.sequential else f"input '{name}'"
+        if len(declared) != 3:
+            raise ConfigError(decl.loc, f"{what} expects samples of shape {fmt_shape(declared)}, "
+                              f"but images are read as (height, width, channels) = {(h, w, c)}",
+                              hint=f"Declare shape: [{h}, {w}, {c}] and add a Flatten layer "
+                                   "where the network needs one dimension")
+        dh, dw, dc = declared
+        if dc is not None and dc != c:
+            mode = modes.get(dc)
+            raise ConfigError(
+                ("data", "color_mode"),
+                f"color_mode {modes[c]} reads images with {c} channel(s), but {what} expects "
+                f"{dc} (shape {fmt_shape(declared)})",
+                hint=f"Set data.color_mode: {mode}" if mode else
+                f"Declare the input's shape as [{h}, {w}, {c}]")
+        if (dh is not None and dh != h) or (dw is not None and dw != w):
+            raise ConfigError(
+                ("data", "image_size"),
+                f"images are resized to {h}x{w} (data.image_size [{h}, {w}]), but {what} expects "
+                f"{dh}x{dw} (shape {fmt_shape(declared)})",
+                hint=f"Set data.image_size: [{dh}, {dw}], or declare the input's shape as "
+                     f"[{h}, {w}, {c}]")

@@ -51,16 +51,30 @@ def layer_kwargs(kwargs: dict[str, Any], loc: Loc) -> dict[str, Any]:
     return out
 
 
+def _positional(k: Any, name: str, value: Any, loc: Loc) -> dict[str, Any]:
+    """``{MaxPooling2D: 3}``: the value of the layer's first argument, as Keras's
+    ``MaxPooling2D(3)`` takes it (``Dense: 64`` is ``units: 64``, ``Dropout: 0.5`` is
+    ``rate: 0.5``)."""
+    import inspect
+
+    cls = getattr(k.layers, name, None)
+    params = []
+    if isinstance(cls, type):
+        params = [p for p in inspect.signature(cls).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not params or isinstance(value, bool) or not isinstance(value, (int, float, str, list)):
+        example = f"{{{name}: {{{params[0].name}: ...}}}}" if params else f"{{{name}: {{...}}}}"
+        raise ConfigError(loc + (name,), f"expected a mapping of keyword arguments, received "
+                          f"{value!r}", hint=f"e.g. {example}")
+    return {params[0].name: value}
+
+
 def layer(obj: Any, loc: Loc) -> Any:
     """Build one layer from ``{ClassName: {kwargs}}`` via ``keras.layers.deserialize``."""
     k = keras()
     name, args = named(obj)
     if args is not None and not isinstance(args, dict):
-        raise ConfigError(
-            loc + (name,),
-            f"expected a mapping of keyword arguments, received {args!r}",
-            hint=f"e.g. {{{name}: {{units: 64}}}}",
-        )
+        args = _positional(k, name, args, loc)
     lloc = loc + (name,) if isinstance(obj, dict) else loc
     if CUSTOM_RE.match(name):
         cls = custom.load("layer", name, lloc, with_args=args is not None)
@@ -77,9 +91,15 @@ def layer(obj: Any, loc: Loc) -> Any:
         raise ConfigError(lloc, f"unknown layer '{name}'", hint=did_you_mean(name, layer_names()))
     kwargs = layer_kwargs(args or {}, lloc)
     try:
-        return k.layers.deserialize(
-            {"module": "keras.layers", "class_name": name, "config": kwargs, "registered_name": None}
-        )
+        try:
+            return k.layers.deserialize(
+                {"module": "keras.layers", "class_name": name, "config": kwargs,
+                 "registered_name": None}
+            )
+        except KeyError:
+            # a from_config that reads a key of the full saved config (Rescaling's offset):
+            # the class made from the arguments given, as Keras's constructor takes them
+            return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             lloc, f"invalid arguments for {name}: {first_line(exc)}", hint=kwarg_hint(cls, args or {})

@@ -94,6 +94,8 @@ def _classifier_figures(frame: pd.DataFrame, prob_columns: list[str],
     y_true, y_pred = _labels(frame["y_true"]), _labels(frame["y_pred"])
     extra = sorted((set(y_true) | set(y_pred)) - set(classes))
     figures = {"confusion_matrix": _confusion_figure(y_true, y_pred, classes + extra, prefix)}
+    if "path" in frame.columns:  # images read from a folder
+        figures["misclassified"] = _misclassified_figure(frame, y_true, y_pred, prefix)
     if len(classes) == 2:
         positive = classes[1]
         truth = np.asarray(y_true) == positive
@@ -103,6 +105,52 @@ def _classifier_figures(frame: pd.DataFrame, prob_columns: list[str],
             figures["roc"] = _roc_figure(truth[ok], score[ok], positive, prefix)
             figures["pr"] = _pr_figure(truth[ok], score[ok], positive, prefix)
     return figures
+
+
+#: the most misclassified images drawn
+GRID = 25
+
+
+def _misclassified_figure(frame: pd.DataFrame, y_true: list[str], y_pred: list[str],
+                          prefix: str) -> Figure:
+    """A grid of the test images whose predicted class is wrong, the most confident
+    mistakes first, each titled ``true -> predicted (probability)``."""
+    from matplotlib import image as mpimg
+
+    wrong = [i for i, (t, p) in enumerate(zip(y_true, y_pred, strict=True)) if t != p]
+    confidence = [_probability(frame, i, y_pred[i]) for i in wrong]
+    order = [i for _, i in sorted(zip(confidence, wrong, strict=True), key=lambda c: -c[0])][:GRID]
+    cols = max(1, min(5, len(order)))
+    rows = max(1, -(-len(order) // cols))
+    fig = new_figure(figsize=(2.2 * cols, 2.4 * rows + 0.4))
+    if not order:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+    for k, i in enumerate(order):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.axis("off")
+        path = str(frame["path"].iloc[i])
+        try:
+            img = mpimg.imread(path)
+        except (OSError, ValueError, SyntaxError):
+            ax.text(0.5, 0.5, "image not found", ha="center", va="center", fontsize=8)
+        else:
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        p = _probability(frame, i, y_pred[i])
+        ax.set_title(f"{y_true[i]} -> {y_pred[i]}" + (f" ({p:.2f})" if p >= 0 else ""), fontsize=8)
+    shown = f"{len(order)} of {len(wrong)}" if len(wrong) > len(order) else f"{len(wrong)}"
+    fig.suptitle(f"{prefix}misclassified test images ({shown} of {len(frame)}; true -> predicted)",
+                 fontsize=10)
+    return fig
+
+
+def _probability(frame: pd.DataFrame, i: int, label: str) -> float:
+    column = f"prob_{label}"
+    if column not in frame.columns:
+        return -1.0
+    value = pd.to_numeric(frame[column].iloc[i], errors="coerce")
+    return -1.0 if pd.isna(value) else float(value)
 
 
 def _confusion_figure(y_true: list[str], y_pred: list[str], labels: list[str],

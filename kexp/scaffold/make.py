@@ -1,4 +1,4 @@
-"""Survey a CSV file, write its spec, check the spec, then print or save it."""
+"""Survey a CSV file (or an image folder), write its spec, check the spec, then print or save it."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ class InitResult:
     out: Path | None
 
 
-def command_line(data: str, target: str, task: str | None, out: str | None) -> str:
+def command_line(data: str, target: str | None, task: str | None, out: str | None) -> str:
     """The ``kexp init`` command that wrote a spec (its first comment line)."""
-    parts = ["kexp", "init", data, "--target", target]
+    parts = ["kexp", "init", data, *(["--target", target] if target is not None else [])]
     parts += ["--task", task] if task else []
     parts += ["--out", out] if out else []
     return shlex.join(parts)
@@ -43,11 +43,12 @@ def check(text: str, out: Path | None) -> None:
 TASKS = ("classification", "regression")
 
 
-def init_spec(data: str, target: str, task: str | None = None, out: str | None = None,
+def init_spec(data: str, target: str | None, task: str | None = None, out: str | None = None,
               force: bool = False) -> InitResult:
     """``kexp init``: the checked spec text for the CSV file ``data``, written to ``out``
     (refused when it exists, unless ``force``) or returned for stdout. ``task``
-    (classification or regression) overrides the task read from the target."""
+    (classification or regression) overrides the task read from the target. A folder
+    ``data`` gives a small CNN for its class subfolders of images (no target)."""
     if task is not None and task not in TASKS:
         raise KexpError(f"--task: expected one of {', '.join(TASKS)}, received {task!r}")
     dest = Path(out) if out else None
@@ -56,11 +57,22 @@ def init_spec(data: str, target: str, task: str | None = None, out: str | None =
                         "overwrite it, or choose another --out")
     if dest is not None and dest.is_dir():
         raise KexpError(f"--out: {dest} is a folder; expected a file name such as spec.yaml")
-    from kexp.scaffold.survey import survey
-    from kexp.scaffold.write import spec_text
+    if Path(data).is_dir():  # a folder of class subfolders of images
+        if target is not None:
+            raise KexpError(f"--target: {data} is a folder of images, whose classes are its "
+                            "subfolders; remove --target")
+        from kexp.scaffold.images import image_spec_text, survey_images
 
-    chosen = cast("Task | None", task)
-    text = spec_text(survey(data, target, chosen), command_line(data, target, task, out))
+        text = image_spec_text(survey_images(data), command_line(data, None, task, out))
+    else:
+        if target is None:
+            raise KexpError(f"--target: missing; name the column of {data} to predict "
+                            "(its name, or its 0-based index)")
+        from kexp.scaffold.survey import survey
+        from kexp.scaffold.write import spec_text
+
+        chosen = cast("Task | None", task)
+        text = spec_text(survey(data, target, chosen), command_line(data, target, task, out))
     check(text, dest)
     if dest is not None:
         dest.parent.mkdir(parents=True, exist_ok=True)

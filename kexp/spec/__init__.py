@@ -16,6 +16,7 @@ from kexp.spec.sources import (
     DATA_SOURCES,
     CsvData,
     Holdout,
+    ImagesData,
     KerasData,
     NpzData,
     RandomData,
@@ -42,7 +43,7 @@ from kexp.spec.steps import (
 __all__ = [
     "DATA_SOURCES", "RESERVED_TOKENS", "X_STEPS", "Base", "BinaryLabels", "CVConfig", "Column",
     "CompileConfig", "Config", "CsvData", "FitConfig", "FlattenStep", "FunctionalModel",
-    "GetDummiesStep", "GraphInput", "GraphNode", "Holdout", "ImputeStep", "KerasData", "Label",
+    "GetDummiesStep", "GraphInput", "GraphNode", "Holdout", "ImagesData", "ImputeStep", "KerasData", "Label",
     "LabelMap", "MinMaxStep", "NamedObject", "NpzData", "PadStep", "PathT", "PreprocessConfig",
     "RandomData", "ReshapeStep", "ScaleStep", "SequenceData", "SequentialModel", "Spec",
     "StandardizeStep", "StepArgs", "TokenizeStep", "apply_overrides", "configure", "format_path",

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from kexp.spec.base import MAX_INT32, Base, Bounded, Column, Limits, NamedObject, Seed, per_name
 from kexp.spec.network import ModelConfig
-from kexp.spec.sources import CsvData, DataConfig, KerasData, NpzData, SequenceData
+from kexp.spec.sources import CsvData, DataConfig, ImagesData, KerasData, NpzData, SequenceData
 from kexp.spec.steps import PreprocessConfig
 from kexp.spec.sweep import SweepConfig
 
@@ -212,7 +212,7 @@ class Config(Base):
     deterministic: bool = Field(
         default=False, description="TensorFlow's deterministic ops (reproducible, slower)")
     data: DataConfig = Field(
-        description="The data: source (csv, npz, random, a keras.datasets name) and its keys, e.g. "
+        description="The data: source (csv, npz, images, random, a keras.datasets name) and its keys, e.g. "
                     "{source: csv, path: data.csv, target: 8}")
     preprocess: PreprocessConfig = Field(
         default_factory=PreprocessConfig,
@@ -239,6 +239,15 @@ class Config(Base):
         description="Where runs are logged besides their run folder (MLflow)")
 
     @model_validator(mode="after")
+    def _class_folders(self) -> Config:
+        # an image folder's labels are its class names: encoded as class indices unless
+        # preprocess.y says otherwise (image_dataset_from_directory's label_mode="int")
+        if isinstance(self.data, ImagesData) and "y" not in self.preprocess.model_fields_set:
+            self.preprocess = self.preprocess.model_copy(update={"y": "sparse"})
+            self.preprocess.model_fields_set.add("y")
+        return self
+
+    @model_validator(mode="after")
     def _validation_sources(self) -> Config:
         if self.data.validation is not None and (
             self.fit.validation_split or self.fit.validation_data
@@ -255,7 +264,7 @@ class Config(Base):
 def _has_test(cfg: Config) -> bool:
     d = cfg.data
     return isinstance(d, (KerasData, SequenceData)) or (isinstance(d, NpzData) and d.x_test is not None) or (
-        isinstance(d, CsvData) and d.test_path is not None
+        isinstance(d, (CsvData, ImagesData)) and d.test_path is not None
     )
 
 

@@ -1,4 +1,4 @@
-"""The data sources of ``data:`` (csv, npz, keras.datasets, random) and the held-out parts.
+"""The data sources of ``data:`` (csv, npz, image folders, keras.datasets, random) and the held-out parts.
 
 :data:`DataConfig` picks the source model by the ``source`` key; :data:`DATA_SOURCES`
 lists every accepted value. This module never imports TensorFlow.
@@ -136,6 +136,59 @@ class NpzData(_DataBase):
                     "data.test is held out")
 
 
+#: the pixel channels of each ``color_mode`` (as ``image_dataset_from_directory`` reads them)
+COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
+#: ``tf.image.resize``'s methods, the ``interpolation`` Keras's image loader takes
+Interpolation = Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
+                        "gaussian", "mitchellcubic"]
+
+
+class ImagesData(_DataBase):
+    """A folder of images with one subfolder per class, read as Keras's
+    ``image_dataset_from_directory`` reads it and decoded batch by batch with ``tf.data``."""
+
+    source: Literal["images"] = Field(
+        description="images: a folder with one subfolder of images per class")
+    path: FilePath = Field(
+        description="The folder (one subfolder per class: path/cat/1.jpg, path/dog/2.png); a "
+                    "relative path is looked up in the current folder, the spec's folder and its "
+                    "parent")
+    test_path: str | None = Field(
+        default=None,
+        description="A second folder with the same class subfolders, used as the test set; null: "
+                    "data.test is held out of the files (stratified, seeded)")
+    image_size: Annotated[list[Annotated[int, Field(gt=0), Limits(maximum=8192)]],
+                          Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [256, 256],
+        description="[height, width] every image is resized to (Keras's image_size)")
+    color_mode: Literal["grayscale", "rgb", "rgba"] = Field(
+        default="rgb", description="The channels read: grayscale (1), rgb (3) or rgba (4)")
+    interpolation: Interpolation = Field(
+        default="bilinear", description="How images are resized (tf.image.resize's method)")
+    crop_to_aspect_ratio: bool = Field(
+        default=False,
+        description="Crop the largest centred window of the target aspect ratio before resizing, "
+                    "instead of stretching")
+    pad_to_aspect_ratio: bool = Field(
+        default=False,
+        description="Pad to the target aspect ratio (black bars) before resizing, instead of "
+                    "stretching")
+    follow_links: bool = Field(
+        default=False, description="Follow symbolic links to subfolders (Keras's follow_links)")
+    cache: bool | str = Field(
+        default=False,
+        description="Keep the decoded images after the first epoch: true in memory, a file name "
+                    "prefix on disk; false: decode every epoch")
+    prefetch: bool = Field(
+        default=True, description="Decode the next batches while the model trains on this one")
+
+    @model_validator(mode="after")
+    def _one_fit(self) -> ImagesData:
+        if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
+            raise ValueError("only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be true")
+        return self
+
+
 KerasDataset = Literal[
     "mnist",
     "fashion_mnist",
@@ -216,15 +269,16 @@ def _data_tag(value: Any) -> str | None:
     return getattr(value, "source", None)
 
 
-DATA_SOURCES = ("csv", "npz", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
+DATA_SOURCES = ("csv", "npz", "images", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
 
 if TYPE_CHECKING:
     # what the tagged union below validates to (a type checker cannot read one built at runtime)
-    DataConfig = CsvData | NpzData | RandomData | KerasData | SequenceData
+    DataConfig = CsvData | NpzData | ImagesData | RandomData | KerasData | SequenceData
 else:
     _DATA_ALTERNATIVES = (
         Annotated[CsvData, Tag("csv")],
         Annotated[NpzData, Tag("npz")],
+        Annotated[ImagesData, Tag("images")],
         Annotated[RandomData, Tag("random")],
         *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
         *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),

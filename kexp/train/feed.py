@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from kexp.data import images
 from kexp.data.named import rows
 from kexp.errors import RunError
 
@@ -75,6 +76,8 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
     iterator, and epoch ``e`` has row order ``epoch_orders(...)[e]``)."""
     import tensorflow as tf
 
+    if images.is_files(x):
+        return image_batches(x, y, batch_size, shuffle, seed, repeat)
     x, y = floatx(x), floatx(y)
     n = rows(x)
     seed = int(seed) % 2**63
@@ -98,6 +101,48 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
     # no graph rewrites: they would serialize the pipeline (and its data) every epoch
     options.experimental_optimization.apply_default_optimizations = False
     return ds.with_options(options)
+
+
+def image_batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
+                  repeat: bool = False) -> Any:
+    """:func:`batches` of image files (``x``, or some of its inputs), decoded in parallel
+    as each batch is formed: the file names are shuffled (the same orders as
+    :func:`batches` for the same seed and rows), then each image decoded and resized as
+    Keras's ``image_dataset_from_directory`` does, then batched and prefetched. With
+    ``cache``, the decoded images are kept after the first pass and shuffled from there.
+    ``y`` None: inputs only (predictions)."""
+    import tensorflow as tf
+
+    named = x if isinstance(x, dict) else None
+    parts = named if named is not None else {"": x}
+    tensors = {k: v.paths if isinstance(v, images.ImageFiles) else floatx(v) for k, v in parts.items()}
+    decodings = {k: v.decoding for k, v in parts.items() if isinstance(v, images.ImageFiles)}
+    first = next(iter(decodings.values()))
+
+    def decode(xs: Any) -> Any:
+        out = {k: images.decode(t, decodings[k]) if k in decodings else t for k, t in xs.items()}
+        return out if named is not None else out[""]
+
+    data = (tensors, floatx(y)) if y is not None else (tensors,)
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    seed = int(seed) % 2**63
+    def mix(d: Any) -> Any:
+        return d.shuffle(rows(x), seed=seed, reshuffle_each_iteration=True) if shuffle else d
+
+    def load(xs: Any, *rest: Any) -> Any:
+        return (decode(xs), *rest)
+
+    if first.cache is not False:  # decode once, keep, shuffle the decoded images
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = mix(ds.cache("" if first.cache is True else str(first.cache)))
+    else:
+        ds = mix(ds).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if repeat:
+        ds = ds.repeat()
+    if first.prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds if y is not None else ds.map(lambda xs: xs)
 
 
 def steps(n: int, batch_size: int) -> int:

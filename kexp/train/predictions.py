@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 from kexp import backend
+from kexp.data.images import ImageFiles, is_files
 from kexp.data.named import Named, for_keras, from_keras
 from kexp.spec import CompileConfig, named
+from kexp.train import feed
 from kexp.train.compile import loss_of
 
 
@@ -33,6 +35,10 @@ def predictions(model: Any, cfg: CompileConfig, classes: dict[str, Any], x: Name
         binary = classes[out] is None and is_binary(loss_of(cfg, out, outputs))
         frame = frame_of(proba[out], None if y_raw is None else y_raw.get(out), classes[out], binary)
         frames.append(frame if len(outputs) == 1 else frame.add_prefix(f"{out}."))
+    files = {k: v.paths for k, v in x.items() if isinstance(v, ImageFiles)}
+    if files:  # each image's file first: kexp plot shows the misclassified ones
+        frames.insert(0, pd.DataFrame({"path" if len(x) == 1 else f"{k}.path": v
+                                       for k, v in files.items()}))
     return pd.concat(frames, axis=1)
 
 
@@ -48,6 +54,8 @@ def predict(model: Any, x: Any, batch_size: int) -> Any:
     own layers, none of them recurrent (whose eager loops are slow), is predicted by
     calling the model batch by batch in inference mode; anything else goes through
     ``model.predict``."""
+    if is_files(x):  # decoded batch by batch
+        return model.predict(feed.batches(x, None, batch_size, shuffle=False, seed=0), verbose=0)
     keras = backend.keras()
     arrays = keras.tree.flatten(x)
     rows = len(arrays[0]) if arrays else 0
