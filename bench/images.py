@@ -23,6 +23,7 @@ hand-written script's, test accuracy within 0.5 points.
     python bench/images.py --per-class-train 200 --per-class-test 100 --epochs 1   # quick check
     python bench/images.py --repeat 3                        # 3 runs of each, medians
     python bench/images.py --hand-only                       # only (a)
+    python bench/images.py --keep /tmp/bench-images          # keep the specs and run folders
 
 Needs ``apt-get install dataset-fashion-mnist``. Run from anywhere; the spec names the
 callback by module path, so ``kexp run`` runs in the repository root.
@@ -64,7 +65,7 @@ model:
   type: sequential
   layers:
     - Input: {{shape: [28, 28, 1]}}
-    - Rescaling: {{scale: 0.00392156862745098, offset: 0.0}}
+    - Rescaling: {{scale: 0.00392156862745098}}
     - Conv2D: {{filters: 32, kernel_size: 3, activation: relu}}
     - MaxPooling2D: {{pool_size: 2}}
     - Conv2D: {{filters: 64, kernel_size: 3, activation: relu}}
@@ -129,6 +130,8 @@ def run_hand(data: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[
 
 def run_kexp(data: Path, args: argparse.Namespace, env: dict[str, str], work: Path, i: int) -> dict[str, Any]:
     spec, clock, runs = work / f"spec-{i}.yaml", work / f"clock-{i}.json", work / f"runs-{i}"
+    if runs.exists() or clock.exists():
+        sys.exit(f"{runs} or {clock} exists already: --keep needs a new or empty folder")
     spec.write_text(SPEC.format(seed=args.seed, train=json.dumps(str(data / "train")),
                                 test=json.dumps(str(data / "test")), epochs=args.epochs,
                                 batch_size=args.batch_size, clock=json.dumps(str(clock))))
@@ -173,18 +176,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side, alternating; medians")
     ap.add_argument("--cache", type=Path, default=CACHE, help=f"where the PNG folders are kept (default: {CACHE})")
     ap.add_argument("--hand-only", action="store_true", help="run only the hand-written script")
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="keep the generated specs, clock files and kexp run folders in DIR "
+                         "(default: a temporary folder, removed at the end)")
     args = ap.parse_args(argv)
 
     data = folders(args.per_class_train, args.per_class_test, args.cache)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     hands, kexps = [], []
     with tempfile.TemporaryDirectory(prefix="kexp-bench-images-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for i in range(args.repeat):
             hands.append(run_hand(data, args, env))
             print(json.dumps(hands[-1]), flush=True)
             if args.hand_only:
                 continue
-            kexps.append(run_kexp(data, args, env, Path(tmp), i))
+            kexps.append(run_kexp(data, args, env, work, i))
             check_same_work(hands[-1], kexps[-1], args.batch_size)
             print(json.dumps(kexps[-1]), flush=True)
 
