@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ def shipped_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         np.savez(data / "mnist-sample.npz", x_train=npz["x_train"][:200],
                  y_train=npz["y_train"][:200], x_test=npz["x_test"][:50],
                  y_test=npz["y_test"][:50])
+    for folder in ("fashion-folders", "twemoji-folders"):  # small already (under 1 MB)
+        shutil.copytree(ROOT / "datasets" / folder, data / folder)
     (base / "examples").mkdir()
     for path in (ROOT / "examples").glob("*.py"):
         (base / "examples" / path.name).write_text(path.read_text())

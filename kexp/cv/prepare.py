@@ -20,7 +20,7 @@ from kexp.data.images import ImageFiles
 from kexp.data.named import rows, rows_at
 from kexp.engine.output import Log
 from kexp.errors import ConfigError
-from kexp.spec import Config, CsvData, Spec, apply_overrides
+from kexp.spec import Config, CsvData, PythonData, Spec, apply_overrides
 
 
 @dataclass
@@ -90,6 +90,11 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> CVPlan:
         cfg, base_dirs = experiment.setup(full)
         seed = cfg.seed
         assert seed is not None
+        if isinstance(cfg.data, PythonData):
+            raise ConfigError(("data", "source"), "k-fold cross-validation folds the samples of "
+                              "the data; a Python data set gives them only batch by batch",
+                              hint="Train it with kexp run (data.test_args gives the test part), "
+                                   "or give the data as a file")
         raw = data_mod.load(cfg.data, seed, base_dirs)
         notes = list(raw.notes)
         if cfg.data.test is not None and raw.x_test is None:

@@ -110,6 +110,8 @@ def data_key(cfg: Config, what: str) -> tuple:
         return ("data", f"{what}_train")
     if source == "images":
         return ("data", "path")
+    if source == "python":
+        return ("data", "object")
     return ("data", "source")
 
 

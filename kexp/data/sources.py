@@ -17,12 +17,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.data import images
+from kexp.data import images, python
 from kexp.data.csvfile import column as column
 from kexp.data.csvfile import drop_missing, read_csv, select_columns
 from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.hashes import file_sha256
-from kexp.spec import CsvData, ImagesData, KerasData, NpzData, RandomData, SequenceData
+from kexp.spec import (
+    CsvData,
+    ImagesData,
+    KerasData,
+    NpzData,
+    PythonData,
+    RandomData,
+    SequenceData,
+)
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: Offline stand-ins for keras.datasets, shipped in datasets/ (see datasets/README.md).
@@ -39,6 +47,8 @@ class RawData:
     y_test: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: a source's own validation part (a Python data set's; others hold it out)
+    x_val: Any = None
 
 
 def find_file(value: str, key: tuple, base_dirs: list[Path]) -> Path:
@@ -74,6 +84,8 @@ def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
         raw = _load_npz(cfg, base_dirs)
     elif isinstance(cfg, ImagesData):
         return load_images(cfg, base_dirs)  # data.limit: taken from the classes in turn
+    elif isinstance(cfg, PythonData):
+        return load_python(cfg)
     elif isinstance(cfg, RandomData):
         raw = _load_random(cfg, seed)
     elif isinstance(cfg, KerasData):
@@ -191,6 +203,22 @@ def load_images(cfg: ImagesData, base_dirs: list[Path]) -> RawData:
         info["skipped_files"] = skipped
     x_test, y_test = arrays[2:] if len(arrays) == 4 else (None, None)
     return RawData(arrays[0], arrays[1], x_test, y_test, info=info, notes=notes)
+
+
+# ---------------------------------------------------------------------------- python
+
+
+def load_python(cfg: PythonData) -> RawData:
+    """A Python data set's parts, checked, each with its first batch
+    (:mod:`kexp.data.python`); the targets come in its batches."""
+    parts = python.parts(cfg)
+    info: dict[str, Any] = {"source": "python", "object": cfg.object, "args": cfg.args,
+                            "kind": "PyDataset" if parts["train"].is_class else "generator"}
+    for part in ("validation", "test"):
+        if part in parts:
+            info[f"{part}_args"] = parts[part].args
+    return RawData(parts["train"], None, parts.get("test"), None, info=info,
+                   x_val=parts.get("validation"))
 
 
 # ------------------------------------------------------------------------------- npz

@@ -29,7 +29,7 @@ from kexp.train import baseline as baseline_mod
 from kexp.train import fit as fit_mod
 from kexp.train.callbacks import epoch_status, learning_rate_log, stop_on_signal
 from kexp.train.compile import loss_of
-from kexp.train.predictions import is_binary, predictions
+from kexp.train.predictions import is_binary, predictions, stream_predictions
 
 
 @dataclass
@@ -58,8 +58,7 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = sil
             epochs = _train(p, rf, replace(options, callbacks=[*options.callbacks,
                                                                *tracking.callbacks()]))
             # fit_transform sets the test part (the training data when there is none)
-            assert p.split.x_test is not None and p.split.y_test is not None
-            metrics = fit_mod.evaluate(p.model, p.split.x_test, p.split.y_test, cfg.fit.batch_size)
+            metrics = fit_mod.evaluate_test(p.model, p.split, cfg.fit.batch_size)
             _write_results(p, rf, metrics, log)
             if options.save_model:
                 with rf.replacing("model.keras") as tmp:
@@ -121,7 +120,12 @@ def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: L
     cfg, split = p.cfg, p.split
     assert split.x_test is not None and split.y_test is not None  # set by fit_transform
     base = None
-    if len(split.y_train) == 1:  # one output: majority class / training mean
+    if split.stream is not None:  # a Python data set: its batches, one pass
+        frame = stream_predictions(p.model, cfg.compile, p.pre.classes, split.stream.test)
+    else:
+        frame = predictions(p.model, cfg.compile, p.pre.classes, split.x_test, split.y_test_raw,
+                            cfg.fit.batch_size)
+    if len(split.y_train) == 1 and split.stream is None:  # one output: majority class / mean
         out = next(iter(split.y_train))
         base = baseline_mod.baseline(
             split.y_train[out], split.y_test[out], p.pre.classes[out],
@@ -129,14 +133,12 @@ def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: L
         )
     rf.write_json("metrics.json", {
         "evaluated_on": split.test_name,
-        "samples": named.n_rows(split.x_test),
+        "samples": len(frame) if split.stream is not None else named.n_rows(split.x_test),
         "metrics": metrics,
         **({"baseline": base} if base else {}),
     })
     if base:
         log(f"{split.test_name} {baseline_mod.describe(base)}")
-    frame = predictions(p.model, cfg.compile, p.pre.classes, split.x_test, split.y_test_raw,
-                        cfg.fit.batch_size)
     rf.write_text("predictions.csv", frame.to_csv(index=False))
 
 
@@ -231,6 +233,13 @@ def describe_data(split: fit_mod.Split) -> str:
         text = f"input shape {next(iter(shapes.values()))}"
     else:
         text = "input shapes " + ", ".join(f"{k} {v}" for k, v in shapes.items())
+    if split.stream is not None:
+        s = split.stream
+        parts = [f"{name} batches{'' if b.steps is None else f' ({b.steps} a pass)'}"
+                 for name, b in (("train", s.train), ("validation", s.validation),
+                                 ("test", s.test if split.test_name == "test" else None))
+                 if b is not None]
+        return f"Data: {', '.join(parts)} from {s.train.name}; {text}"
     val = 0 if split.x_val is None else named.n_rows(split.x_val)
     test = named.n_rows(split.x_test) if split.test_name == "test" and split.x_test else 0
     return f"Data: {named.n_rows(split.x_train)} train, {val} validation, {test} test samples; {text}"

@@ -12,18 +12,13 @@ that is not callable are refused, naming the YAML key and what the slot accepts.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from kexp.backend import keras
-from kexp.errors import ConfigError, did_you_mean
-
-Loc = tuple[Any, ...]
-CUSTOM_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+from kexp.errors import ConfigError
+from kexp.imports import CUSTOM_RE, Loc, import_object
 
 #: slot -> the Keras base class (as ``module.Class`` of ``keras``) its classes subclass
 BASES = {
@@ -38,45 +33,10 @@ BASES = {
     "callback": "callbacks.Callback",
     "learning-rate schedule": "optimizers.schedules.LearningRateSchedule",
 }
+#: the slot of a Python data set (data.object): a PyDataset subclass or a generator function
+DATA_SET = "data set"
 #: slots that also take a plain Python function, with the arguments Keras calls it with
 FUNCTIONS = {"loss": ("y_true", "y_pred"), "metric": ("y_true", "y_pred"), "activation": ("x",)}
-
-
-def add_search_path(path: str | Path) -> None:
-    """Let ``package.module:attribute`` names resolve relative to ``path`` too."""
-    p = str(Path(path).resolve())
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-
-def import_object(name: str, loc: Loc) -> Any:
-    """Import ``package.module:attribute`` (never eval, never call)."""
-    if not CUSTOM_RE.match(name):
-        raise ConfigError(
-            loc, f"custom code must be named 'package.module:attribute', received {name!r}"
-        )
-    module_name, attr = name.split(":", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            loc,
-            f"cannot import module '{module_name}' ({exc})",
-            hint="Run kexp from the folder that holds the package, or install it",
-        ) from None
-    except Exception as exc:  # the user's module failed while importing
-        raise ConfigError(loc, f"importing '{module_name}' failed: {type(exc).__name__}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            public = [n for n in dir(obj) if not n.startswith("_")]
-            raise ConfigError(
-                loc,
-                f"module '{module_name}' has no attribute '{attr}'",
-                hint=did_you_mean(part, public),
-            )
-        obj = getattr(obj, part)
-    return obj
 
 
 def base_class(kind: str) -> type:
@@ -255,6 +215,10 @@ def references(tree: dict[str, Any]) -> list[tuple[str, str, Loc]]:
         _named(comp.get(key), ("compile", key), kind, found)
     fit = f if isinstance(f := tree.get("fit"), dict) else {}
     _named(fit.get("callbacks"), ("fit", "callbacks"), "callback", found)
+    data = d if isinstance(d := tree.get("data"), dict) else {}
+    if data.get("source") == "python" and isinstance(data.get("object"), str):
+        # checked where it is loaded (kexp.data.python); copied with the run like the rest
+        found.append((DATA_SET, data["object"], ("data", "object")))
     return found
 
 
@@ -263,6 +227,8 @@ def objects_in(tree: dict[str, Any]) -> dict[str, Any]:
     name: the ``custom_objects`` that load a saved model."""
     found: dict[str, Any] = {}
     for kind, name, loc in references(tree):
+        if kind == DATA_SET:
+            continue  # no part of a saved model
         obj = load(kind, name, loc)
         found[getattr(obj, "__name__", name.split(":")[1])] = obj
     return found

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kexp.errors import ConfigError, did_you_mean
+from kexp.imports import CUSTOM_RE, Loc, add_search_path, import_object
 from kexp.model import custom
-from kexp.model.custom import CUSTOM_RE, Loc, add_search_path, import_object
 from kexp.spec import named
 
 __all__ = [

@@ -113,6 +113,15 @@ def image_spec_text(s: ImageSurvey, command: str) -> str:
         lines.append("  test: {size: 0.2}             # held out of the files, stratified by class")
     lines += [
         "  validation: {size: 0.1}       # for the validation curves and early stopping",
+        *network_lines(h, w, c, k),
+    ]
+    return "\n".join(lines)
+
+
+def network_lines(h: int, w: int, c: int, k: int) -> list[str]:
+    """The model, compile and fit sections: two convolution blocks, then one probability
+    for each of the ``k`` classes."""
+    return [
         "model:",
         "  layers:",
         f"    - Input: {{shape: [{h}, {w}, {c}]}}",
@@ -139,4 +148,3 @@ def image_spec_text(s: ImageSurvey, command: str) -> str:
         "    - EarlyStopping: {monitor: val_loss, patience: 3, restore_best_weights: true}",
         "",
     ]
-    return "\n".join(lines)

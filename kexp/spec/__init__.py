@@ -19,6 +19,7 @@ from kexp.spec.sources import (
     ImagesData,
     KerasData,
     NpzData,
+    PythonData,
     RandomData,
     SequenceData,
 )
@@ -44,7 +45,7 @@ __all__ = [
     "DATA_SOURCES", "RESERVED_TOKENS", "X_STEPS", "Base", "BinaryLabels", "CVConfig", "Column",
     "CompileConfig", "Config", "CsvData", "FitConfig", "FlattenStep", "FunctionalModel",
     "GetDummiesStep", "GraphInput", "GraphNode", "Holdout", "ImagesData", "ImputeStep", "KerasData", "Label",
-    "LabelMap", "MinMaxStep", "NamedObject", "NpzData", "PadStep", "PathT", "PreprocessConfig",
+    "LabelMap", "MinMaxStep", "NamedObject", "NpzData", "PadStep", "PathT", "PreprocessConfig", "PythonData",
     "RandomData", "ReshapeStep", "ScaleStep", "SequenceData", "SequentialModel", "Spec",
     "StandardizeStep", "StepArgs", "TokenizeStep", "apply_overrides", "configure", "format_path",
     "graph", "load_config", "load_spec", "named", "parse_override", "parse_spec", "per_name",

@@ -16,9 +16,27 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from kexp.spec.base import MAX_INT32, Base, Bounded, Column, Limits, NamedObject, Seed, per_name
+from kexp.spec.base import (
+    MAX_INT32,
+    Base,
+    Bounded,
+    Column,
+    KeyedValueError,
+    Limits,
+    NamedObject,
+    Seed,
+    per_name,
+)
 from kexp.spec.network import ModelConfig
-from kexp.spec.sources import CsvData, DataConfig, ImagesData, KerasData, NpzData, SequenceData
+from kexp.spec.sources import (
+    CsvData,
+    DataConfig,
+    ImagesData,
+    KerasData,
+    NpzData,
+    PythonData,
+    SequenceData,
+)
 from kexp.spec.steps import PreprocessConfig
 from kexp.spec.sweep import SweepConfig
 
@@ -248,6 +266,19 @@ class Config(Base):
         return self
 
     @model_validator(mode="after")
+    def _python_batches(self) -> Config:
+        if isinstance(self.data, PythonData):
+            if self.fit.validation_split:
+                raise KeyedValueError(("fit", "validation_split"),
+                                      "a Python data set's batches cannot be split; give "
+                                      "data.validation_args instead")
+            if self.fit.validation_data == "test" and self.data.validation_args is not None:
+                raise KeyedValueError(("fit", "validation_data"),
+                                      "data.validation_args gives the validation batches "
+                                      "already; remove fit.validation_data")
+        return self
+
+    @model_validator(mode="after")
     def _validation_sources(self) -> Config:
         if self.data.validation is not None and (
             self.fit.validation_split or self.fit.validation_data
@@ -265,7 +296,7 @@ def _has_test(cfg: Config) -> bool:
     d = cfg.data
     return isinstance(d, (KerasData, SequenceData)) or (isinstance(d, NpzData) and d.x_test is not None) or (
         isinstance(d, (CsvData, ImagesData)) and d.test_path is not None
-    )
+    ) or (isinstance(d, PythonData) and d.test_args is not None)
 
 
 def resolved(cfg: Config) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 from pydantic import Discriminator, Field, Tag, WithJsonSchema, field_validator, model_validator
 
+from kexp.imports import CUSTOM_RE
 from kexp.spec.base import Base, Column, Limits, Seed
 
 #: one or more columns
@@ -189,6 +190,70 @@ class ImagesData(_DataBase):
         return self
 
 
+class PythonData(Base):
+    """Your own data set: a ``keras.utils.PyDataset`` subclass or a generator function
+    yielding ``(x, y)`` batches, named as ``package.module:attribute`` (the way Keras's
+    ``fit`` takes a generator). kexp imports it, checks it is one of the two, then calls
+    it with ``args``; its batches are used as they come (no preprocess steps)."""
+
+    source: Literal["python"] = Field(
+        description="python: batches from a keras.utils.PyDataset subclass or a generator "
+                    "function of your own")
+    object: str = Field(
+        description="The data set class or generator function, as package.module:attribute "
+                    "(looked up from the current folder, the spec's folder and its parent)",
+        examples=["mydata:Batches"])
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments the training batches are made with, e.g. {batch_size: 32}")
+    validation_args: dict[str, Any] | None = Field(
+        default=None,
+        description="Keyword arguments (over args) that make the validation batches, e.g. "
+                    "{split: validation}; null: no validation data")
+    test_args: dict[str, Any] | None = Field(
+        default=None,
+        description="Keyword arguments (over args) that make the test batches, e.g. {split: "
+                    "test}; null: evaluate on the training batches")
+    steps_per_epoch: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="Batches per epoch (Keras's steps_per_epoch); null: every batch of the data "
+                    "set, or until the generator stops. An endless generator needs it")
+    validation_steps: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="Validation batches per epoch; null: all of them")
+    test_steps: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="Test batches evaluated; null: all of them")
+    workers: Annotated[int, Field(gt=0), Limits(maximum=256)] | None = Field(
+        default=None,
+        description="A PyDataset's workers (threads, or processes with use_multiprocessing); "
+                    "null: as the data set sets it")
+    use_multiprocessing: bool | None = Field(
+        default=None, description="A PyDataset's workers are processes; null: as the data set sets it")
+    max_queue_size: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="A PyDataset's batches made ahead at most; null: as the data set sets it")
+
+    @field_validator("object")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        if not CUSTOM_RE.match(value):
+            raise ValueError(f"expected a class or generator function named "
+                             f"package.module:attribute (e.g. mydata:Batches), received {value!r}")
+        return value
+
+    # the parts other sources hold out: a Python data set gives its own (test_args, ...)
+    @property
+    def test(self) -> None:
+        return None
+
+    @property
+    def validation(self) -> None:
+        return None
+
+    @property
+    def limit(self) -> None:
+        return None
+
+
 KerasDataset = Literal[
     "mnist",
     "fashion_mnist",
@@ -269,16 +334,18 @@ def _data_tag(value: Any) -> str | None:
     return getattr(value, "source", None)
 
 
-DATA_SOURCES = ("csv", "npz", "images", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
+DATA_SOURCES = ("csv", "npz", "images", "python", "random", *KERAS_DATASETS, *SEQUENCE_DATASETS)
 
 if TYPE_CHECKING:
     # what the tagged union below validates to (a type checker cannot read one built at runtime)
-    DataConfig = CsvData | NpzData | ImagesData | RandomData | KerasData | SequenceData
+    DataConfig = (CsvData | NpzData | ImagesData | PythonData | RandomData | KerasData
+                  | SequenceData)
 else:
     _DATA_ALTERNATIVES = (
         Annotated[CsvData, Tag("csv")],
         Annotated[NpzData, Tag("npz")],
         Annotated[ImagesData, Tag("images")],
+        Annotated[PythonData, Tag("python")],
         Annotated[RandomData, Tag("random")],
         *(Annotated[KerasData, Tag(name)] for name in KERAS_DATASETS),
         *(Annotated[SequenceData, Tag(name)] for name in SEQUENCE_DATASETS),

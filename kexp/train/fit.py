@@ -7,6 +7,9 @@ Every part of a :class:`Split` is keyed by the model's input or output names;
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +37,18 @@ class Split:
     y_test: Named | None = None
     y_test_raw: Named | None = None
     test_name: str = "test"
+    #: a Python data set's parts, trained on batch by batch (the parts above then hold
+    #: each part's first batch, for the checks and the model's shapes)
+    stream: Streams | None = None
+
+
+@dataclass
+class Streams:
+    """The parts of a Python data set (:class:`kexp.data.python.Batches`)."""
+
+    train: Any
+    validation: Any = None
+    test: Any = None
 
 
 def class_weights(cfg: FitConfig, y_train: np.ndarray, classes: list | None) -> dict[int, float] | None:
@@ -77,6 +92,9 @@ def fit(
     split's validation part, or on the last ``validation_split`` of the training rows as
     Keras holds them out. ``steps_per_execution`` becomes the largest divisor of the
     epoch's batches up to ``per_execution``, the spec's (:func:`kexp.train.feed.per_execution`)."""
+    if split.stream is not None:
+        return _fit_stream(model, cfg, split.stream, callbacks, verbose, class_weight,
+                           per_execution)
     x, y = for_keras(split.x_train), for_keras(split.y_train)
     x_val, y_val = for_keras(split.x_val), for_keras(split.y_val)
     if x_val is None and cfg.validation_split:
@@ -98,6 +116,36 @@ def fit(
     )
 
 
+@contextmanager
+def one_pass_per_epoch() -> Iterator[None]:
+    """An epoch (an evaluation) of a generator without steps is one pass, until it stops:
+    what Keras warns of then as "ran out of data" is the end of each pass here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
+
+
+def _fit_stream(model: Any, cfg: FitConfig, stream: Streams, callbacks: list[Any],
+                verbose: int | str, class_weight: dict[int, float] | None,
+                per_execution: int) -> Any:
+    """Keras's fit on a Python data set's batches (``steps_per_epoch`` as the spec says)."""
+    steps = stream.train.steps
+    set_per_execution(model, feed.per_execution(per_execution, steps) if steps else 1)
+    val = stream.validation
+    with one_pass_per_epoch():
+        return model.fit(
+            stream.train.for_keras(),
+            epochs=cfg.epochs,
+            steps_per_epoch=steps,
+            validation_data=None if val is None else val.for_keras(),
+            validation_steps=None if val is None else val.steps,
+            shuffle=False,  # a data set shuffles its own batches
+            class_weight=class_weight,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+
+
 def set_per_execution(model: Any, per_execution: int) -> None:
     """``model``'s steps per execution, its train function made again if it changes (a
     warm model traced for another epoch length)."""
@@ -112,6 +160,19 @@ def evaluate(model: Any, x: Named, y: Named, batch_size: int) -> dict[str, float
     data = feed.batches(for_keras(x), for_keras(y), batch_size, shuffle=False, seed=0)
     scores = model.evaluate(data, verbose=0, return_dict=True)
     return {k: float(v) for k, v in scores.items()}
+
+
+def evaluate_test(model: Any, split: Split, batch_size: int) -> dict[str, float]:
+    """The split's test metrics: :func:`evaluate`, or Keras's on a Python data set's test
+    batches."""
+    if split.stream is not None:
+        test = split.stream.test
+        with one_pass_per_epoch():
+            scores = model.evaluate(test.for_keras(), steps=test.steps, verbose=0,
+                                    return_dict=True)
+        return {k: float(v) for k, v in scores.items()}
+    assert split.x_test is not None and split.y_test is not None  # set by fit_transform
+    return evaluate(model, split.x_test, split.y_test, batch_size)
 
 
 def finite(metrics: dict[str, float]) -> bool:

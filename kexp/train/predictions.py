@@ -30,6 +30,31 @@ def predictions(model: Any, cfg: CompileConfig, classes: dict[str, Any], x: Name
     """Predict ``x`` and tabulate each output's predictions beside its true labels."""
     outputs = list(classes)
     proba = from_keras(predict(model, for_keras(x), batch_size), outputs)
+    return table(proba, y_raw, classes, cfg, x)
+
+
+def stream_predictions(model: Any, cfg: CompileConfig, classes: dict[str, Any], batches: Any,
+                       ) -> pd.DataFrame:
+    """:func:`predictions` of a Python data set's batches (one pass, each batch predicted
+    whole as it comes), beside the targets they hold."""
+    outputs = list(classes)
+    probas: list[Named] = []
+    truths: list[Named] = []
+    for x, y, *_ in batches.batches():
+        rows = len(next(iter(x.values())) if isinstance(x, dict) else x)
+        probas.append(from_keras(predict(model, x, max(1, rows)), outputs))
+        truths.append({o: np.asarray(y[o] if isinstance(y, dict) else y) for o in outputs})
+    return table(_joined(probas, outputs), _joined(truths, outputs), classes, cfg, {})
+
+
+def _joined(parts: list[Named], names: list[str]) -> Named:
+    return {n: np.concatenate([p[n] for p in parts]) for n in names}
+
+
+def table(proba: Named, y_raw: Named | None, classes: dict[str, Any], cfg: CompileConfig,
+          x: Named) -> pd.DataFrame:
+    """Each output's predictions beside its true labels (``y_raw``), image files first."""
+    outputs = list(classes)
     frames = []
     for out in outputs:
         binary = classes[out] is None and is_binary(loss_of(cfg, out, outputs))
