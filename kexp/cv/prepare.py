@@ -18,6 +18,7 @@ from kexp.data import sources as data_mod
 from kexp.data import split as splits
 from kexp.data.images import ImageFiles
 from kexp.data.named import rows, rows_at
+from kexp.data.stream import Table
 from kexp.engine.output import Log
 from kexp.errors import ConfigError
 from kexp.spec import Config, CsvData, PythonData, Spec, apply_overrides
@@ -96,6 +97,11 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> CVPlan:
                               hint="Train it with kexp run (data.test_args gives the test part), "
                                    "or give the data as a file")
         raw = data_mod.load(cfg.data, seed, base_dirs)
+        if isinstance(raw.x_train, Table):
+            raise ConfigError(("data", "stream"), "k-fold cross-validation folds rows held in "
+                              "memory; this CSV file is streamed (read in chunks)",
+                              hint="Set data.stream: false to read it whole for kexp cv, or "
+                                   "train it with kexp run")
         notes = list(raw.notes)
         if cfg.data.test is not None and raw.x_test is None:
             notes.append("cv: data.test is not applied; each fold's held-out part is its test set")

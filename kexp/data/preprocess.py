@@ -8,6 +8,7 @@ applies exactly the same transforms to new data.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 
 from kexp.data.images import ImageFiles
 from kexp.data.named import names_of
-from kexp.data.steps import Scale, Tokenize, apply_steps, check_order, make_step
+from kexp.data.steps import Scale, Tokenize, apply_steps, check_order, fit_stream, make_step
 from kexp.data.steps import labels as label_maps
 from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.spec import Config, FunctionalModel, LabelMap, PreprocessConfig
@@ -46,6 +47,20 @@ class Preprocessor:
             self._image_steps()  # nothing to fit: a scale step divides by its factor
         else:
             apply_steps(self.steps, x, part, fit=True)
+        self.fitted = True
+        return self
+
+    def fit_x_stream(self, chunks: Callable[[], Iterable[Any]], part: str = "x_train") -> Preprocessor:
+        """Fit the x steps on the training part read chunk by chunk (a streamed CSV)."""
+        fit_stream(self.steps, chunks, part)
+        self.fitted = True
+        return self
+
+    def fit_y_labels(self, labels: Any, part: str = "y_train") -> Preprocessor:
+        """Fit the y encoding on the distinct labels of the training part (a streamed CSV
+        collects them chunk by chunk): the classes :meth:`fit_y` finds from every label."""
+        if self.cfg.y != "none":
+            self.classes = self._fit_classes(self.map_labels(labels, part))
         self.fitted = True
         return self
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.data import images, python
+from kexp.data import images, python, stream
 from kexp.data.csvfile import column as column
 from kexp.data.csvfile import drop_missing, read_csv, select_columns
 from kexp.errors import ConfigError, DataError, did_you_mean
@@ -79,7 +79,9 @@ def find_file(value: str, key: tuple, base_dirs: list[Path]) -> Path:
 def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
     """Load the data named by ``cfg`` (a DataConfig)."""
     if isinstance(cfg, CsvData):
-        raw = load_csv(cfg, base_dirs)
+        raw = load_csv(cfg, base_dirs, seed)
+        if isinstance(raw.x_train, stream.Table):
+            return raw  # data.limit: each part's first rows, as they are read
     elif isinstance(cfg, NpzData):
         raw = _load_npz(cfg, base_dirs)
     elif isinstance(cfg, ImagesData):
@@ -133,8 +135,10 @@ def _head(a: Any, n: int) -> Any:
 # ------------------------------------------------------------------------------- csv
 
 
-def load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
+def load_csv(cfg: CsvData, base_dirs: list[Path], seed: int = 0) -> RawData:
     path = find_file(cfg.path, ("data", "path"), base_dirs)
+    if stream.streams(cfg, path):
+        return load_stream(cfg, path, base_dirs, seed)
     df = read_csv(path, cfg, ("data", "path"))
     x, y = select_columns(df, cfg)
     x, y, dropped = drop_missing(x, y, cfg)
@@ -150,6 +154,27 @@ def load_csv(cfg: CsvData, base_dirs: list[Path]) -> RawData:
             raw.notes.append(f"data.dropna: dropped {tdropped} rows of {tpath.name} with missing values")
         raw.info.update(test_path=str(tpath), test_sha256=file_sha256(tpath))
     return raw
+
+
+def load_stream(cfg: CsvData, path: Path, base_dirs: list[Path], seed: int) -> RawData:
+    """A CSV file (and ``test_path``) to read in chunks (:mod:`kexp.data.stream`): its
+    tables, each row's part chosen by a seeded hash; nothing is read yet but the header."""
+    if isinstance(cfg.target, dict):
+        raise ConfigError(("data", "target"), "a streamed CSV takes one target (a column or a "
+                          "list of columns), not targets per output name",
+                          hint="Set data.stream: false to read the file whole")
+    tpath = find_file(cfg.test_path, ("data", "test_path"), base_dirs) if cfg.test_path else None
+    test, validation = stream.fractions(cfg, own_test=tpath is not None)
+    train = stream.Table(path, cfg, seed, test, validation)
+    info: dict[str, Any] = {"source": "csv", "path": str(path), "sha256": file_sha256(path),
+                            "stream": True, "chunk_rows": stream.CHUNK_ROWS,
+                            "held_out": {"test": test, "validation": validation, "by": "row hash",
+                                         "seed": seed}}
+    tables = None
+    if tpath is not None:
+        tables = stream.Table(tpath, cfg, seed, only=stream.TEST)
+        info.update(test_path=str(tpath), test_sha256=file_sha256(tpath))
+    return RawData(train, None, tables, None, info=info)
 
 
 # ---------------------------------------------------------------------------- images

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import inspect
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kexp import backend
-from kexp.data import named, python, sources
+from kexp.data import named, python, sources, stream
 from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
 from kexp.data.split import holdout
 from kexp.errors import ConfigError, format_path
+from kexp.experiment import streamed
 from kexp.experiment.options import Log, Options, silent
 from kexp.model import objects, resolve
 from kexp.model.blueprint import Blueprint, Shape, blueprint
@@ -28,7 +29,6 @@ from kexp.spec import (
     Config,
     FunctionalModel,
     ImagesData,
-    PythonData,
     Spec,
     apply_overrides,
     load_config,
@@ -212,7 +212,9 @@ def make_split(cfg: Config, raw: sources.RawData, seed: int) -> tuple[fit_mod.Sp
     """Hold out the test part as the spec says (when the source has none), then
     :func:`fit_transform`."""
     if isinstance(raw.x_train, python.Batches):
-        return stream_split(cfg, raw)
+        return streamed.python_split(cfg, raw)
+    if isinstance(raw.x_train, stream.Table):
+        return streamed.csv_split(cfg, raw, seed)
     x_train, y_train = named.name_data(cfg, raw.x_train, raw.y_train, "train")
     assert y_train is not None  # the training part has targets
     x_test = y_test = None
@@ -221,49 +223,6 @@ def make_split(cfg: Config, raw: sources.RawData, seed: int) -> tuple[fit_mod.Sp
     elif cfg.data.test is not None:
         x_train, x_test, y_train, y_test = holdout(x_train, y_train, cfg.data.test, seed, ("data", "test"))
     return fit_transform(cfg, x_train, y_train, x_test, y_test, seed)
-
-
-def stream_split(cfg: Config, raw: sources.RawData) -> tuple[fit_mod.Split, NamedPreprocessor]:
-    """A Python data set's parts, each part of the split holding its first batch (by the
-    model's input and output names) for the checks and shapes; the batches are used as
-    the data set gives them, so ``preprocess`` must be empty."""
-    p = cfg.preprocess
-    if p.x_steps() or p.y != "none" or p.labels is not None or p.num_classes is not None:
-        raise ConfigError(("preprocess",), "a Python data set's batches are trained on as it "
-                          "gives them; preprocess applies to data kexp reads itself",
-                          hint="Do the preprocessing in the data set (or in the model's layers) "
-                               "and remove preprocess")
-    if cfg.fit.class_weight == "balanced":
-        raise ConfigError(("fit", "class_weight"), "balanced weights need every training label, "
-                          "and a Python data set gives them only batch by batch",
-                          hint="Give the weights: {0: 1.0, 1: 3.0}")
-    ins, outs = named.names_of(cfg)
-    lone = (len(ins) == 1, len(outs) == 1)
-    train, val, test = (None if b is None else replace(b, unwrap=lone)
-                        for b in (raw.x_train, raw.x_val, raw.x_test))
-    assert train is not None
-    if val is None and cfg.fit.validation_data == "test":
-        val = test
-
-    def first(b: python.Batches, part: str) -> tuple[Any, Any]:
-        x, y = named.name_data(cfg, b.first[0], b.first[1], part)
-        return x, y
-
-    x0, y0 = first(train, "train")
-    pre = preprocessor_for(cfg).fit(x0, y0)
-    split = fit_mod.Split(x0, y0, stream=fit_mod.Streams(train, val, test))
-    if val is not None:
-        split.x_val, split.y_val = first(val, "validation")
-    if test is None:  # evaluate on the training batches, and say so
-        assert isinstance(cfg.data, PythonData) and split.stream is not None
-        split.stream.test = replace(train, steps=cfg.data.test_steps)
-        split.test_name = "train"
-        test = train
-    split.x_test, split.y_test = first(test, "test")
-    split.y_test_raw = split.y_test
-    for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
-        named.check_finite(getattr(split, part), part + " (first batch)")
-    return split, pre
 
 
 def fit_transform(

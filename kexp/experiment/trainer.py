@@ -29,7 +29,7 @@ from kexp.train import baseline as baseline_mod
 from kexp.train import fit as fit_mod
 from kexp.train.callbacks import epoch_status, learning_rate_log, stop_on_signal
 from kexp.train.compile import loss_of
-from kexp.train.predictions import is_binary, predictions, stream_predictions
+from kexp.train.predictions import is_binary, predictions, write_stream_predictions
 
 
 @dataclass
@@ -120,11 +120,15 @@ def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: L
     cfg, split = p.cfg, p.split
     assert split.x_test is not None and split.y_test is not None  # set by fit_transform
     base = None
-    if split.stream is not None:  # a Python data set: its batches, one pass
-        frame = stream_predictions(p.model, cfg.compile, p.pre.classes, split.stream.test)
+    frame = None
+    if split.stream is not None:  # read batch by batch: predicted and written batch by batch
+        with rf.replacing("predictions.csv") as tmp:
+            samples = write_stream_predictions(p.model, cfg.compile, p.pre.classes,
+                                               split.stream.test, tmp)
     else:
         frame = predictions(p.model, cfg.compile, p.pre.classes, split.x_test, split.y_test_raw,
                             cfg.fit.batch_size)
+        samples = named.n_rows(split.x_test)
     if len(split.y_train) == 1 and split.stream is None:  # one output: majority class / mean
         out = next(iter(split.y_train))
         base = baseline_mod.baseline(
@@ -133,13 +137,14 @@ def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: L
         )
     rf.write_json("metrics.json", {
         "evaluated_on": split.test_name,
-        "samples": len(frame) if split.stream is not None else named.n_rows(split.x_test),
+        "samples": samples,
         "metrics": metrics,
         **({"baseline": base} if base else {}),
     })
     if base:
         log(f"{split.test_name} {baseline_mod.describe(base)}")
-    rf.write_text("predictions.csv", frame.to_csv(index=False))
+    if frame is not None:
+        rf.write_text("predictions.csv", frame.to_csv(index=False))
 
 
 def _plots(rf: RunFolder, notes: list[str], log: Log) -> None:

@@ -100,6 +100,10 @@ class CsvData(_DataBase):
     dropna: Union[bool, list[Column]] = Field(
         default=False,
         description="Drop the rows with a missing value: true (in any column) or a list of columns")
+    stream: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Read the file in chunks, never whole (the test and validation rows chosen "
+                    "by a seeded hash of each row); auto: for a file over 512 MiB")
 
     @field_validator("encoding")
     @classmethod

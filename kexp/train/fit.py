@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from kexp.data.named import Named, for_keras, rows
-from kexp.errors import ConfigError
+from kexp.data.stream import NOT_FINITE
+from kexp.errors import ConfigError, DataError
 from kexp.spec import FitConfig
 from kexp.train import feed
 
@@ -119,10 +120,17 @@ def fit(
 @contextmanager
 def one_pass_per_epoch() -> Iterator[None]:
     """An epoch (an evaluation) of a generator without steps is one pass, until it stops:
-    what Keras warns of then as "ran out of data" is the end of each pass here."""
+    what Keras warns of then as "ran out of data" is the end of each pass here. A streamed
+    CSV's rows that are not finite (found as they are read) become a DataError."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        yield
+        try:
+            yield
+        except Exception as exc:
+            text = str(exc)
+            if NOT_FINITE not in text:
+                raise
+            raise DataError(text.split(NOT_FINITE, 1)[1].splitlines()[0]) from None
 
 
 def _fit_stream(model: Any, cfg: FitConfig, stream: Streams, callbacks: list[Any],

@@ -6,6 +6,7 @@ several give the same columns per output, prefixed ``<output>.``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,22 +34,21 @@ def predictions(model: Any, cfg: CompileConfig, classes: dict[str, Any], x: Name
     return table(proba, y_raw, classes, cfg, x)
 
 
-def stream_predictions(model: Any, cfg: CompileConfig, classes: dict[str, Any], batches: Any,
-                       ) -> pd.DataFrame:
-    """:func:`predictions` of a Python data set's batches (one pass, each batch predicted
-    whole as it comes), beside the targets they hold."""
+def write_stream_predictions(model: Any, cfg: CompileConfig, classes: dict[str, Any],
+                             batches: Any, path: Path) -> int:
+    """:func:`predictions` of a part read batch by batch (a Python data set's batches, a
+    streamed CSV's chunks), each batch predicted whole and its rows appended to the CSV
+    file ``path`` as they come; the number of rows."""
     outputs = list(classes)
-    probas: list[Named] = []
-    truths: list[Named] = []
-    for x, y, *_ in batches.batches():
-        rows = len(next(iter(x.values())) if isinstance(x, dict) else x)
-        probas.append(from_keras(predict(model, x, max(1, rows)), outputs))
-        truths.append({o: np.asarray(y[o] if isinstance(y, dict) else y) for o in outputs})
-    return table(_joined(probas, outputs), _joined(truths, outputs), classes, cfg, {})
-
-
-def _joined(parts: list[Named], names: list[str]) -> Named:
-    return {n: np.concatenate([p[n] for p in parts]) for n in names}
+    rows = 0
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        for x, y, *_ in batches.batches():
+            n = len(next(iter(x.values())) if isinstance(x, dict) else x)
+            proba = from_keras(predict(model, x, max(1, n)), outputs)
+            truth = {o: np.asarray(y[o] if isinstance(y, dict) else y) for o in outputs}
+            table(proba, truth, classes, cfg, {}).to_csv(fh, index=False, header=rows == 0)
+            rows += n
+    return rows
 
 
 def table(proba: Named, y_raw: Named | None, classes: dict[str, Any], cfg: CompileConfig,

@@ -8,9 +8,8 @@ raw steps come before array steps, :func:`apply_steps` runs them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
-
-import numpy as np
 
 from kexp.data.steps.base import RawStep, Step, step_classes, to_array
 from kexp.data.steps.scale import (
@@ -29,7 +28,7 @@ from kexp.errors import ConfigError
 __all__ = [
     "STEP_CLASSES", "ColumnScaler", "Flatten", "GetDummies", "Impute", "MinMax", "Pad", "RawStep",
     "Reshape", "Scale", "SklearnScaler", "Standardize", "Step", "Tokenize", "apply_steps",
-    "check_order", "make_step", "step_classes", "to_array",
+    "check_order", "fit_stream", "make_step", "step_classes", "to_array",
 ]
 
 
@@ -71,9 +70,10 @@ def check_order(steps: list[Any], loc: tuple) -> None:
             )
 
 
-def apply_steps(steps: list[Any], x: Any, part: str, fit: bool) -> np.ndarray:
+def apply_steps(steps: list[Any], x: Any, part: str, fit: bool, to_end: bool = True) -> Any:
     """Run the steps (fitting each first when ``fit``); the data becomes a float32
-    array before the first step that needs one."""
+    array before the first step that needs one (and at the end, unless ``to_end`` is
+    False: the data as the last step left it, for the next step to take)."""
     data = x
     converted = False
     for step in steps:
@@ -82,4 +82,15 @@ def apply_steps(steps: list[Any], x: Any, part: str, fit: bool) -> np.ndarray:
         if fit:
             step.fit(data)
         data = step.transform(data)
-    return data if converted else to_array(data, ("data", part))
+    return data if converted or not to_end else to_array(data, ("data", part))
+
+
+def fit_stream(steps: list[Any], chunks: Callable[[], Iterable[Any]], part: str) -> None:
+    """Fit the steps on data read chunk by chunk: one pass of ``chunks()`` for each step
+    that learns from the data, every chunk run through the steps fitted before it."""
+    for k, step in enumerate(steps):
+        if not step.learns:
+            continue
+        before = steps[:k]
+        step.fit_stream(apply_steps(before, chunk, part, fit=False, to_end=not step.raw)
+                        for chunk in chunks())

@@ -10,6 +10,7 @@ that model's ``step``, and :func:`step_classes` finds every implementation.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -67,8 +68,21 @@ class Step:
     def __init__(self, args: Any = None) -> None:
         self.args = args
 
+    #: whether fit learns from the data (False: the step's arguments are all it needs)
+    learns = True
+
     def fit(self, x: Any) -> Step:
         return self
+
+    def fit_stream(self, chunks: Iterable[Any]) -> Step:
+        """Fit on the training part read chunk by chunk (a streamed CSV): one pass over
+        ``chunks``, each as :meth:`fit` takes it. A step without a way to do so is a
+        ConfigError naming it, before training."""
+        if not self.learns:
+            return self
+        raise ConfigError(self.loc, f"the {self.name} step cannot be fitted chunk by chunk, so "
+                          "it cannot preprocess a streamed CSV",
+                          hint="Set data.stream: false to read the file whole, or remove the step")
 
     def transform(self, x: Any) -> Any:
         raise NotImplementedError

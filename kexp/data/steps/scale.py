@@ -3,6 +3,7 @@ table columns (:class:`ColumnScaler`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from kexp.spec import FlattenStep, MinMaxStep, ReshapeStep, ScaleStep, Standardi
 
 class Flatten(Step):
     Args = FlattenStep
+    learns = False
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), -1)
@@ -22,6 +24,7 @@ class Flatten(Step):
 
 class Reshape(Step):
     Args = ReshapeStep
+    learns = False
 
     def __init__(self, args: ReshapeStep) -> None:
         self.shape = tuple(args.shape)
@@ -39,6 +42,7 @@ class Reshape(Step):
 
 class Scale(Step):
     Args = ScaleStep
+    learns = False
 
     def __init__(self, args: ScaleStep) -> None:
         self.factor = args.factor
@@ -57,6 +61,14 @@ class SklearnScaler(Step):
 
     def fit(self, x: np.ndarray) -> Step:
         self.scaler = self._make().fit(x.reshape(len(x), -1))
+        return self
+
+    def fit_stream(self, chunks: Iterable[Any]) -> Step:
+        """scikit-learn's ``partial_fit``, chunk by chunk (the same statistics as ``fit``)."""
+        self.scaler = self._make()
+        for x in chunks:
+            if len(x):
+                self.scaler.partial_fit(np.asarray(x).reshape(len(x), -1))
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -110,6 +122,26 @@ class ColumnScaler(RawStep):
         self.resolved: list[Any] = []
 
     def fit(self, x: Any) -> ColumnScaler:
+        self.inner.fit(self._columns(x).to_numpy(dtype=np.float64))
+        return self
+
+    def fit_stream(self, chunks: Iterable[Any]) -> ColumnScaler:
+        self.inner.scaler = self.inner._make()
+        rows, present = 0, None
+        for k, x in enumerate(chunks):
+            part = self._columns(x, check_missing=False) if k == 0 else frame_of(x, self.loc)[self.resolved]
+            rows += len(part)
+            counts = part.notna().sum().to_numpy()
+            present = counts if present is None else present + counts
+            if part.notna().any().any():
+                self.inner.scaler.partial_fit(part.to_numpy(dtype=np.float64))
+        for j, name in enumerate(self.resolved):
+            if present is None or present[j] == 0:
+                raise all_missing(name, rows, self.loc + ("columns", j), "scale")
+        return self
+
+    def _columns(self, x: Any, check_missing: bool = True) -> pd.DataFrame:
+        """The step's columns of ``x``, each checked to be numbers (and not all missing)."""
         df = frame_of(x, self.loc)
         self.resolved = []
         for j, col in enumerate(self.columns):
@@ -122,11 +154,10 @@ class ColumnScaler(RawStep):
                     f"{self.name} scales numbers",
                     hint="Encode it with get_dummies, or leave it out of columns",
                 )
-            if df[name].isna().all():
+            if check_missing and df[name].isna().all():
                 raise all_missing(name, len(df), cloc, "scale")
             self.resolved.append(name)
-        self.inner.fit(df[self.resolved].to_numpy(dtype=np.float64))
-        return self
+        return df[self.resolved]
 
     def transform(self, x: Any) -> pd.DataFrame:
         df = frame_of(x, self.loc)

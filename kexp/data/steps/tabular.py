@@ -9,6 +9,9 @@ applies exactly the same encoding to new rows.
 
 from __future__ import annotations
 
+import zlib
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -56,6 +59,27 @@ class GetDummies(RawStep):
             if not cats:
                 raise all_missing(name, len(df), cloc, "one-hot encode")
             self.categories.append((name, cats))
+        return self
+
+    def fit_stream(self, chunks: Iterable[Any]) -> GetDummies:
+        """The categories seen in any chunk, sorted (those :meth:`fit` finds)."""
+        names: list[Any] = []
+        seen: list[set[str]] = []
+        rows = 0
+        for x in chunks:
+            df = frame_of(x, self.loc)
+            rows += len(df)
+            if not names:
+                names = [column_of(df, c, self.loc + ("columns", j))
+                         for j, c in enumerate(self.args.columns)]
+                seen = [set() for _ in names]
+            for k, name in enumerate(names):
+                seen[k].update(c for cell in self._values(df[name]) for c in cell)
+        self.categories = []
+        for j, (name, cats) in enumerate(zip(names, seen, strict=True)):
+            if not cats:
+                raise all_missing(name, rows, self.loc + ("columns", j), "one-hot encode")
+            self.categories.append((name, sorted(cats)))
         return self
 
     def transform(self, x: Any) -> pd.DataFrame:
@@ -145,6 +169,45 @@ class Impute(RawStep):
         self.statistics = self._statistics(df[self.columns]) if self.columns else []
         return self
 
+    def fit_stream(self, chunks: Iterable[Any]) -> Impute:
+        """One pass: a mean from running sums, a most frequent value from counts (the
+        smallest of the most frequent, as SimpleImputer picks), a median from a uniform
+        sample of at most :data:`MEDIAN_SAMPLE` values of each column (approximate)."""
+        stats: dict[Any, _Running] = {}
+        first: pd.DataFrame | None = None
+        rows = 0
+        strategy = self.args.strategy
+        for x in chunks:
+            df = frame_of(x, self.loc)
+            rows += len(df)
+            if first is None:
+                first = df
+                names = (list(df.columns) if self.args.columns is None
+                         else [c for c, _ in self._targets(df)])
+                text_ok = strategy not in ("mean", "median")
+                stats = {c: _Running(strategy if text_ok or pd.api.types.is_numeric_dtype(df[c])
+                                     else "count", zlib.crc32(str(c).encode())) for c in names}
+            for c, running in stats.items():
+                running.add(df[c])
+        assert first is not None  # a training part has rows
+        if self.args.columns is None:  # the columns missing a value somewhere
+            targets = [(c, self.loc) for c, r in stats.items() if r.missing]
+        else:
+            targets = self._targets(first)
+        for c, cloc in targets:
+            r = stats[c]
+            if strategy != "constant" and r.count == 0:
+                raise all_missing(c, rows, cloc, f"compute a {strategy} from")
+            if r.strategy == "count":  # text, where a mean or median needs numbers
+                raise ConfigError(
+                    cloc, f"strategy {strategy} needs numbers, but column {c!r} holds text "
+                          f"(e.g. {r.example!r})",
+                    hint="Use strategy: most_frequent or constant for categorical columns")
+        self.columns = [c for c, _ in targets]
+        self.statistics = [self.args.fill_value if strategy == "constant"
+                           else plain(stats[c].value()) for c in self.columns]
+        return self
+
     def transform(self, x: Any) -> pd.DataFrame:
         df = frame_of(x, self.loc)
         for col in self.columns:
@@ -166,3 +229,48 @@ class Impute(RawStep):
             }
         self.columns = list(state["columns"])
         self.statistics = list(state["statistics_"])
+
+
+#: the values of a column a streamed median is taken from
+MEDIAN_SAMPLE = 100_000
+
+
+class _Running:
+    """One column's statistic, chunk by chunk: a sum and count (mean), value counts
+    (most frequent), or a uniform sample of :data:`MEDIAN_SAMPLE` values (median): the
+    values with the smallest of a seeded random key each; ``count``: only how many
+    values and whether one is missing."""
+
+    def __init__(self, strategy: str, seed: int) -> None:
+        self.strategy, self.total, self.count, self.missing = strategy, 0.0, 0, False
+        self.example: Any = None
+        self.counts: Counter[Any] = Counter()
+        self.rng = np.random.default_rng(seed)
+        self.keys = np.empty(0)
+        self.sample = np.empty(0)
+
+    def add(self, series: pd.Series) -> None:
+        values = series.dropna()
+        self.missing = self.missing or len(values) < len(series)
+        self.count += len(values)
+        if self.example is None and len(values):
+            self.example = values.iloc[0]
+        if self.strategy == "mean":
+            self.total += float(values.to_numpy(dtype=np.float64).sum())
+        elif self.strategy == "most_frequent":
+            self.counts.update(values.tolist())
+        elif self.strategy == "median":
+            keys = np.concatenate([self.keys, self.rng.random(len(values))])
+            sample = np.concatenate([self.sample, values.to_numpy(dtype=np.float64)])
+            if len(keys) > MEDIAN_SAMPLE:
+                keep = np.argpartition(keys, MEDIAN_SAMPLE)[:MEDIAN_SAMPLE]
+                keys, sample = keys[keep], sample[keep]
+            self.keys, self.sample = keys, sample
+
+    def value(self) -> Any:
+        if self.strategy == "mean":
+            return self.total / self.count
+        if self.strategy == "median":
+            return float(np.median(self.sample))
+        top = max(self.counts.values())
+        return min(v for v, n in self.counts.items() if n == top)

@@ -10,6 +10,7 @@ sequences (from ``tokenize`` or from ``keras.datasets.imdb``) one length with
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,23 @@ class Tokenize(RawStep):
         self._layer = layer
         return self
 
+    def fit_stream(self, chunks: Iterable[Any]) -> Tokenize:
+        """Keras's ``TextVectorization.adapt`` over a dataset of the chunks' texts."""
+        import tensorflow as tf
+
+        def texts() -> Iterator[np.ndarray]:
+            for k, x in enumerate(chunks):
+                yield self._texts(x, fitting=k == 0).astype(str)
+
+        layer = self._make_layer()
+        layer.adapt(tf.data.Dataset.from_generator(
+            texts, output_signature=tf.TensorSpec((None,), tf.string)))
+        vocab = [str(v) for v in layer.get_vocabulary()]
+        vocab[1] = self.args.oov_token if self.args.oov_token is not None else KERAS_OOV
+        self.vocabulary = vocab
+        self._layer = layer
+        return self
+
     def transform(self, x: Any) -> np.ndarray:
         texts = self._texts(x, fitting=False)
         if self._layer is None:
@@ -162,6 +180,12 @@ class Pad(RawStep):
         if self.args.maxlen is None:
             seqs = self._sequences(x)
             self.maxlen = max((len(s) for s in seqs), default=1) or 1
+        return self
+
+    def fit_stream(self, chunks: Iterable[Any]) -> Pad:
+        """The longest sequence of any chunk (when the spec gives no maxlen)."""
+        if self.args.maxlen is None:
+            self.maxlen = max((len(s) for x in chunks for s in self._sequences(x)), default=1) or 1
         return self
 
     def transform(self, x: Any) -> np.ndarray:

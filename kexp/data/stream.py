@@ -1,0 +1,367 @@
+"""A CSV file read chunk by chunk (``data.stream``), never whole.
+
+pandas reads :data:`CHUNK_ROWS` rows at a time. Each row's part (train, validation or
+test) is chosen by a seeded hash of the row as read (``pandas.util.hash_pandas_object``),
+so a row is in the same part in every pass; the fractions are ``data.test.size`` and
+``data.validation.size``. The first pass checks every row (a row with the wrong number
+of fields, a cell that is not a number in a column of numbers: the file's line) and
+counts each part's rows and labels; preprocessing is fitted on the training rows in one
+pass per step that learns from the data (:func:`kexp.data.steps.fit_stream`);
+:class:`CsvBatches` then feeds Keras one part batch by batch, rows shuffled within
+each chunk, a new order every epoch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kexp.data.csvfile import (
+    _has_header,
+    drop_missing,
+    mark_missing,
+    ragged_line,
+    select_columns,
+    undecodable,
+)
+from kexp.errors import ConfigError, DataError
+from kexp.spec import CsvData
+
+#: rows read at a time (and the block within which a streamed part is shuffled)
+CHUNK_ROWS = 65_536
+#: a CSV file larger than this is streamed when ``data.stream`` is ``auto``
+STREAM_BYTES = 512 * 2**20
+#: part codes
+TRAIN, VALIDATION, TEST = 0, 1, 2
+PARTS = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
+#: distinct labels counted per part at most (a target with more is not counted: a
+#: regression's values)
+MAX_COUNTED = 10_000
+
+
+def streams(cfg: CsvData, path: Path) -> bool:
+    """Whether ``path`` is read chunk by chunk: ``stream: true``, or ``auto`` and the file
+    is larger than :data:`STREAM_BYTES`."""
+    return cfg.stream is True or (cfg.stream == "auto" and path.stat().st_size > STREAM_BYTES)
+
+
+def fractions(cfg: CsvData, own_test: bool) -> tuple[float, float]:
+    """The test and validation fractions of a streamed file's rows; ConfigError for what a
+    hash of each row cannot do (a number of rows, stratifying, no shuffling)."""
+    out = []
+    for name, holdout in (("test", None if own_test else cfg.test), ("validation", cfg.validation)):
+        if holdout is None:
+            out.append(0.0)
+            continue
+        key = ("data", name)
+        if not isinstance(holdout.size, float):
+            raise ConfigError(key + ("size",), f"a streamed CSV holds out a fraction of its rows, "
+                              f"received {holdout.size} rows", hint="Give a fraction, e.g. size: 0.2")
+        if holdout.stratify is True:
+            raise ConfigError(key + ("stratify",), "a streamed CSV holds rows out by a hash of "
+                              "each row, which cannot keep the class proportions exactly",
+                              hint="Set stratify: auto (or false); with many rows the "
+                                   "proportions stay close")
+        if not holdout.shuffle:
+            raise ConfigError(key + ("shuffle",), "a streamed CSV holds rows out by a hash of each "
+                              "row, not the last rows of the file", hint="Remove shuffle: false")
+        out.append(float(holdout.size))
+    test, val = out
+    return test, val * (1.0 - test)  # the validation part is a fraction of what the test leaves
+
+
+@dataclass
+class Table:
+    """One CSV file read in chunks, its rows assigned to parts by a seeded hash."""
+
+    path: Path
+    cfg: CsvData
+    seed: int
+    test: float = 0.0
+    validation: float = 0.0
+    only: int | None = None  # every row is this part (a test_path file: TEST)
+    header: bool = True
+    numeric: set[Any] | None = None  # the columns of numbers (from the first chunk)
+    rows: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, dict[Any, int]] = field(default_factory=dict)
+    scanned: bool = False
+
+    def __post_init__(self) -> None:
+        c = self.cfg
+        self.header = _has_header(self.path, c.delimiter, c.encoding) if c.header == "auto" else c.header
+
+    # ---------------------------------------------------------------- reading
+
+    def _reader(self) -> Any:
+        c = self.cfg
+        try:
+            return pd.read_csv(self.path, header=0 if self.header else None, sep=c.delimiter,
+                               encoding=c.encoding, chunksize=CHUNK_ROWS)
+        except UnicodeDecodeError:
+            raise DataError(undecodable(self.path, c.encoding)) from None
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot read the file ({exc.strerror or exc})") from None
+
+    def frames(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """``(line of the chunk's first row, chunk)`` for every chunk of the file, each
+        checked: the wrong number of fields, a cell that is not a number in a column of
+        numbers, or text not in the encoding is a DataError naming the file's line."""
+        first_line = 2 if self.header else 1
+        reader = self._reader()
+        ragged_checked = False
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                raise DataError(undecodable(self.path, self.cfg.encoding)) from None
+            except (pd.errors.ParserError, ValueError) as exc:
+                raise DataError(self._parser_error(exc)) from None
+            if not self.header:
+                chunk.columns = list(range(chunk.shape[1]))
+            if not ragged_checked and chunk.isna().to_numpy().any():  # short rows read as NaN
+                ragged_checked = True
+                ragged = ragged_line(self.path, self.cfg.delimiter, self.cfg.encoding)
+                if ragged:
+                    raise DataError(ragged)
+            self._check_numbers(chunk, first_line)
+            yield first_line, chunk
+            first_line += len(chunk)
+
+    def _parser_error(self, exc: Exception) -> str:
+        text = str(exc)
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+        if found:
+            want, line, got = found.groups()
+            return (f"{self.path}: line {line} has {got} field(s), expected {want} as on the first "
+                    "line. Fix or remove that line")
+        return f"{self.path}: cannot read as CSV ({text.splitlines()[0] if text else exc})"
+
+    def _check_numbers(self, chunk: pd.DataFrame, first_line: int) -> None:
+        """A column of numbers (in the first chunk) holding a cell that is not one."""
+        if self.numeric is None:
+            self.numeric = {c for c in chunk.columns if pd.api.types.is_numeric_dtype(chunk[c])}
+            for c in chunk.columns:  # a column of numbers with a few stray cells
+                if c not in self.numeric and _mostly_numbers(chunk[c]):
+                    self.numeric.add(c)
+        for c in self.numeric:
+            if c in chunk.columns and not pd.api.types.is_numeric_dtype(chunk[c]):
+                cells = chunk[c]
+                bad = cells.notna() & pd.to_numeric(cells, errors="coerce").isna()
+                i = int(np.argmax(bad.to_numpy()))
+                raise DataError(
+                    f"{self.path}: line {first_line + i}, column {c!r}: {cells.iloc[i]!r} is not a "
+                    "number, but the column holds numbers. Fix the cell, or mark such values "
+                    "missing with data.missing_values")
+
+    def parts_of(self, chunk: pd.DataFrame) -> np.ndarray:
+        """Each row's part code, from a seeded hash of the row as read."""
+        if self.only is not None:
+            return np.full(len(chunk), self.only, dtype=np.int8)
+        key = f"{self.seed % 10**16:016d}"
+        hashed = pd.util.hash_pandas_object(chunk, index=False, hash_key=key).to_numpy()
+        u = (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
+        out = np.full(len(chunk), TRAIN, dtype=np.int8)
+        out[u < self.test + self.validation] = VALIDATION
+        out[u < self.test] = TEST
+        return out
+
+    # ----------------------------------------------------------------- passes
+
+    def chunks(self, part: str) -> Iterator[tuple[Any, Any, int]]:
+        """``(x, y, first line)`` of each chunk's rows of ``part``: columns selected as the
+        spec says, missing values marked, ``dropna`` and ``limit`` applied. The first
+        complete pass also counts every part's rows and labels (:meth:`scan`)."""
+        code = PARTS[part]
+        counting = not self.scanned
+        rows: Counter[int] = Counter()
+        labels: dict[int, Counter[Any]] = {k: Counter() for k in PARTS.values()}
+        kept = 0
+        for first_line, chunk in self.frames():
+            codes = self.parts_of(chunk)
+            c = self.cfg
+            frame = mark_missing(chunk, c.missing_values) if c.missing_values is not None else chunk
+            x, y = select_columns(frame, c)
+            if c.dropna is not False:
+                x, y, _ = drop_missing(x, y, c)
+                codes = codes[frame.index.get_indexer(x.index)]
+            if counting:
+                for k in PARTS.values():
+                    mask = codes == k
+                    rows[k] += int(mask.sum())
+                    if y is not None and not isinstance(y, dict) and len(labels[k]) <= MAX_COUNTED:
+                        labels[k].update(_series(y)[mask].tolist())
+            mask = codes == code
+            if c.limit is not None:
+                room = max(0, c.limit - kept)
+                mask &= np.cumsum(mask) <= room
+            kept += int(mask.sum())
+            if mask.any():
+                yield _rows(x, mask), _rows(y, mask), first_line
+        if counting:
+            self.rows = {p: rows[k] for p, k in PARTS.items()}
+            if c.limit is not None:
+                self.rows = {p: min(n, c.limit) for p, n in self.rows.items()}
+            self.labels = {p: dict(labels[k]) for p, k in PARTS.items()
+                           if len(labels[k]) <= MAX_COUNTED}
+            self.scanned = True
+
+    def scan(self) -> None:
+        """One pass over the file (unless one went through it already): every row checked,
+        every part's rows and labels counted."""
+        if not self.scanned:
+            for _ in self.chunks("train"):
+                pass
+
+    def label_set(self, part: str = "train") -> np.ndarray | None:
+        """The distinct labels of a part (after :meth:`scan`); None when there were too
+        many to count."""
+        found = self.labels.get(part)
+        return None if found is None else np.asarray(list(found), dtype=object
+                                                      if any(isinstance(v, str) for v in found)
+                                                      else None)
+
+
+def _mostly_numbers(cells: pd.Series) -> bool:
+    present = cells.dropna()
+    if present.empty:
+        return False
+    bad = int(pd.to_numeric(present, errors="coerce").isna().sum())
+    return 0 < bad <= max(1, len(present) // 1000)
+
+
+def _series(y: Any) -> pd.Series:
+    return y.iloc[:, 0] if isinstance(y, pd.DataFrame) else y
+
+
+def _rows(a: Any, mask: np.ndarray) -> Any:
+    if a is None:
+        return None
+    if isinstance(a, dict):
+        return {k: _rows(v, mask) for k, v in a.items()}
+    return a[mask]
+
+
+#: what a block of streamed rows that is not finite raises, inside tf.data (the fit turns
+#: it back into a DataError)
+NOT_FINITE = "kexp: streamed rows not finite: "
+
+
+@dataclass
+class CsvBatches:
+    """One part of a streamed CSV, preprocessed chunk by chunk and batched for Keras.
+
+    ``name_data(x, y)`` names a chunk's columns by the model's inputs and outputs;
+    ``pre`` is the fitted NamedPreprocessor. The training part (``shuffle``) is repeated
+    endlessly with ``steps`` batches an epoch; the others are one pass each time."""
+
+    tables: list[Table]
+    part: str
+    pre: Any
+    name_data: Any
+    batch_size: int
+    rows: int
+    shuffle: bool = False
+    seed: int = 0
+    repeat: bool = False
+    epoch: int = 0
+    sample: tuple[Any, Any] | None = None  # a few rows in Keras's form, for the signature
+
+    @property
+    def name(self) -> str:
+        return str(self.tables[0].path)
+
+    @property
+    def steps(self) -> int | None:
+        """Batches an epoch of the training part (None: a pass of the others)."""
+        return max(1, -(-self.rows // self.batch_size)) if self.repeat else None
+
+    def keras_form(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """A chunk's rows preprocessed, in the form Keras takes (an array for a model's
+        only input or output, a dict by name for several)."""
+        xn, yn = self.name_data(x, y)
+        xs = self.pre.transform_x(xn, "x_" + self.part)
+        ys = self.pre.transform_y(yn, "y_" + self.part)
+        return _alone(xs), _alone(ys)
+
+    def _blocks(self) -> Iterator[tuple[Any, Any]]:
+        """The part's rows in blocks of whole batches (the last one what is left),
+        shuffled within each chunk, a new order each pass."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        carry: tuple[Any, Any] | None = None
+        for table in self.tables:
+            for x, y, first_line in table.chunks(self.part):
+                xs, ys = self.keras_form(x, y)
+                _check_finite(xs, table.path, first_line)
+                if self.shuffle:
+                    order = rng.permutation(_length(xs))
+                    xs, ys = _take(xs, order), _take(ys, order)
+                if carry is not None:
+                    xs, ys = _join(carry[0], xs), _join(carry[1], ys)
+                whole = _length(xs) // self.batch_size * self.batch_size
+                if whole:
+                    yield _take(xs, slice(0, whole)), _take(ys, slice(0, whole))
+                carry = (_take(xs, slice(whole, None)), _take(ys, slice(whole, None)))
+        if carry is not None and _length(carry[0]):
+            yield carry
+
+    def for_keras(self) -> Any:
+        """A ``tf.data`` pipeline of the part's batches."""
+        import tensorflow as tf
+
+        assert self.sample is not None
+        signature = tf.nest.map_structure(
+            lambda a: tf.TensorSpec((None, *np.shape(a)[1:]), tf.as_dtype(np.asarray(a).dtype)),
+            self.sample)
+        ds = tf.data.Dataset.from_generator(self._blocks, output_signature=signature)
+        bs = self.batch_size
+        ds = ds.flat_map(lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(bs))
+        if self.repeat:
+            ds = ds.repeat()
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def batches(self) -> Iterator[tuple[Any, Any]]:
+        """Each chunk of the part: its inputs preprocessed, its labels as given (label
+        maps applied), for the predictions."""
+        for table in self.tables:
+            for x, y, _ in table.chunks(self.part):
+                xn, yn = self.name_data(x, y)
+                yield _alone(self.pre.transform_x(xn, "x_" + self.part)), self.pre.map_labels(yn)
+
+
+def _alone(a: dict[str, Any]) -> Any:
+    return next(iter(a.values())) if len(a) == 1 else a
+
+
+def _length(a: Any) -> int:
+    return len(next(iter(a.values()))) if isinstance(a, dict) else len(a)
+
+
+def _take(a: Any, idx: Any) -> Any:
+    return {k: v[idx] for k, v in a.items()} if isinstance(a, dict) else a[idx]
+
+
+def _join(a: Any, b: Any) -> Any:
+    if isinstance(a, dict):
+        return {k: np.concatenate([a[k], b[k]]) for k in a}
+    return np.concatenate([a, b])
+
+
+def _check_finite(xs: Any, path: Path, first_line: int) -> None:
+    for name, arr in (xs.items() if isinstance(xs, dict) else [("x", xs)]):
+        arr = np.asarray(arr)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            row = int(np.nonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0][0])
+            raise ValueError(f"{NOT_FINITE}{path}: a row of the chunk from line {first_line} "
+                             f"(row {row + 1} of the part there) has a missing or infinite value "
+                             f"after preprocessing ({name}); mark and fill missing values with an "
+                             "impute step, or drop those rows with data.dropna")
