@@ -65,6 +65,9 @@ class Survey:
     #: the words of the text column's cells (all rows), for the vocabulary and length
     text_lengths: list[int] = field(default_factory=list)
     text_vocabulary: int = 0
+    #: the file is streamed (larger than kexp.data.stream.STREAM_BYTES): the survey read
+    #: only its first SAMPLE_ROWS rows
+    sampled: bool = False
 
     def of_kind(self, kind: Kind) -> list[ColumnInfo]:
         return [c for c in self.columns if c.kind == kind]
@@ -94,16 +97,29 @@ def sniff_header(raw: pd.DataFrame) -> bool:
     return any(first[j] not in set(rest.iloc[:, j].tolist()) for j in words)
 
 
+#: the rows kexp init reads of a file too large to read whole
+SAMPLE_ROWS = 100_000
+
+
+def sampled(path: Path) -> bool:
+    """Whether ``path`` is a CSV file kexp streams (``data.stream: auto``), so that kexp
+    init reads a sample of it."""
+    from kexp.data.stream import STREAM_BYTES
+
+    return path.is_file() and path.stat().st_size > STREAM_BYTES
+
+
 def read_frame(path: Path) -> tuple[pd.DataFrame, bool]:
     """The CSV file as a frame and whether it has a header row; KexpError when it is
     not a readable CSV file."""
     if not path.is_file():
         where = "is a folder" if path.is_dir() else "does not exist"
         raise KexpError(f"DATA: {path} {where}; expected a CSV file. Check the path")
+    rows = SAMPLE_ROWS if sampled(path) else None
     try:
-        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, nrows=rows)
         header = sniff_header(raw)
-        df = pd.read_csv(path, header=0 if header else None)
+        df = pd.read_csv(path, header=0 if header else None, nrows=rows)
     except UnicodeDecodeError:
         raise KexpError(f"DATA: {path} is not UTF-8 text; expected a CSV file (save it as "
                         "UTF-8 CSV, or write the spec by hand with data.encoding)") from None
@@ -212,7 +228,7 @@ def survey(path: str, target: str, task: Task | None = None) -> Survey:
     key = find_target(df, target, header)
     info = describe_target(key, df[key], task)
     columns = [describe_column(c, df[c]) for c in df.columns if c != key]
-    result = Survey(path, header, len(df), columns, info)
+    result = Survey(path, header, len(df), columns, info, sampled=sampled(Path(path)))
     texts = result.of_kind("text")
     if texts:
         main = max(texts, key=lambda c: c.words)

@@ -194,10 +194,15 @@ def data_lines(survey: Survey) -> list[str]:
         value = flow([complete.key]) if complete else "true"
         lines.append(f"  dropna: {value}   # drops the {target.missing} row(s) without a target"
                      + ("" if complete else " (and rows missing a feature)"))
+    if survey.sampled:
+        lines.append(f"  stream: true   # the file is too large to read whole: read in chunks "
+                     f"(this spec was written from its first {survey.rows:,} rows)")
     counts = [n for _, n in target.classes]
-    stratify = target.task == "classification" and min(counts) >= 2
+    stratify = (target.task == "classification" and min(counts) >= 2
+                and not survey.sampled)  # streamed rows are held out by a hash of each row
     split = f"{{size: {TEST_SIZE}, stratify: true}}" if stratify else f"{{size: {TEST_SIZE}}}"
     why = "class proportions kept" if stratify else (
+        "rows chosen by a hash of each row" if survey.sampled else
         "not stratified: a class has one row" if target.task == "classification" else "random rows")
     lines.append(f"  test: {split}   # {int(TEST_SIZE * 100)}% held out for the test metrics, "
                  f"{why}")
