@@ -4,7 +4,7 @@ Keras 2). Referenced from a spec as ``data.object: examples.pima_batches:PimaBat
 (or ``:pima_rows``).
 
 Both read ``datasets/pima-indians-diabetes.csv`` (no header; 8 features, then the 0/1
-outcome) and keep every fifth row for the test part (``part: test``), the others for
+outcome; looked up in the current folder, then beside this package) and keep every fifth row for the test part (``part: test``), the others for
 training (``part: train``); the features are divided by each column's maximum over the
 training rows, so the batches are ready for the network as they come.
 """
@@ -17,13 +17,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-DATA = Path(__file__).resolve().parent.parent / "datasets" / "pima-indians-diabetes.csv"
+DATA = Path("datasets") / "pima-indians-diabetes.csv"
 
 
 def _rows(part: str) -> tuple[np.ndarray, np.ndarray]:
     if part not in ("train", "test"):
         raise ValueError(f"part must be 'train' or 'test', received {part!r}")
-    table = np.loadtxt(DATA, delimiter=",", dtype=np.float32)
+    path = DATA if DATA.is_file() else Path(__file__).resolve().parent.parent / DATA
+    table = np.loadtxt(path, delimiter=",", dtype=np.float32)
     test = np.arange(len(table)) % 5 == 4
     scale = table[~test, :8].max(axis=0)
     chosen = table[test] if part == "test" else table[~test]

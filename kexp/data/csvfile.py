@@ -17,7 +17,7 @@ from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.spec import CsvData
 
 
-def _has_header(path: Path, delimiter: str, encoding: str = "utf-8") -> bool:
+def has_header(path: Path, delimiter: str, encoding: str = "utf-8") -> bool:
     """A first row with any non-numeric cell is a header."""
     with open(path, newline="", encoding=encoding) as fh:
         row = next(csv.reader(fh, delimiter=delimiter), [])
@@ -34,7 +34,7 @@ def read_csv(path: Path, cfg: CsvData, key: tuple) -> pd.DataFrame:
     file (and the line, for text that is not in the encoding or a row of the wrong length)."""
     encoding = cfg.encoding
     try:
-        header = _has_header(path, cfg.delimiter, encoding) if cfg.header == "auto" else cfg.header
+        header = has_header(path, cfg.delimiter, encoding) if cfg.header == "auto" else cfg.header
         df = pd.read_csv(path, header=0 if header else None, sep=cfg.delimiter, encoding=encoding)
     except UnicodeDecodeError:
         raise DataError(undecodable(path, encoding)) from None

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from kexp.data.csvfile import (
-    _has_header,
     drop_missing,
+    has_header,
     mark_missing,
     ragged_line,
     select_columns,
@@ -95,7 +95,7 @@ class Table:
 
     def __post_init__(self) -> None:
         c = self.cfg
-        self.header = _has_header(self.path, c.delimiter, c.encoding) if c.header == "auto" else c.header
+        self.header = has_header(self.path, c.delimiter, c.encoding) if c.header == "auto" else c.header
 
     # ---------------------------------------------------------------- reading
 
