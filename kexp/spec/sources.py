@@ -141,8 +141,6 @@ class NpzData(_DataBase):
                     "data.test is held out")
 
 
-#: the pixel channels of each ``color_mode`` (as ``image_dataset_from_directory`` reads them)
-COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
 #: ``tf.image.resize``'s methods, the ``interpolation`` Keras's image loader takes
 Interpolation = Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
                         "gaussian", "mitchellcubic"]
