@@ -141,7 +141,7 @@ def test_decoding_is_image_dataset_from_directorys(folders: Path) -> None:
 
 def test_a_held_out_test_part_is_stratified_and_limit_takes_every_class(
         folders: Path, tmp_path: Path) -> None:
-    s = spec(folders, test_path=None, test={"size": 0.25}, limit=24)
+    s = spec(folders, test_path=None, test={"size": 0.25}, limit=24, cache=True)
     s["fit"]["epochs"] = 1
     invoke("run", str(write_yaml(tmp_path, s)), "--runs-dir", str(tmp_path / "runs"),
            exit_code=0)
