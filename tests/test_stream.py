@@ -123,7 +123,12 @@ def test_rows_are_held_out_by_a_seeded_hash(csv_file: Path, tmp_path: Path) -> N
     assert 45 <= parts["test"] <= 105 and 20 <= parts["validation"] <= 80
     assert sum(data["labels"]["test"].values()) == parts["test"]
     frame = pd.read_csv(first / "predictions.csv")
-    assert len(frame) == parts["test"] == json.loads((first / "metrics.json").read_text())["samples"]
+    metrics = json.loads((first / "metrics.json").read_text())
+    assert len(frame) == parts["test"] == metrics["samples"]
+    train_labels, test_labels = data["labels"]["train"], data["labels"]["test"]
+    top = max(sorted(train_labels), key=train_labels.get)
+    assert metrics["baseline"] == {"strategy": "majority_class", "class": top,
+                                   "accuracy": test_labels[top] / parts["test"]}
     assert "val_loss" in pd.read_csv(first / "history.csv").columns
     # the same seed: the same rows; another seed: others
     again = tmp_path / "again"

@@ -88,7 +88,9 @@ def csv_split(cfg: Config, raw: sources.RawData, seed: int
         test_table.scan()
     rows = {**train.rows, **({"test": test_table.rows["test"]} if test_table else {})}
     raw.info["parts"] = rows
-    raw.info["labels"] = {p: {str(k): v for k, v in c.items()} for p, c in train.labels.items()}
+    counted = {**train.labels, **({"test": test_table.labels.get("test")} if test_table else {})}
+    raw.info["labels"] = {p: {str(k): v for k, v in c.items()} for p, c in counted.items()
+                          if c is not None}
     for name in ("train", "test") if cfg.data.test is not None or test_table else ("train",):
         if rows[name] == 0:
             raise DataError(f"{train.path}: no row of the file fell in the {name} part; it needs "

@@ -129,6 +129,11 @@ def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: L
         frame = predictions(p.model, cfg.compile, p.pre.classes, split.x_test, split.y_test_raw,
                             cfg.fit.batch_size)
         samples = named.n_rows(split.x_test)
+    labels = p.raw.info.get("labels")
+    if split.stream is not None and labels and p.pre.classes[next(iter(p.pre.classes))] \
+            and cfg.preprocess.labels is None:  # a streamed CSV's labels, counted as read
+        base = baseline_mod.from_counts(labels.get("train", {}),
+                                        labels.get(split.test_name, {}))
     if len(split.y_train) == 1 and split.stream is None:  # one output: majority class / mean
         out = next(iter(split.y_train))
         base = baseline_mod.baseline(

@@ -43,6 +43,16 @@ def baseline(y_train: Any, y_test: Any, classes: list | None, classify: bool) ->
     }
 
 
+def from_counts(train: dict[str, int], test: dict[str, int]) -> dict[str, Any] | None:
+    """:func:`baseline`'s majority class from the labels' counts of each part (a streamed
+    CSV's, counted as it was read); None without test labels."""
+    if not train or not sum(test.values()):
+        return None
+    top = max(sorted(train), key=lambda label: train[label])
+    return {"strategy": "majority_class", "class": top,
+            "accuracy": test.get(top, 0) / sum(test.values())}
+
+
 def describe(b: dict[str, Any]) -> str:
     """One line for the run's notes."""
     if b["strategy"] == "majority_class":

@@ -126,6 +126,7 @@ def image_batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
     data = (tensors, floatx(y)) if y is not None else (tensors,)
     ds = tf.data.Dataset.from_tensor_slices(data)
     seed = int(seed) % 2**63
+
     def mix(d: Any) -> Any:
         return d.shuffle(rows(x), seed=seed, reshuffle_each_iteration=True) if shuffle else d
 

@@ -38,14 +38,15 @@ class Split:
     y_test: Named | None = None
     y_test_raw: Named | None = None
     test_name: str = "test"
-    #: a Python data set's parts, trained on batch by batch (the parts above then hold
-    #: each part's first batch, for the checks and the model's shapes)
+    #: the parts read batch by batch (a Python data set, a streamed CSV); the parts
+    #: above then hold each part's first batch, for the checks and the model's shapes
     stream: Streams | None = None
 
 
 @dataclass
 class Streams:
-    """The parts of a Python data set (:class:`kexp.data.python.Batches`)."""
+    """The parts of data read batch by batch: each a :class:`kexp.data.python.Batches`
+    or a :class:`kexp.data.stream.CsvBatches` (``for_keras()``, ``steps``, ``batches()``)."""
 
     train: Any
     validation: Any = None
@@ -136,7 +137,8 @@ def one_pass_per_epoch() -> Iterator[None]:
 def _fit_stream(model: Any, cfg: FitConfig, stream: Streams, callbacks: list[Any],
                 verbose: int | str, class_weight: dict[int, float] | None,
                 per_execution: int) -> Any:
-    """Keras's fit on a Python data set's batches (``steps_per_epoch`` as the spec says)."""
+    """Keras's fit on batches read as they come (``steps`` of the training part an epoch:
+    the spec's ``steps_per_epoch``, a streamed CSV's count; None: one pass)."""
     steps = stream.train.steps
     set_per_execution(model, feed.per_execution(per_execution, steps) if steps else 1)
     val = stream.validation
@@ -171,8 +173,8 @@ def evaluate(model: Any, x: Named, y: Named, batch_size: int) -> dict[str, float
 
 
 def evaluate_test(model: Any, split: Split, batch_size: int) -> dict[str, float]:
-    """The split's test metrics: :func:`evaluate`, or Keras's on a Python data set's test
-    batches."""
+    """The split's test metrics: :func:`evaluate`, or Keras's on the test part's batches
+    (a Python data set's, a streamed CSV's)."""
     if split.stream is not None:
         test = split.stream.test
         with one_pass_per_epoch():
