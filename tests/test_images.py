@@ -297,8 +297,11 @@ def test_cv_folds_the_files_and_resume_refuses_a_changed_folder(folders: Path,
     assert "--stack holds every fold's data in one array" in result.output
 
 
-def test_a_sweep_over_an_image_folder(folders: Path, tmp_path: Path) -> None:
-    s = spec(folders)
+def test_a_sweep_over_an_image_folder_and_resume_refusing_it_changed(folders: Path,
+                                                                     tmp_path: Path) -> None:
+    train = tmp_path / "train"
+    shutil.copytree(folders / "train", train)
+    s = spec(folders, path=str(train))
     s["fit"]["epochs"] = 1
     s["sweep"] = {"method": "grid", "metric": "accuracy", "goal": "max",
                   "parameters": {"fit.batch_size": [8, 16]}}
@@ -309,6 +312,9 @@ def test_a_sweep_over_an_image_folder(folders: Path, tmp_path: Path) -> None:
     assert len(trials) == 2
     for trial in trials:
         assert "path" in pd.read_csv(trial / "predictions.csv").columns
+    (train / "dark" / "005.png").unlink()
+    result = invoke("sweep", "--resume", str(sweep), exit_code=2)
+    assert f"{train.resolve()}: the data that {sweep} trained on changed" in result.output
 
 
 # ------------------------------------------------------------------------- kexp init

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kexp.errors import DataError, RunError
-from kexp.hashes import bytes_sha256, json_sha256, text_sha256
+from kexp.hashes import bytes_sha256, file_sha256, json_sha256, text_sha256
 from kexp.rundir.read import flatten
 from kexp.train import feed
 
@@ -136,6 +136,29 @@ def check_data(record: dict[str, Any], info: dict[str, Any], samples: int, cv_di
     if samples != record["data"]["samples"]:
         raise DataError(f"the data has {samples} samples, the CV in {cv_dir} started with "
                         f"{record['data']['samples']}; restore the data, or {START_OVER}")
+
+
+def sha256_now(path: str) -> str | None:
+    """The fingerprint a data file or image folder has now, as ``RawData.info`` records
+    it (None: it is gone)."""
+    p = Path(path)
+    if p.is_dir():
+        from kexp.data.images import list_folder
+
+        return list_folder(p, ("data", "path")).fingerprint
+    return file_sha256(p) if p.is_file() else None
+
+
+def check_unchanged(files: dict[str, dict[str, str]], started: Path, start_over: str) -> None:
+    """DataError naming the data file (or image folder) of ``files`` (:func:`data_files`
+    of what the work in ``started`` read) that is gone or changed since."""
+    for role, then in files.items():
+        now = sha256_now(then["path"])
+        if now != then["sha256"]:
+            what = "is gone" if now is None else (
+                f"changed (sha256 {then['sha256'][:12]}… then, {now[:12]}… now)")
+            raise DataError(f"{then['path']}: the {role} that {started} trained on {what}; "
+                            f"its finished trials no longer apply. Restore it, or {start_over}")
 
 
 def check_folds(record: dict[str, Any], folds: Sequence[tuple[int, Any, Any]],

@@ -2,7 +2,8 @@
 spec, the sweep and the trial values the sweep started with.
 
 A sweep whose ``config.yaml`` changed since it started is refused (its hash is in
-``sweep.json``); a trial folder that is missing, damaged or not ``completed`` is trained
+``sweep.json``), and so is one whose data changed (the files or image folder a finished
+trial's ``env.json`` records); a trial folder that is missing, damaged or not ``completed`` is trained
 again, never dropped, so the record always covers every trial.
 """
 
@@ -16,8 +17,10 @@ from typing import Any
 import yaml
 
 from kexp import experiment, hashes
+from kexp.cv import fingerprint
 from kexp.engine import lock
 from kexp.errors import ConfigError, KexpError, RunError
+from kexp.rundir.read import json_object
 from kexp.rundir.write import RunFolder
 from kexp.spec import Spec, apply_overrides, load_config
 from kexp.spec.sweep import SweepConfig
@@ -78,6 +81,19 @@ def _finished(sweep_dir: Path, plan: SweepPlan) -> list[TrialOutcome]:
     return [o for o in found if o is not None]
 
 
+def check_data(sweep_dir: Path, plan: SweepPlan, finished_numbers: set[int]) -> None:
+    """DataError when the data a finished trial read (its ``env.json``: each file's or
+    image folder's sha256) is gone or changed: the trials left would train on other data."""
+    for t in plan.trials:
+        env = sweep_dir / "trials" / t.folder / "env.json"
+        if t.number in finished_numbers and env.is_file():
+            info = json_object(env)[0].get("data")
+            if isinstance(info, dict):
+                fingerprint.check_unchanged(fingerprint.data_files(info), sweep_dir,
+                                            "start a new `kexp sweep`")
+            return
+
+
 def resume(sweep_dir: Path, options: experiment.Options, opts: SweepOptions,
            log: experiment.Log = experiment.silent) -> record.SweepResult:
     """Train the trials of an interrupted (or partly failed) sweep that did not complete."""
@@ -92,6 +108,7 @@ def _resume(sweep_dir: Path, plan: SweepPlan, options: experiment.Options, opts:
     # tpe: the trials are in the study (study.db); its failed ones are finished
     failed = bayes.restore(sweep_dir, plan) if plan.sweep.method == "tpe" else []
     done = _finished(sweep_dir, plan) + failed
+    check_data(sweep_dir, plan, {o.number for o in done})
     completed = {o.number for o in done}
     todo = tasks(plan, sweep_dir, options, opts,
                  {t.number for t in plan.trials if t.number not in completed})
