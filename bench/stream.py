@@ -9,9 +9,10 @@ rows (the generator never holds the file) into a cache folder under /tmp, keyed 
 and seed, and reused when present. Then, for each size, as separate processes,
 alternating:
 
-(a) ``bench/stream_baseline.py``: ``TextLineDataset`` -> rows held out by a seeded hash
-    (20%) -> ``batch`` -> ``decode_csv`` + standardization (means/stds from a first
-    streaming pass) + ``StringLookup`` one-hot -> ``prefetch``; ``Dense 64 relu ->
+(a) ``bench/stream_baseline.py``: ``TextLineDataset`` in blocks of 4096 lines -> rows
+    held out by a seeded hash of each line (20%) -> ``rebatch`` into batches of B ->
+    ``decode_csv`` + standardization (means/stds from a first streaming pass) +
+    ``StringLookup`` one-hot, in parallel -> ``prefetch``; ``Dense 64 relu ->
     Dense 1 sigmoid`` on 37 features, one epoch of ``model.fit``, ``evaluate`` on the
     held-out rows;
 (b) ``python -m kexp run`` on a generated spec: ``source: csv`` with ``stream: true``,
@@ -163,14 +164,12 @@ def run_hand(path: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[
 
 
 def kexp_train_rows(run_dir: Path, rows: int) -> tuple[int | None, str]:
-    """Training rows of a kexp run, from its record: env.json's per-class counts of the
-    training part, or the file's rows less metrics.json's test samples."""
+    """Training rows of a kexp run, from its record: env.json's ``data.parts.train``, or
+    the file's rows less metrics.json's test samples."""
     try:
-        env = json.loads((run_dir / "env.json").read_text())
-        counts = (env.get("data") or {}).get("counts", (env.get("data") or {})).get("train")
-        if isinstance(counts, dict) and counts:
-            return sum(int(v) for v in counts.values()), "env.json"
-    except (OSError, ValueError, AttributeError):
+        parts = json.loads((run_dir / "env.json").read_text())["data"]["parts"]
+        return int(parts["train"]), "env.json"
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     try:
         samples = json.loads((run_dir / "metrics.json").read_text()).get("samples")
