@@ -215,6 +215,7 @@ def _pr_figure(truth: np.ndarray, score: np.ndarray, positive: str, prefix: str)
     ax = fig.add_subplot()
     display = PrecisionRecallDisplay.from_predictions(
         truth, score, pos_label=True, ax=ax, plot_chance_level=True,
+        drop_intermediate=True,  # the corners of the curve only (as the ROC's): not a point a row
         chance_level_kw={"color": "grey", "linestyle": ":", "label": "chance"},
     )
     display.line_.set(color="C0", label=f"AP = {display.average_precision:.3f}")

@@ -89,16 +89,28 @@ class GetDummies(RawStep):
         for j, (name, cats) in enumerate(self.categories):
             if name not in df.columns:
                 column_of(df, name, self.loc + ("columns", j))  # raises, naming the column
-            index = {c: k for k, c in enumerate(cats)}
-            out = np.zeros((len(df), len(cats)), dtype=np.float32)
-            for i, cell in enumerate(self._values(df[name])):
-                for c in cell:
-                    k = index.get(c)
-                    if k is not None:
-                        out[i, k] = 1.0
+            out = self._one_hot(df[name], cats)
             labels = [f"{name}{self.args.prefix_sep}{c}" for c in cats]
             parts.append(pd.DataFrame(out, columns=labels, index=df.index))
         return pd.concat(parts, axis=1)
+
+    def _one_hot(self, series: pd.Series, cats: list[str]) -> np.ndarray:
+        """A 0/1 column per category; all zeros for a missing value or another category."""
+        out = np.zeros((len(series), len(cats)), dtype=np.float32)
+        if not self.args.separator:  # one category a cell: by category codes, at once
+            present = series.notna().to_numpy()
+            codes = pd.Categorical(series[present].map(str), categories=cats).codes
+            rows = np.nonzero(present)[0]
+            known = codes >= 0
+            out[rows[known], codes[known]] = 1.0
+            return out
+        index = {c: k for k, c in enumerate(cats)}
+        for i, cell in enumerate(self._values(series)):
+            for c in cell:
+                k = index.get(c)
+                if k is not None:
+                    out[i, k] = 1.0
+        return out
 
     def state(self) -> dict[str, Any]:
         return {"categories": [[plain(n), cats] for n, cats in self.categories]}
