@@ -128,7 +128,7 @@ def make_csv(rows: int, seed: int, cache: Path) -> Path:
             x = means + scales * z
             cols = [np.char.mod("%.4f", x[:, j]) for j in range(20)]
             cols += [c0_arr[i0], c1_arr[i1], np.where(logit > 0, "1", "0")]
-            fh.write("\n".join(map(",".join, zip(*cols))) + "\n")
+            fh.write("\n".join(map(",".join, zip(*cols, strict=True))) + "\n")
             done += k
     tmp.rename(path)
     size = path.stat().st_size / 2**20

@@ -101,13 +101,97 @@ class FitClock(keras.callbacks.Callback):
                 "vmhwm_train_end_mib": self.hwm_end}
 
 
-def model_37(features: int, seed: int) -> keras.Model:
+def model_37(features: int) -> keras.Model:
     """The spec's layers (bench/stream.py's SPEC), written out in Keras."""
     return keras.Sequential([
         keras.Input(shape=(features,)),
         keras.layers.Dense(64, activation="relu"),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
+
+
+class CsvPipeline:
+    """The file's lines as tf.data pipelines: :meth:`fit_pass` (means, standard deviations,
+    categories of the training rows) and :meth:`batches` (a part's rows, encoded)."""
+
+    def __init__(self, path: Path, batch_size: int, seed: int, test_size: float) -> None:
+        import tensorflow as tf
+
+        self.tf, self.path, self.batch_size, self.seed = tf, path, batch_size, seed
+        self.cut = round(test_size * BUCKETS)
+        self.defaults = [[0.0]] * len(NUMERIC) + [[""]] * len(CATEGORICAL) + [[0.0]]
+        self.mean_t = self.std_t = None
+        self.lookups: list[Any] = []
+        self.vocab: list[list[str]] = []
+
+    def lines(self) -> Any:
+        return self.tf.data.TextLineDataset(str(self.path), buffer_size=1 << 22).skip(1)
+
+    def bucket(self, lines: Any) -> Any:
+        return self.tf.strings.to_hash_bucket_strong(lines, BUCKETS, [self.seed, 0x6B657870])
+
+    def decode(self, lines: Any) -> tuple[Any, Any, Any]:
+        tf = self.tf
+        cols = tf.io.decode_csv(lines, record_defaults=self.defaults)
+        x = tf.stack(cols[:len(NUMERIC)], axis=1)
+        return x, tf.stack(cols[len(NUMERIC):-1], axis=1), cols[-1]
+
+    def fit_pass(self) -> tuple[int, int]:
+        """One pass over the file: the training rows' means, standard deviations and
+        categories (kept for :meth:`batches`); returns (training rows, test rows)."""
+        tf = self.tf
+        total = tf.zeros([len(NUMERIC)], tf.float64)
+        squares = tf.zeros([len(NUMERIC)], tf.float64)
+        seen: list[set[str]] = [set() for _ in CATEGORICAL]
+        n = n_test = 0
+
+        def split(block: Any) -> tuple[Any, Any, Any]:
+            keep = self.bucket(block) >= self.cut
+            x, c, _ = self.decode(tf.boolean_mask(block, keep))
+            return x, c, tf.reduce_sum(tf.cast(~keep, tf.int64))
+
+        blocks = self.lines().batch(4096).map(split, num_parallel_calls=tf.data.AUTOTUNE)
+        for x, c, held in blocks.prefetch(tf.data.AUTOTUNE):
+            n_test += int(held)
+            x64 = tf.cast(x, tf.float64)
+            n += int(x.shape[0])
+            total += tf.reduce_sum(x64, axis=0)
+            squares += tf.reduce_sum(x64 * x64, axis=0)
+            for j, found in enumerate(seen):
+                found.update(v.decode() for v in tf.unique(c[:, j])[0].numpy())
+        mean = (total / n).numpy()
+        std = np.sqrt(np.maximum((squares / n).numpy() - mean * mean, 0.0))
+        self.mean_t = tf.constant(mean, tf.float32)
+        self.std_t = tf.constant(np.where(std > 0, std, 1.0), tf.float32)
+        self.vocab = [sorted(found) for found in seen]
+        self.lookups = [keras.layers.StringLookup(vocabulary=v, num_oov_indices=0,
+                                                  output_mode="one_hot") for v in self.vocab]
+        return n, n_test
+
+    @property
+    def width(self) -> int:
+        return len(NUMERIC) + sum(len(v) for v in self.vocab)
+
+    def features(self, lines: Any) -> tuple[Any, Any]:
+        tf = self.tf
+        x, c, y = self.decode(lines)
+        parts = [(x - self.mean_t) / self.std_t]
+        parts += [tf.cast(lk(c[:, j]), tf.float32) for j, lk in enumerate(self.lookups)]
+        return tf.concat(parts, axis=1), tf.expand_dims(y, 1)
+
+    def batches(self, test: bool) -> Any:
+        """Lines read in blocks of 4096, the block's training (or test) lines kept by their
+        hash, re-cut into batches of B (``rebatch``: one tf.data op, not a filter per line),
+        decoded and encoded per batch in parallel."""
+        tf = self.tf
+
+        def keep(block: Any) -> Any:
+            b = self.bucket(block)
+            return tf.boolean_mask(block, (b < self.cut) if test else (b >= self.cut))
+
+        ds = self.lines().batch(4096).map(keep, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.rebatch(self.batch_size).map(self.features, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,90 +202,32 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--test-size", type=float, default=0.2, help="share of rows held out by hash")
     args = ap.parse_args(argv)
 
-    import tensorflow as tf
-
     keras.utils.set_random_seed(args.seed)
-    cut = round(args.test_size * BUCKETS)
-    defaults = [[0.0]] * len(NUMERIC) + [[""]] * len(CATEGORICAL) + [[0.0]]
-
-    def lines() -> tf.data.Dataset:
-        return tf.data.TextLineDataset(str(args.csv), buffer_size=1 << 22).skip(1)
-
-    def bucket(line: tf.Tensor) -> tf.Tensor:
-        return tf.strings.to_hash_bucket_strong(line, BUCKETS, [args.seed, 0x6B657870])
-
-    def decode(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        cols = tf.io.decode_csv(batch, record_defaults=defaults)
-        x = tf.stack(cols[:len(NUMERIC)], axis=1)
-        return x, tf.stack(cols[len(NUMERIC):-1], axis=1), cols[-1]
-
-    # ---- the fitting pass: means, standard deviations, categories of the training rows
+    csv = CsvPipeline(args.csv, args.batch_size, args.seed, args.test_size)
     t0 = time.perf_counter()
-    total = tf.zeros([len(NUMERIC)], tf.float64)
-    squares = tf.zeros([len(NUMERIC)], tf.float64)
-    seen: list[set[str]] = [set() for _ in CATEGORICAL]
-    n = n_test = 0
-
-    def split(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        keep = bucket(batch) >= cut
-        x, c, _ = decode(tf.boolean_mask(batch, keep))
-        return x, c, tf.reduce_sum(tf.cast(~keep, tf.int64))
-
-    pass1 = lines().batch(4096).map(split, num_parallel_calls=tf.data.AUTOTUNE)
-    for x, c, held in pass1.prefetch(tf.data.AUTOTUNE):
-        n_test += int(held)
-        x64 = tf.cast(x, tf.float64)
-        n += int(x.shape[0])
-        total += tf.reduce_sum(x64, axis=0)
-        squares += tf.reduce_sum(x64 * x64, axis=0)
-        for j, s in enumerate(seen):
-            s.update(v.decode() for v in tf.unique(c[:, j])[0].numpy())
-    mean = (total / n).numpy()
-    std = np.sqrt(np.maximum((squares / n).numpy() - mean * mean, 0.0))
-    std = np.where(std > 0, std, 1.0)
-    vocab = [sorted(s) for s in seen]
+    n, n_test = csv.fit_pass()
     prep_s = time.perf_counter() - t0
     hwm_prep = vmhwm_mib()
 
-    lookups = [keras.layers.StringLookup(vocabulary=v, num_oov_indices=0, output_mode="one_hot")
-               for v in vocab]
-    mean_t, std_t = tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
-
-    def features(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, c, y = decode(batch)
-        parts = [(x - mean_t) / std_t] + [tf.cast(lk(c[:, j]), tf.float32) for j, lk in enumerate(lookups)]
-        return tf.concat(parts, axis=1), tf.expand_dims(y, 1)
-
-    def pipeline(test: bool) -> tf.data.Dataset:
-        """Lines read in blocks of 4096, the block's training (or test) lines kept by their
-        hash, re-cut into batches of B (``rebatch``: one tf.data op, not a filter per line),
-        decoded and encoded per batch in parallel."""
-        def keep(block: tf.Tensor) -> tf.Tensor:
-            return tf.boolean_mask(block, (bucket(block) < cut) if test else (bucket(block) >= cut))
-
-        ds = lines().batch(4096).map(keep, num_parallel_calls=tf.data.AUTOTUNE).rebatch(args.batch_size)
-        return ds.map(features, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-    width = len(NUMERIC) + sum(len(v) for v in vocab)
-    model = model_37(width, args.seed)
+    model = model_37(csv.width)
     model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
     clock = FitClock()
     t0 = time.perf_counter()
-    model.fit(pipeline(test=False), epochs=1, callbacks=[clock], verbose=0)
+    model.fit(csv.batches(test=False), epochs=1, callbacks=[clock], verbose=0)
     fit_call_s = time.perf_counter() - t0
     hwm_fit = vmhwm_mib()
     t0 = time.perf_counter()
-    scores = model.evaluate(pipeline(test=True), verbose=0, return_dict=True)
+    scores = model.evaluate(csv.batches(test=True), verbose=0, return_dict=True)
     eval_s = time.perf_counter() - t0
 
     rec = clock.record()
     print(json.dumps({
         "side": "hand", "rows": n + n_test, "train_rows": n, "test_rows": n_test,
-        "features": width, "batch_size": args.batch_size, "seed": args.seed,
-**rec, "fit_call_s": round(fit_call_s, 4),
-        "rows_per_s": round(n / rec["fit_s"], 1), "prep_s": round(prep_s, 3),
-        "eval_s": round(eval_s, 3),
-        "test_accuracy": round(float(scores["accuracy"]), 5), "test_loss": round(float(scores["loss"]), 5),
+        "features": csv.width, "batch_size": args.batch_size, "seed": args.seed, **rec,
+        "fit_call_s": round(fit_call_s, 4), "rows_per_s": round(n / rec["fit_s"], 1),
+        "prep_s": round(prep_s, 3), "eval_s": round(eval_s, 3),
+        "test_accuracy": round(float(scores["accuracy"]), 5),
+        "test_loss": round(float(scores["loss"]), 5),
         "vmhwm_after_prep_mib": hwm_prep, "vmhwm_after_fit_mib": hwm_fit, "vmhwm_mib": vmhwm_mib(),
     }), flush=True)
 
