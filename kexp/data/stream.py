@@ -92,6 +92,7 @@ class Table:
     rows: dict[str, int] = field(default_factory=dict)
     labels: dict[str, dict[Any, int]] = field(default_factory=dict)
     scanned: bool = False
+    codes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # by chunk's line
 
     def __post_init__(self) -> None:
         c = self.cfg
@@ -162,10 +163,18 @@ class Table:
                     "number, but the column holds numbers. Fix the cell, or mark such values "
                     "missing with data.missing_values")
 
-    def parts_of(self, chunk: pd.DataFrame) -> np.ndarray:
-        """Each row's part code, from a seeded hash of the row as read."""
+    def parts_of(self, chunk: pd.DataFrame, first_line: int = 0) -> np.ndarray:
+        """Each row's part code, from a seeded hash of the row as read (kept after the
+        first pass: one byte a row)."""
         if self.only is not None:
             return np.full(len(chunk), self.only, dtype=np.int8)
+        known = self.codes.get(first_line)
+        if known is not None and len(known) == len(chunk):
+            return known
+        self.codes[first_line] = codes = self._hashed_parts(chunk)
+        return codes
+
+    def _hashed_parts(self, chunk: pd.DataFrame) -> np.ndarray:
         key = f"{self.seed % 10**16:016d}"
         hashed = pd.util.hash_pandas_object(chunk, index=False, hash_key=key).to_numpy()
         u = (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
@@ -186,7 +195,7 @@ class Table:
         labels: dict[int, Counter[Any]] = {k: Counter() for k in PARTS.values()}
         kept = 0
         for first_line, chunk in self.frames():
-            codes = self.parts_of(chunk)
+            codes = self.parts_of(chunk, first_line)
             c = self.cfg
             frame = mark_missing(chunk, c.missing_values) if c.missing_values is not None else chunk
             x, y = select_columns(frame, c)
@@ -322,9 +331,15 @@ class CsvBatches:
         signature = tf.nest.map_structure(
             lambda a: tf.TensorSpec((None, *np.shape(a)[1:]), tf.as_dtype(np.asarray(a).dtype)),
             self.sample)
-        ds = tf.data.Dataset.from_generator(self._blocks, output_signature=signature)
-        bs = self.batch_size
-        ds = ds.flat_map(lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(bs))
+        def stacked() -> Iterator[tuple[Any, Any]]:  # a block as (batches, batch, ...)
+            for xs, ys in self._blocks():
+                n = _length(xs)
+                k, b = (n // self.batch_size, self.batch_size) if n % self.batch_size == 0 else (1, n)
+                yield _shaped(xs, k, b), _shaped(ys, k, b)
+
+        signature = tf.nest.map_structure(
+            lambda spec: tf.TensorSpec((None, *spec.shape), spec.dtype), signature)
+        ds = tf.data.Dataset.from_generator(stacked, output_signature=signature).unbatch()
         if self.repeat:
             ds = ds.repeat()
         return ds.prefetch(tf.data.AUTOTUNE)
@@ -348,6 +363,13 @@ def _length(a: Any) -> int:
 
 def _take(a: Any, idx: Any) -> Any:
     return {k: v[idx] for k, v in a.items()} if isinstance(a, dict) else a[idx]
+
+
+def _shaped(a: Any, k: int, b: int) -> Any:
+    """``a``'s rows as ``k`` batches of ``b``."""
+    if isinstance(a, dict):
+        return {name: v.reshape(k, b, *v.shape[1:]) for name, v in a.items()}
+    return a.reshape(k, b, *a.shape[1:])
 
 
 def _join(a: Any, b: Any) -> Any:

@@ -9,6 +9,7 @@ output, named ``<output>-<figure>``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,12 +33,30 @@ def read_predictions(run: Run) -> pd.DataFrame:
     """
     path = run.path / "predictions.csv"
     try:
-        return pd.read_csv(path)
+        return pd.concat(pd.read_csv(path, dtype=_compact(path), chunksize=READ_ROWS),
+                         ignore_index=True)
     except FileNotFoundError:
         raise RunError(f"{run.id}/predictions.csv: not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise RunError(f"{run.id}/predictions.csv: cannot be read ({first})") from None
+
+
+#: rows of predictions.csv read at a time (a streamed CSV's test part can have millions)
+READ_ROWS = 100_000
+
+
+def _compact(path: Path) -> dict[str, str]:
+    """The dtypes that keep a classifier's predictions small in memory: probabilities as
+    float32, labels and image paths as categories (a regression's values as read)."""
+    columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    if not any(c.startswith("prob_") or ".prob_" in c for c in columns):
+        return {}
+    out = {c: "float32" for c in columns if c.startswith("prob_") or ".prob_" in c}
+    for c in columns:
+        if c.rsplit(".", 1)[-1] in ("y_true", "y_pred", "path"):
+            out[c] = "category"
+    return out
 
 
 def prediction_figures(predictions: pd.DataFrame, title: str = "") -> dict[str, Figure]:
@@ -81,18 +100,21 @@ def _split_outputs(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _labels(series: pd.Series) -> list[str]:
-    """Class labels as the strings used in ``prob_<class>`` (1.0 -> "1")."""
+def _labels(series: pd.Series) -> np.ndarray:
+    """Class labels as the strings used in ``prob_<class>`` (1.0 -> "1"): an array of
+    fixed-width strings, each distinct label converted once (a streamed CSV's test part
+    has millions of rows and a few labels)."""
     if pd.api.types.is_float_dtype(series) and (series % 1 == 0).all():
         series = series.astype(int)
-    return series.astype(str).tolist()
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    return np.asarray([str(u) for u in uniques], dtype=str)[codes]
 
 
 def _classifier_figures(frame: pd.DataFrame, prob_columns: list[str],
                         prefix: str) -> dict[str, Figure]:
     classes = [str(c)[5:] for c in prob_columns]
     y_true, y_pred = _labels(frame["y_true"]), _labels(frame["y_pred"])
-    extra = sorted((set(y_true) | set(y_pred)) - set(classes))
+    extra = sorted((set(np.unique(y_true)) | set(np.unique(y_pred))) - set(classes))
     figures = {"confusion_matrix": _confusion_figure(y_true, y_pred, classes + extra, prefix)}
     if "path" in frame.columns:  # images read from a folder
         figures["misclassified"] = _misclassified_figure(frame, y_true, y_pred, prefix)
@@ -111,7 +133,7 @@ def _classifier_figures(frame: pd.DataFrame, prob_columns: list[str],
 GRID = 25
 
 
-def _misclassified_figure(frame: pd.DataFrame, y_true: list[str], y_pred: list[str],
+def _misclassified_figure(frame: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray,
                           prefix: str) -> Figure:
     """A grid of the test images whose predicted class is wrong, the most confident
     mistakes first, each titled ``true -> predicted (probability)``."""
@@ -153,7 +175,7 @@ def _probability(frame: pd.DataFrame, i: int, label: str) -> float:
     return -1.0 if pd.isna(value) else float(value)
 
 
-def _confusion_figure(y_true: list[str], y_pred: list[str], labels: list[str],
+def _confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
                       prefix: str) -> Figure:
     """Counts and row-normalized (recall per true class) matrices side by side."""
     from sklearn.metrics import ConfusionMatrixDisplay
