@@ -99,7 +99,10 @@ class GetDummies(RawStep):
         out = np.zeros((len(series), len(cats)), dtype=np.float32)
         if not self.args.separator:  # one category a cell: by category codes, at once
             present = series.notna().to_numpy()
-            codes = pd.Categorical(series[present].map(str), categories=cats).codes
+            values = series[present]
+            if not pd.api.types.is_string_dtype(values) or values.dtype == object:
+                values = values.map(str)  # numbers (and mixed cells) as their text, as fit saw them
+            codes = pd.Categorical(values, categories=cats).codes
             rows = np.nonzero(present)[0]
             known = codes >= 0
             out[rows[known], codes[known]] = 1.0
