@@ -314,10 +314,16 @@ class CsvBatches:
                 if self.shuffle:
                     order = rng.permutation(_length(xs))
                     xs, ys = _take(xs, order), _take(ys, order)
-                if carry is not None:
-                    xs, ys = _join(carry[0], xs), _join(carry[1], ys)
+                if carry is not None:  # the rows left from the chunk before go first
+                    need = self.batch_size - _length(carry[0])
+                    head = slice(0, need)
+                    if _length(xs) < need:
+                        carry = (_join(carry[0], xs), _join(carry[1], ys))
+                        continue
+                    yield _join(carry[0], _take(xs, head)), _join(carry[1], _take(ys, head))
+                    xs, ys = _take(xs, slice(need, None)), _take(ys, slice(need, None))
                 whole = _length(xs) // self.batch_size * self.batch_size
-                if whole:
+                if whole:  # views of the chunk's rows, copied only by tf.data
                     yield _take(xs, slice(0, whole)), _take(ys, slice(0, whole))
                 carry = (_take(xs, slice(whole, None)), _take(ys, slice(whole, None)))
         if carry is not None and _length(carry[0]):
