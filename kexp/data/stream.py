@@ -31,6 +31,7 @@ from kexp.data.csvfile import (
     select_columns,
     undecodable,
 )
+from kexp.data.named import rows_at
 from kexp.errors import ConfigError, DataError
 from kexp.spec import CsvData
 
@@ -214,7 +215,7 @@ class Table:
                 mask &= np.cumsum(mask) <= room
             kept += int(mask.sum())
             if mask.any():
-                yield _rows(x, mask), _rows(y, mask), first_line
+                yield rows_at(x, mask), rows_at(y, mask), first_line
         if counting:
             self.rows = {p: rows[k] for p, k in PARTS.items()}
             if c.limit is not None:
@@ -250,13 +251,6 @@ def _mostly_numbers(cells: pd.Series) -> bool:
 def _series(y: Any) -> pd.Series:
     return y.iloc[:, 0] if isinstance(y, pd.DataFrame) else y
 
-
-def _rows(a: Any, mask: np.ndarray) -> Any:
-    if a is None:
-        return None
-    if isinstance(a, dict):
-        return {k: _rows(v, mask) for k, v in a.items()}
-    return a[mask]
 
 
 #: what a block of streamed rows that is not finite raises, inside tf.data (the fit turns
