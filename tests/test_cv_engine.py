@@ -370,7 +370,7 @@ def test_stopping_idle_workers_does_not_wait_out_the_grace_period() -> None:
         while time.monotonic() < deadline:
             try:
                 state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # reaped, also mid-read
                 state = "reaped"
             if state in ("Z", "reaped"):
                 break
