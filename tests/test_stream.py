@@ -203,8 +203,6 @@ def test_what_a_streamed_csv_cannot_do(csv_file: Path, tmp_path: Path, edit: dic
     result = run(tmp_path, s, code=2)
     for text in expected:
         assert text in result.output, result.output
-    result = invoke("cv", str(write_yaml(tmp_path, spec(csv_file), "cv.yaml")), exit_code=2)
-    assert "data.stream" in result.output and "this CSV file is streamed" in result.output
 
 
 def test_a_missing_value_left_after_preprocessing_fails_the_run_naming_the_rows(
@@ -248,3 +246,95 @@ def test_init_reads_a_sample_of_a_file_it_would_stream(csv_file: Path, tmp_path:
     written = yaml.safe_load(out.read_text())
     assert written["data"]["stream"] is True and "stratify" not in written["data"]["test"]
     assert "first 120 rows" in out.read_text()
+
+
+# ------------------------------------------------------------------------------ kexp cv
+
+
+def _fold_codes(path: Path, folds: int, seed: int, validation: float) -> np.ndarray:
+    """Each row's part in each fold, as the CV's tables give them: (folds, rows)."""
+    from kexp.spec import CsvData
+
+    cfg = CsvData.model_validate({"source": "csv", "path": str(path), "target": "label"})
+    out = []
+    for fold in range(folds):
+        t = stream.Table(path, cfg, seed, validation=validation, folds=folds, fold=fold)
+        out.append(np.concatenate([t.parts_of(c, line) for line, c in t.frames()]))
+    return np.array(out)
+
+
+def test_fold_rows_by_hash_are_disjoint_and_cover_and_validation_rows_stay(csv_file: Path) -> None:
+    codes = _fold_codes(csv_file, 4, 7, 0.25)
+    assert ((codes == stream.TEST).sum(axis=0) == 1).all()  # every row tests in one fold
+    assert all((codes[f] == stream.TEST).sum() > 40 for f in range(4))
+    held = codes == stream.VALIDATION  # a validation row in every fold it trains in
+    assert (held.sum(axis=0) == np.where(held.any(axis=0), 3, 0)).all()
+    assert 0.15 < held.any(axis=0).mean() < 0.35
+    assert not (codes == _fold_codes(csv_file, 4, 8, 0.25)).all()  # another seed, other folds
+
+
+def test_cv_folds_a_streamed_csv_by_a_hash_of_each_row(csv_file: Path, tmp_path: Path) -> None:
+    s = spec(csv_file, validation={"size": 0.2})
+    s["fit"] = {"epochs": 1, "batch_size": 32}
+    path = write_yaml(tmp_path, s, "cv.yaml")
+    result = invoke("cv", str(path), "--folds", "3", "--runs-dir", str(tmp_path / "runs"),
+                    "--no-plots", exit_code=0)
+    assert "not stratified" in result.output
+    cv_dir = only_folder(tmp_path / "runs")
+    record = json.loads((cv_dir / "cv.json").read_text())
+    assert record["data"]["samples"] == 300 and "hash" in record["splitter"]
+    folds = pd.read_csv(cv_dir / "folds.csv")
+    assert (folds["status"] == "completed").all() and folds["test_size"].sum() == 300
+    codes = _fold_codes(csv_file, 3, 4, 0.2)
+    for i, row in folds.iterrows():
+        fold_dir = cv_dir / f"fold-{i + 1:02d}"
+        parts = json.loads((fold_dir / "env.json").read_text())["data"]["parts"]
+        assert parts["test"] == row["test_size"] == (codes[i] == stream.TEST).sum()
+        assert parts["validation"] == (codes[i] == stream.VALIDATION).sum() > 0
+        assert parts["train"] == row["train_size"] == (codes[i] == stream.TRAIN).sum()
+        assert len(pd.read_csv(fold_dir / "predictions.csv")) == row["test_size"]
+        indices = json.loads((fold_dir / "indices.json").read_text())
+        assert indices["test"] == [i] and indices["rows"] == [row["train_size"], row["test_size"]]
+    # a lost fold is trained again on the same rows; a changed file is refused
+    import shutil
+
+    shutil.rmtree(cv_dir / "fold-02")
+    invoke("cv", "--resume", str(cv_dir), "--no-plots", exit_code=0)
+    again = pd.read_csv(cv_dir / "folds.csv")
+    assert again["test_size"].tolist() == folds["test_size"].tolist()
+    assert (again["status"] == "completed").all()
+    with csv_file.open("a") as fh:
+        fh.write("0.1,10,1,red,pos\n")
+    result = invoke("cv", "--resume", str(cv_dir), exit_code=2)
+    assert "changed since the CV" in result.output
+
+
+def test_a_streamed_cvs_data_travels_to_worker_processes(csv_file: Path) -> None:
+    import pickle
+
+    from kexp.cv import hashed
+    from kexp.data import sources
+    from kexp.spec import Config
+
+    config = Config.model_validate({**spec(csv_file), "cv": {"folds": 3}})
+    raw = sources.load(config.data, 4, [csv_file.parent])
+    data, folds, sizes, total = hashed.plan(config, raw, 4, [])
+    back = pickle.loads(pickle.dumps(data))
+    view = back.fold_data(2, None, {}).x_train
+    assert view.fold == 1 and view.folds == 3 and total == 300 and len(folds) == 3
+    assert sum(n for _, n in sizes) == 300
+
+
+@pytest.mark.parametrize(("cv", "expected"), [
+    ({"stratify": True}, ["cv.stratify", "hash"]),
+    ({"shuffle": False}, ["cv.shuffle", "consecutive"]),
+    ({"group": "colour"}, ["cv.group", "group column"]),
+])
+def test_what_a_streamed_cv_cannot_do(csv_file: Path, tmp_path: Path, cv: dict,
+                                      expected: list[str]) -> None:
+    s = {**spec(csv_file), "cv": {"folds": 3, **cv}}
+    result = invoke("cv", str(write_yaml(tmp_path, s, "cv.yaml")), "--runs-dir",
+                    str(tmp_path / "runs"), exit_code=2)
+    for text in expected:
+        assert text in result.output, result.output
+    assert not (tmp_path / "runs").exists()

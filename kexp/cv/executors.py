@@ -46,7 +46,7 @@ def run_fold(job: Job, task: FoldTask, folder: str | None) -> FoldOutcome:
 
 def lost_fold(task: FoldTask, error: str) -> FoldOutcome:
     """The outcome of a fold whose Ray task was lost."""
-    return FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat,
+    return FoldOutcome(task.fold, "failed", *task.sizes, repeat=task.repeat,
                        error=error)
 
 

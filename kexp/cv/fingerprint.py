@@ -45,8 +45,9 @@ def data_files(info: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def build(config: dict[str, Any], spec_text: str, info: dict[str, Any], samples: int,
-          splitter: str, folds: Sequence[tuple[int, int | None, int, Any, Any]]) -> dict[str, Any]:
-    """``cv.json``'s content; ``folds`` holds ``(fold, repeat, seed, train, test)``."""
+          splitter: str, folds: Sequence[tuple[int, int | None, int, Any, Any, tuple[int, int]]]
+          ) -> dict[str, Any]:
+    """``cv.json``'s content; ``folds`` holds ``(fold, repeat, seed, train, test, sizes)``."""
     return {
         "version": VERSION,
         "batches": feed.GENERATION,
@@ -54,8 +55,8 @@ def build(config: dict[str, Any], spec_text: str, info: dict[str, Any], samples:
         "spec": {"sha256": text_sha256(spec_text)},
         "data": {"samples": samples, "files": data_files(info)},
         "splitter": splitter,
-        "folds": [{"fold": k, "repeat": r, "seed": s, "train_size": len(tr), "test_size": len(te),
-                   "sha256": fold_sha256(s, tr, te)} for k, r, s, tr, te in folds],
+        "folds": [{"fold": k, "repeat": r, "seed": s, "train_size": n[0], "test_size": n[1],
+                   "sha256": fold_sha256(s, tr, te)} for k, r, s, tr, te, n in folds],
     }
 
 

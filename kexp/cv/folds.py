@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kexp import backend, experiment
+from kexp.cv.hashed import Hashed
 from kexp.data import sources as data_mod
 from kexp.data.named import rows_at
 from kexp.errors import KexpError
@@ -55,6 +57,12 @@ class FoldTask:
     seed: int
     path: str
     repeat: int | None = None
+    rows: tuple[int, int] | None = None  # (training, test) rows when train/test are folds
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """The fold's training and test samples."""
+        return self.rows if self.rows is not None else (len(self.train), len(self.test))
 
 
 @dataclass
@@ -73,6 +81,11 @@ class FoldOutcome:
 def fold_seed(seed: int, fold: int) -> int:
     """A fold's seed: from the base seed and the fold number only (not from the executor)."""
     return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def fold_in_repeat(cfg: Config, task: FoldTask) -> int:
+    """The task's fold number (1-based) within its repeat."""
+    return (task.fold - 1) % cfg.cv.folds + 1
 
 
 def fold_parts(job: Job, task: FoldTask) -> tuple[Any, Any, Any, Any]:
@@ -95,6 +108,14 @@ def build_fold(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],
     return split, pre, experiment.build_model(cfg, split, pre, notes)
 
 
+def build_hashed_fold(cfg: Config, seed: int, raw: data_mod.RawData,
+                      notes: list[str]) -> tuple[Any, Any, Any]:
+    """:func:`build_fold` of a streamed CSV's fold (``raw``: its tables)."""
+    backend.seed_everything(seed, cfg.deterministic)
+    split, pre = experiment.make_split(cfg, raw, seed)
+    return split, pre, experiment.build_model(cfg, split, pre, notes)
+
+
 def train_fold(job: Job, task: FoldTask, folder: str | None = None,
                warm: Warm | None = None) -> FoldOutcome:
     """Train and evaluate one fold into its run folder (``folder`` overrides ``task.path``);
@@ -110,14 +131,18 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None,
     clear_fold(path)
     rf = RunFolder(path)
     cfg = job.cfg.model_copy(update={"seed": task.seed})
-    out = FoldOutcome(task.fold, "failed", len(task.train), len(task.test), repeat=task.repeat)
+    out = FoldOutcome(task.fold, "failed", *task.sizes, repeat=task.repeat)
     try:
-        x_tr, y_tr, x_te, y_te = fold_parts(job, task)
         notes = list(job.notes)
-        split, pre, model = start_on(
-            warm, warm_key(cfg) if warm is not None else None,
-            lambda: build_fold(cfg, task.seed, (x_tr, y_tr, x_te, y_te), notes))
-        raw = data_mod.RawData(x_tr, y_tr, x_te, y_te, info={**job.raw_info, "fold": task.fold})
+        info = {**job.raw_info, "fold": task.fold}
+        if isinstance(job.x, Hashed):
+            raw = job.x.fold_data(fold_in_repeat(job.cfg, task), task.repeat, info)
+            make = partial(build_hashed_fold, cfg, task.seed, raw, notes)
+        else:
+            parts = fold_parts(job, task)
+            raw = data_mod.RawData(*parts, info=info)
+            make = partial(build_fold, cfg, task.seed, parts, notes)
+        split, pre, model = start_on(warm, warm_key(cfg) if warm is not None else None, make)
         weights = experiment.class_weights(cfg, split, pre)
         prepared = experiment.Prepared(job.spec, cfg, task.seed, raw, split, pre, model, notes,
                                        weights)
@@ -125,6 +150,9 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None,
                                      plots=job.plots, runs_dir=path.parent)
         result = experiment.train_in_folder(prepared, rf, options)
         out.status, out.metrics = "completed", result.metrics
+        counted = raw.info.get("parts")
+        if isinstance(job.x, Hashed) and isinstance(counted, dict):  # as the fold counted them
+            out.train_size, out.test_size = int(counted["train"]), int(counted["test"])
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a fold's failure is recorded, the others go on

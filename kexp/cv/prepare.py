@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kexp import backend, experiment
+from kexp.cv import hashed
 from kexp.cv.folds import Job, fold_seed
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
@@ -34,6 +35,7 @@ class CVPlan:
     job: Job
     folds: list[tuple[np.ndarray, np.ndarray]]
     splitter: str
+    sizes: list[tuple[int, int]] | None = None  # each fold's rows, for a streamed CSV
 
 
 def concat(a: Any, b: Any) -> Any:
@@ -98,10 +100,7 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> CVPlan:
                                    "or give the data as a file")
         raw = data_mod.load(cfg.data, seed, base_dirs)
         if isinstance(raw.x_train, Table):
-            raise ConfigError(("data", "stream"), "k-fold cross-validation folds rows held in "
-                              "memory; this CSV file is streamed (read in chunks)",
-                              hint="Set data.stream: false to read it whole for kexp cv, or "
-                                   "train it with kexp run")
+            return _hashed_plan(full, cfg, raw, seed, log)
         notes = list(raw.notes)
         if cfg.data.test is not None and raw.x_test is None:
             notes.append("cv: data.test is not applied; each fold's held-out part is its test set")
@@ -115,6 +114,23 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> CVPlan:
         log(f"Note: {note}")
     info = {**raw.info, "samples": rows(x)}
     return CVPlan(full, cfg, Job(full, cfg, x, y, info, notes, []), folds, name)
+
+
+def _hashed_plan(full: Spec, cfg: Config, raw: data_mod.RawData, seed: int,
+                 log: Log) -> CVPlan:
+    """:func:`prepare` of a streamed CSV: its rows' folds counted, fold 1 built."""
+    notes = list(raw.notes)
+    data, folds, sizes, total = hashed.plan(cfg, raw, seed, notes)
+    backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)
+    first = data.fold_data(1, 1 if cfg.cv.repeats > 1 else None, dict(raw.info))
+    split, pre = experiment.make_split(cfg, first, seed)
+    experiment.build_model(cfg, split, pre, [])
+    backend.keras().backend.clear_session()
+    for note in notes:
+        log(f"Note: {note}")
+    info = {**raw.info, "samples": total}
+    return CVPlan(full, cfg, Job(full, cfg, data, None, info, notes, []), folds, hashed.SPLITTER,
+                  sizes)
 
 
 def build_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.ndarray],

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from kexp import backend, experiment
-from kexp.cv import fingerprint
+from kexp.cv import fingerprint, hashed
 from kexp.cv.folds import FoldOutcome, FoldTask, Job
 from kexp.cv.options import CVOptions
 from kexp.cv.prepare import whole_data
@@ -28,6 +28,7 @@ from kexp.cv.run import execute, fold_tasks, write_indices
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
 from kexp.data.named import rows
+from kexp.data.stream import Table
 from kexp.engine import lock
 from kexp.engine.output import Log, silent
 from kexp.errors import RunError
@@ -128,12 +129,18 @@ def _job_of(cv_dir: Path, record: dict[str, Any], cfg: Config, spec: Spec,
     """The data, checked against the record, and every fold's task split again from it."""
     seed = cfg.seed or 0
     raw = data_mod.load(cfg.data, seed, base_dirs)
-    x, y, groups = whole_data(cfg, raw, base_dirs, [])
-    fingerprint.check_data(record, raw.info, rows(x), cv_dir)
-    tasks = fold_tasks(cfg, splits.kfold(y, cfg.cv, seed, groups), cv_dir)
+    if isinstance(raw.x_train, Table):  # a streamed CSV: folds by a hash of each row
+        fingerprint.check_data(record, raw.info, int(record["data"]["samples"]), cv_dir)
+        x, folds, sizes, samples = hashed.plan(cfg, raw, seed, [])
+        y, tasks = None, fold_tasks(cfg, folds, cv_dir, sizes)
+    else:
+        x, y, groups = whole_data(cfg, raw, base_dirs, [])
+        samples = rows(x)
+        tasks = fold_tasks(cfg, splits.kfold(y, cfg.cv, seed, groups), cv_dir)
+    fingerprint.check_data(record, raw.info, samples, cv_dir)
     fingerprint.check_folds(record, [(t.seed, t.train, t.test) for t in tasks], cv_dir)
     backend.keras()
-    return Job(spec, cfg, x, y, {**raw.info, "samples": rows(x)}, [], []), tasks
+    return Job(spec, cfg, x, y, {**raw.info, "samples": samples}, [], []), tasks
 
 
 def _folds(tasks: list[FoldTask], record: dict[str, Any],
@@ -178,7 +185,7 @@ def _completed(task: FoldTask, sha256: str) -> tuple[FoldOutcome | None, str | N
     if not isinstance(metrics, dict) or not all(
             isinstance(v, (int, float)) for v in metrics.values()):
         return None, f"{path.name}/metrics.json: missing or damaged"
-    return FoldOutcome(task.fold, "completed", len(task.train), len(task.test), metrics,
+    return FoldOutcome(task.fold, "completed", *task.sizes, metrics,
                        int(status.get("epochs") or 0), None,
                        float(status.get("duration_s") or 0), task.repeat), None
 

@@ -68,7 +68,7 @@ def cross_validate(spec: Spec, options: experiment.Options, cv_opts: CVOptions,
         rf.set_status("running", name=cfg.name, notes=job.notes, folds=total)
         log(f"CV folder: {rf.path} ({plan.splitter}, {total} folds, "
             f"{'ray' if cv_opts.executor == 'ray' else f'{cv_opts.jobs} job(s)'})")
-        tasks = fold_tasks(cfg, plan.folds, rf.path)
+        tasks = fold_tasks(cfg, plan.folds, rf.path, plan.sizes)
         _write_setup(rf, plan, spec, options, cv_opts, tasks)
         write_indices(tasks)
         return execute(rf, job, tasks, [], plan.splitter, cv_opts, log, held)
@@ -82,7 +82,7 @@ def _write_setup(rf: RunFolder, plan: CVPlan, spec: Spec, options: experiment.Op
     config = resolved(cfg)
     rf.write_json(fingerprint.RECORD, fingerprint.build(
         config, plan.spec.text or "", plan.job.raw_info, int(plan.job.raw_info["samples"]),
-        plan.splitter, [(t.fold, t.repeat, t.seed, t.train, t.test) for t in tasks]))
+        plan.splitter, [(t.fold, t.repeat, t.seed, t.train, t.test, t.sizes) for t in tasks]))
     rf.write_text("spec.yaml", plan.spec.text or "")
     rf.write_yaml("config.yaml", config)
     env = experiment.environment(cfg, cfg.seed or 0,
@@ -94,15 +94,17 @@ def _write_setup(rf: RunFolder, plan: CVPlan, spec: Spec, options: experiment.Op
     rf.write_json("env.json", env)
 
 
-def fold_tasks(cfg: Config, folds: list[tuple[np.ndarray, np.ndarray]],
-               root: Path) -> list[FoldTask]:
+def fold_tasks(cfg: Config, folds: list[tuple[np.ndarray, np.ndarray]], root: Path,
+               sizes: list[tuple[int, int]] | None = None) -> list[FoldTask]:
     """Each fold's task: its indices, its seed (from the base seed and its number) and
-    its folder under ``root``."""
+    its folder under ``root``; ``sizes``: each fold's (training, test) rows, when its
+    indices are folds of a streamed CSV (:mod:`kexp.cv.hashed`)."""
     tasks = []
     for i, (tr, te) in enumerate(folds, 1):
         repeat = (i - 1) // cfg.cv.folds + 1 if cfg.cv.repeats > 1 else None
         path = fold_dir(root, i, len(folds))
-        tasks.append(FoldTask(i, tr, te, fold_seed(cfg.seed or 0, i), str(path), repeat))
+        tasks.append(FoldTask(i, tr, te, fold_seed(cfg.seed or 0, i), str(path), repeat,
+                              sizes[i - 1] if sizes is not None else None))
     return tasks
 
 
@@ -113,7 +115,9 @@ def write_indices(tasks: list[FoldTask]) -> None:
         path.mkdir(exist_ok=True)
         write_json(path / "indices.json", {"fold": task.fold, "repeat": task.repeat,
                                            "seed": task.seed, "train": task.train.tolist(),
-                                           "test": task.test.tolist()})
+                                           "test": task.test.tolist(),
+                                           **({"by": "folds of a row hash", "rows": list(task.rows)}
+                                              if task.rows is not None else {})})
 
 
 def execute(rf: RunFolder, job: Job, tasks: list[FoldTask], done: list[FoldOutcome],

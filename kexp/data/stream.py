@@ -88,6 +88,8 @@ class Table:
     test: float = 0.0
     validation: float = 0.0
     only: int | None = None  # every row is this part (a test_path file: TEST)
+    folds: int = 0  # k-fold CV: each row's fold by the hash (0: parts by fractions)
+    fold: int = 0  # ... and the fold (0-based) whose rows are the test part
     header: bool = True
     numeric: set[Any] | None = None  # the columns of numbers (from the first chunk)
     rows: dict[str, int] = field(default_factory=dict)
@@ -175,11 +177,20 @@ class Table:
         self.codes[first_line] = codes = self._hashed_parts(chunk)
         return codes
 
-    def _hashed_parts(self, chunk: pd.DataFrame) -> np.ndarray:
+    def _uniform(self, chunk: pd.DataFrame) -> np.ndarray:
+        """Each row's seeded hash as a number in [0, 1)."""
         key = f"{self.seed % 10**16:016d}"
         hashed = pd.util.hash_pandas_object(chunk, index=False, hash_key=key).to_numpy()
-        u = (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
+        return np.asarray((hashed >> np.uint64(11)).astype(np.float64) / float(2**53))
+
+    def _hashed_parts(self, chunk: pd.DataFrame) -> np.ndarray:
+        u = self._uniform(chunk)
         out = np.full(len(chunk), TRAIN, dtype=np.int8)
+        if self.folds:  # the fold's rows are the test part; the validation part the same
+            bucket, within = fold_of(u, self.folds)  # rows in every fold they train in
+            out[within < self.validation] = VALIDATION
+            out[bucket == self.fold] = TEST
+            return out
         out[u < self.test + self.validation] = VALIDATION
         out[u < self.test] = TEST
         return out
@@ -224,6 +235,25 @@ class Table:
                            if len(labels[k]) <= MAX_COUNTED}
             self.scanned = True
 
+    def fold_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """One pass over the file (every row checked): the rows of each of the ``folds``
+        folds the hash gives, and of those the rows that are validation rows when their
+        fold trains (``dropna`` applied; ``limit`` is applied per part by each fold)."""
+        assert self.folds
+        per_fold = np.zeros(self.folds, dtype=np.int64)
+        held = np.zeros(self.folds, dtype=np.int64)
+        c = self.cfg
+        for _, chunk in self.frames():
+            frame = mark_missing(chunk, c.missing_values) if c.missing_values is not None else chunk
+            if c.dropna is not False:
+                x, y = select_columns(frame, c)
+                x, y, _ = drop_missing(x, y, c)
+                frame = frame.loc[x.index]
+            bucket, within = fold_of(self._uniform(chunk.loc[frame.index]), self.folds)
+            per_fold += np.bincount(bucket, minlength=self.folds)
+            held += np.bincount(bucket[within < self.validation], minlength=self.folds)
+        return per_fold, held
+
     def scan(self) -> None:
         """One pass over the file (unless one went through it already): every row checked,
         every part's rows and labels counted."""
@@ -231,13 +261,27 @@ class Table:
             for _ in self.chunks("train"):
                 pass
 
-    def label_set(self, part: str = "train") -> np.ndarray | None:
-        """The distinct labels of a part (after :meth:`scan`); None when there were too
-        many to count."""
-        found = self.labels.get(part)
-        return None if found is None else np.asarray(list(found), dtype=object
-                                                      if any(isinstance(v, str) for v in found)
-                                                      else None)
+
+def fold_of(u: np.ndarray, folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's fold (of ``folds``) from its hash ``u`` in [0, 1), and its place within
+    the fold, again uniform in [0, 1) (what holds the validation rows out)."""
+    scaled = u * folds
+    bucket = np.minimum(scaled.astype(np.int64), folds - 1)
+    return bucket, scaled - bucket
+
+
+def label_set(tables: list[Table], part: str = "train") -> np.ndarray | None:
+    """The distinct labels of a part over ``tables`` (after :meth:`Table.scan`); None when
+    there were too many to count."""
+    found: dict[Any, int] = {}
+    for t in tables:
+        counted = t.labels.get(part)
+        if counted is None:
+            return None
+        found.update(counted)
+    if len(found) > MAX_COUNTED:
+        return None
+    return np.asarray(list(found), dtype=object if any(isinstance(v, str) for v in found) else None)
 
 
 def _mostly_numbers(cells: pd.Series) -> bool:

@@ -77,29 +77,33 @@ def csv_split(cfg: Config, raw: sources.RawData, seed: int
     if cfg.fit.class_weight == "balanced":
         raise ConfigError(("fit", "class_weight"), "balanced weights need every training label "
                           "at once", hint="Give the weights: {0: 1.0, 1: 3.0}")
-    train: stream.Table = raw.x_train
-    test_table: stream.Table | None = raw.x_test
+    tables: list[stream.Table] = [raw.x_train, *([raw.x_test] if raw.x_test is not None else [])]
 
     def named_chunk(x: Any, y: Any) -> tuple[Any, Any]:
         return named.name_data(cfg, x, y, "train")
 
-    pre = fit_streamed(cfg, train, named_chunk)
-    if test_table is not None:
-        test_table.scan()
-    rows = {**train.rows, **({"test": test_table.rows["test"]} if test_table else {})}
+    pre = fit_streamed(cfg, tables, named_chunk)
+    rows = {p: sum(t.rows[p] for t in tables) for p in stream.PARTS}
     raw.info["parts"] = rows
-    counted = {**train.labels, **({"test": test_table.labels.get("test")} if test_table else {})}
-    raw.info["labels"] = {p: {str(k): v for k, v in c.items()} for p, c in counted.items()
-                          if c is not None}
-    for name in ("train", "test") if cfg.data.test is not None or test_table else ("train",):
+    counted: dict[str, dict[str, int]] = {}
+    for p in stream.PARTS:
+        if all(p in t.labels for t in tables):
+            counted[p] = {}
+            for t in tables:
+                for k, v in t.labels[p].items():
+                    counted[p][str(k)] = counted[p].get(str(k), 0) + v
+    raw.info["labels"] = counted
+    folded = tables[0].folds > 0
+    for name in ("train", "test") if cfg.data.test is not None or len(tables) > 1 or folded \
+            else ("train",):
         if rows[name] == 0:
-            raise DataError(f"{train.path}: no row of the file fell in the {name} part; it needs "
-                            "more rows, or a larger fraction held out")
+            raise DataError(f"{tables[0].path}: no row of the file fell in the {name} part; it "
+                            "needs more rows, or a larger fraction held out")
 
     def part(name: str, shuffle: bool = False, repeat: bool = False) -> stream.CsvBatches:
-        tables = [test_table] if name == "test" and test_table is not None else [train]
-        return stream.CsvBatches(tables, name, pre, named_chunk, cfg.fit.batch_size, rows[name],
-                                 shuffle=shuffle, seed=seed, repeat=repeat)
+        return stream.CsvBatches([t for t in tables if t.rows[name]], name, pre, named_chunk,
+                                 cfg.fit.batch_size, rows[name], shuffle=shuffle, seed=seed,
+                                 repeat=repeat)
 
     parts = {"train": part("train", cfg.fit.shuffle, repeat=True)}
     if rows.get("validation"):
@@ -107,21 +111,22 @@ def csv_split(cfg: Config, raw: sources.RawData, seed: int
     has_test = rows.get("test", 0) > 0
     parts["test"] = part("test") if has_test else part("train")
     val = parts.get("validation") or (parts["test"] if cfg.fit.validation_data == "test" else None)
-    return first_rows(train, named_chunk, pre, parts, val, has_test), pre
+    return first_rows(tables, named_chunk, pre, parts, val, has_test), pre
 
 
-def fit_streamed(cfg: Config, train: stream.Table, named_chunk: Any) -> NamedPreprocessor:
-    """The preprocessing fitted on the training rows chunk by chunk: each input's steps,
-    then (the rows all checked and counted by then) each output's encoding."""
+def fit_streamed(cfg: Config, tables: list[stream.Table], named_chunk: Any) -> NamedPreprocessor:
+    """The preprocessing fitted on the training rows of ``tables`` chunk by chunk: each
+    input's steps, then (the rows all checked and counted by then) each output's encoding."""
     pre = preprocessor_for(cfg)
 
     def inputs(name: str) -> Any:
-        return (named_chunk(x, y)[0][name] for x, y, _ in train.chunks("train"))
+        return (named_chunk(x, y)[0][name] for t in tables for x, y, _ in t.chunks("train"))
 
     for name, unit in pre.inputs.items():
         unit.fit_x_stream(partial(inputs, name), named.label("x_train", name, pre.inputs))
-    train.scan()  # every row checked, the parts counted (by the first pass, if there was one)
-    labels = train.label_set()
+    for t in tables:
+        t.scan()  # every row checked, the parts counted (by the first pass, if there was one)
+    labels = stream.label_set(tables)
     if labels is None and any(m != "none" for m in pre.y_modes.values()):
         raise ConfigError(("preprocess", "y"), f"the target has more than {stream.MAX_COUNTED} "
                           "distinct values in the streamed rows; too many classes to encode",
@@ -132,16 +137,12 @@ def fit_streamed(cfg: Config, train: stream.Table, named_chunk: Any) -> NamedPre
     return pre
 
 
-#: the rows of the first chunk a streamed CSV's checks and shapes are taken from
-SAMPLE_ROWS = 256
-
-
-def first_rows(train: stream.Table, named_chunk: Any, pre: NamedPreprocessor,
+def first_rows(tables: list[stream.Table], named_chunk: Any, pre: NamedPreprocessor,
                parts: dict[str, stream.CsvBatches], val: stream.CsvBatches | None,
                has_test: bool) -> fit_mod.Split:
     """The split of a streamed CSV: its first training rows in every part (the checks and
     shapes), its batches in ``stream``."""
-    x, y, _ = next(train.chunks("train"))
+    x, y, _ = next(c for t in tables if t.rows["train"] for c in t.chunks("train"))
     x0, y0 = named_chunk(named.rows_at(x, slice(0, SAMPLE_ROWS)),
                          named.rows_at(y, slice(0, SAMPLE_ROWS)))
     xs, ys = pre.transform_x(x0, "x_train"), pre.transform_y(y0, "y_train")
