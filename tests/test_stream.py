@@ -263,6 +263,14 @@ def _fold_codes(path: Path, folds: int, seed: int, validation: float) -> np.ndar
     return np.array(out)
 
 
+def _fold_seed(seed: int) -> int:
+    from types import SimpleNamespace
+
+    from kexp.cv import hashed
+
+    return hashed.repeat_seeds(SimpleNamespace(cv=SimpleNamespace(seed=None, repeats=1)), seed)[0]
+
+
 def test_fold_rows_by_hash_are_disjoint_and_cover_and_validation_rows_stay(csv_file: Path) -> None:
     codes = _fold_codes(csv_file, 4, 7, 0.25)
     assert ((codes == stream.TEST).sum(axis=0) == 1).all()  # every row tests in one fold
@@ -285,7 +293,7 @@ def test_cv_folds_a_streamed_csv_by_a_hash_of_each_row(csv_file: Path, tmp_path:
     assert record["data"]["samples"] == 300 and "hash" in record["splitter"]
     folds = pd.read_csv(cv_dir / "folds.csv")
     assert (folds["status"] == "completed").all() and folds["test_size"].sum() == 300
-    codes = _fold_codes(csv_file, 3, 4, 0.2)
+    codes = _fold_codes(csv_file, 3, _fold_seed(4), 0.2)
     for i, row in folds.iterrows():
         fold_dir = cv_dir / f"fold-{i + 1:02d}"
         parts = json.loads((fold_dir / "env.json").read_text())["data"]["parts"]
@@ -338,3 +346,21 @@ def test_what_a_streamed_cv_cannot_do(csv_file: Path, tmp_path: Path, cv: dict,
     for text in expected:
         assert text in result.output, result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_cv_folds_a_streamed_csvs_training_rows(csv_file: Path, tmp_path: Path) -> None:
+    """The folds cover the rows kexp run trains on (the data.test rows, by the run's hash,
+    kept for the refit), in folds of about equal size."""
+    s = spec(csv_file, test={"size": 0.3})
+    s["fit"] = {"epochs": 1, "batch_size": 32}
+    s["compile"]["optimizer"] = {"Adam": {"learning_rate": 0.01}}
+    s["sweep"] = {"parameters": {"compile.optimizer.Adam.learning_rate": [0.01, 0.002]}}
+    invoke("sweep", str(write_yaml(tmp_path, s, "sweep.yaml")), "--cv", "3", "--runs-dir",
+           str(tmp_path / "runs"), "--no-plots", exit_code=0)
+    root = only_folder(tmp_path / "runs")
+    parts = json.loads((root / "refit" / "env.json").read_text())["data"]["parts"]
+    for trial in sorted((root / "trials").iterdir()):
+        folds = pd.read_csv(trial / "folds.csv")
+        assert (folds["status"] == "completed").all()
+        assert folds["test_size"].sum() == parts["train"] == 300 - parts["test"]
+        assert folds["test_size"].min() > parts["train"] / 3 - 25  # the refit's hash is not the folds'

@@ -35,13 +35,16 @@ class Hashed:
     folds: int
     seeds: list[int]
     validation: float
+    held: float = 0.0  # the fraction a run's data.test holds out, left out of every fold
+    held_seed: int = 0
 
     def views(self, fold: int, repeat: int | None) -> list[stream.Table]:
         """Each file's table with the rows of fold ``fold`` (1-based within its repeat) as
         the test part, nothing read yet."""
         seed = self.seeds[(repeat or 1) - 1]
         return [replace(t, seed=seed, test=0.0, validation=self.validation, only=None,
-                        folds=self.folds, fold=fold - 1, rows={}, labels={}, scanned=False,
+                        folds=self.folds, fold=fold - 1, held=self.held,
+                        held_seed=self.held_seed, rows={}, labels={}, scanned=False,
                         codes={}, numeric=None) for t in self.tables]
 
     def fold_data(self, fold: int, repeat: int | None, info: dict[str, Any]) -> data_mod.RawData:
@@ -73,42 +76,52 @@ def check(cfg: Config) -> None:
 
 
 def repeat_seeds(cfg: Config, seed: int) -> list[int]:
-    """The hash seed of each repeat: the CV's seed (``cv.seed``, else the experiment's),
-    then one drawn from it and the repeat's number."""
+    """The hash seed of each repeat, drawn from the CV's seed (``cv.seed``, else the
+    experiment's) and the repeat's number: not the seed of the hash that holds a run's
+    test and validation rows out, so that the folds are independent of those parts."""
     base = cfg.cv.seed if cfg.cv.seed is not None else seed
-    return [base] + [int(np.random.SeedSequence([base, r]).generate_state(1)[0])
-                     for r in range(2, cfg.cv.repeats + 1)]
+    return [int(np.random.SeedSequence([base, r]).generate_state(1)[0])
+            for r in range(1, cfg.cv.repeats + 1)]
 
 
-def plan(cfg: Config, raw: data_mod.RawData, seed: int, notes: list[str]
+def plan(cfg: Config, raw: data_mod.RawData, seed: int, notes: list[str],
+         training_part: bool = False
          ) -> tuple[Hashed, list[tuple[np.ndarray, np.ndarray]], list[tuple[int, int]], int]:
     """The folds of a streamed CSV: the data to fold, each fold's (training folds, test
     fold), its (training rows, test rows), and the rows in all. One pass over the files
-    per repeat counts the folds' rows and checks every row."""
+    per repeat counts the folds' rows and checks every row. ``training_part`` (``kexp
+    sweep --cv``): fold only the rows ``kexp run`` trains on, keeping its test part (the
+    test file, or the ``data.test`` rows by the run's hash) for the refit."""
     check(cfg)
-    tables = [raw.x_train, *([raw.x_test] if raw.x_test is not None else [])]
     validation = float(cfg.data.validation.size) if cfg.data.validation is not None else 0.0
-    data = Hashed(tables, cfg.cv.folds, repeat_seeds(cfg, seed), validation)
-    if raw.x_test is not None:
-        notes.append("cv: the source's test file is folded in with the rest")
-    if cfg.data.test is not None and raw.x_test is None:
-        notes.append("cv: data.test is not applied; each fold's held-out part is its test set")
+    held = 0.0
+    if training_part:
+        tables = [raw.x_train]
+        if raw.x_test is None and cfg.data.test is not None:
+            held = float(cfg.data.test.size)
+    else:
+        tables = [raw.x_train, *([raw.x_test] if raw.x_test is not None else [])]
+        if raw.x_test is not None:
+            notes.append("cv: the source's test file is folded in with the rest")
+        if cfg.data.test is not None and raw.x_test is None:
+            notes.append("cv: data.test is not applied; each fold's held-out part is its test set")
+    data = Hashed(tables, cfg.cv.folds, repeat_seeds(cfg, seed), validation, held, seed)
     if cfg.cv.stratify == "auto":
         notes.append("cv: a streamed CSV's folds are drawn by a hash of each row, not "
                      "stratified; with many rows each fold's class proportions stay close")
     k = cfg.cv.folds
     folds, sizes, total = [], [], 0
     for r in range(1, cfg.cv.repeats + 1):
-        per_fold, held = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+        per_fold, in_val = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
         for t in data.views(1, r):
             rows, val = t.fold_rows()
-            per_fold, held = per_fold + rows, held + val
+            per_fold, in_val = per_fold + rows, in_val + val
         total = int(per_fold.sum())
         for i in range(k):
             if per_fold[i] == 0:
                 raise ConfigError(("cv", "folds"), f"fold {i + 1} of {k} got no row of the file "
                                   f"({total} rows in all)", hint="Use fewer folds")
-            train = total - int(per_fold[i]) - (int(held.sum()) - int(held[i]))
+            train = total - int(per_fold[i]) - (int(in_val.sum()) - int(in_val[i]))
             limit = cfg.data.limit
             sizes.append((min(train, limit) if limit else train,
                           min(int(per_fold[i]), limit) if limit else int(per_fold[i])))

@@ -121,16 +121,25 @@ def _hashed_plan(full: Spec, cfg: Config, raw: data_mod.RawData, seed: int,
     """:func:`prepare` of a streamed CSV: its rows' folds counted, fold 1 built."""
     notes = list(raw.notes)
     data, folds, sizes, total = hashed.plan(cfg, raw, seed, notes)
+    info = {**raw.info, "samples": total}
+    plan = CVPlan(full, cfg, Job(full, cfg, data, None, info, notes, []), folds, hashed.SPLITTER,
+                  sizes)
+    build_first_hashed_fold(plan, seed)
+    for note in notes:
+        log(f"Note: {note}")
+    return plan
+
+
+def build_first_hashed_fold(plan: CVPlan, seed: int) -> None:
+    """:func:`build_first_fold` of a streamed CSV's CV (one pass or more over fold 1's
+    training rows, as its training will make)."""
+    cfg, data = plan.cfg, plan.job.x
+    assert isinstance(data, hashed.Hashed)
     backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)
-    first = data.fold_data(1, 1 if cfg.cv.repeats > 1 else None, dict(raw.info))
+    first = data.fold_data(1, 1 if cfg.cv.repeats > 1 else None, dict(plan.job.raw_info))
     split, pre = experiment.make_split(cfg, first, seed)
     experiment.build_model(cfg, split, pre, [])
     backend.keras().backend.clear_session()
-    for note in notes:
-        log(f"Note: {note}")
-    info = {**raw.info, "samples": total}
-    return CVPlan(full, cfg, Job(full, cfg, data, None, info, notes, []), folds, hashed.SPLITTER,
-                  sizes)
 
 
 def build_first_fold(cfg: Config, x: Any, y: Any, fold: tuple[np.ndarray, np.ndarray],

@@ -35,7 +35,7 @@ from kexp.engine.output import Log
 from kexp.errors import ConfigError
 from kexp.model import objects
 from kexp.rundir.write import RunFolder
-from kexp.spec import Config, ImagesData
+from kexp.spec import Config, CsvData, ImagesData
 from kexp.train import feed
 
 NOTE = "trained with --stack: one model of disjoint per-fold sub-networks"
@@ -46,6 +46,11 @@ def check(cfg: Config, train_sizes: list[int]) -> None:
     if getattr(cfg.model, "type", "sequential") != "sequential":
         raise ConfigError(("model", "type"), "--stack supports sequential models only",
                           hint="Run the folds separately (without --stack)")
+    if isinstance(cfg.data, CsvData) and cfg.data.stream is True:
+        raise ConfigError(("data", "stream"), "--stack holds every fold's data in one array; "
+                          "a streamed CSV is read chunk by chunk",
+                          hint="Run the folds separately (without --stack), or set "
+                               "data.stream: false to read the file whole")
     if isinstance(cfg.data, ImagesData):
         raise ConfigError(("data", "source"), "--stack holds every fold's data in one array; "
                           "images read from a folder are decoded batch by batch",

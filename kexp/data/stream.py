@@ -39,8 +39,8 @@ from kexp.spec import CsvData
 CHUNK_ROWS = 65_536
 #: a CSV file larger than this is streamed when ``data.stream`` is ``auto``
 STREAM_BYTES = 512 * 2**20
-#: part codes
-TRAIN, VALIDATION, TEST = 0, 1, 2
+#: part codes (HELD: a row no part of a fold takes, kept for a sweep's refit)
+TRAIN, VALIDATION, TEST, HELD = 0, 1, 2, 3
 PARTS = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
 #: distinct labels counted per part at most (a target with more is not counted: a
 #: regression's values)
@@ -90,6 +90,8 @@ class Table:
     only: int | None = None  # every row is this part (a test_path file: TEST)
     folds: int = 0  # k-fold CV: each row's fold by the hash (0: parts by fractions)
     fold: int = 0  # ... and the fold (0-based) whose rows are the test part
+    held: float = 0.0  # ... after the rows a run with data.test holds out (a sweep's refit)
+    held_seed: int = 0  # ... by the hash with this seed, are left out of every fold
     header: bool = True
     numeric: set[Any] | None = None  # the columns of numbers (from the first chunk)
     rows: dict[str, int] = field(default_factory=dict)
@@ -177,9 +179,9 @@ class Table:
         self.codes[first_line] = codes = self._hashed_parts(chunk)
         return codes
 
-    def _uniform(self, chunk: pd.DataFrame) -> np.ndarray:
-        """Each row's seeded hash as a number in [0, 1)."""
-        key = f"{self.seed % 10**16:016d}"
+    def _uniform(self, chunk: pd.DataFrame, seed: int | None = None) -> np.ndarray:
+        """Each row's hash seeded with ``seed`` (default: the table's) as a number in [0, 1)."""
+        key = f"{(self.seed if seed is None else seed) % 10**16:016d}"
         hashed = pd.util.hash_pandas_object(chunk, index=False, hash_key=key).to_numpy()
         return np.asarray((hashed >> np.uint64(11)).astype(np.float64) / float(2**53))
 
@@ -190,6 +192,8 @@ class Table:
             bucket, within = fold_of(u, self.folds)  # rows in every fold they train in
             out[within < self.validation] = VALIDATION
             out[bucket == self.fold] = TEST
+            if self.held:
+                out[self._uniform(chunk, self.held_seed) < self.held] = HELD
             return out
         out[u < self.test + self.validation] = VALIDATION
         out[u < self.test] = TEST
@@ -249,7 +253,10 @@ class Table:
                 x, y = select_columns(frame, c)
                 x, y, _ = drop_missing(x, y, c)
                 frame = frame.loc[x.index]
-            bucket, within = fold_of(self._uniform(chunk.loc[frame.index]), self.folds)
+            rows = chunk.loc[frame.index]
+            if self.held:
+                rows = rows[self._uniform(rows, self.held_seed) >= self.held]
+            bucket, within = fold_of(self._uniform(rows), self.folds)
             per_fold += np.bincount(bucket, minlength=self.folds)
             held += np.bincount(bucket[within < self.validation], minlength=self.folds)
         return per_fold, held

@@ -22,14 +22,16 @@ import numpy as np
 import pandas as pd
 
 from kexp import experiment
+from kexp.cv import hashed
 from kexp.cv.folds import Job
 from kexp.cv.options import CVOptions
-from kexp.cv.prepare import CVPlan, build_first_fold, whole_data
+from kexp.cv.prepare import CVPlan, build_first_fold, build_first_hashed_fold, whole_data
 from kexp.cv.record import CVResult, fold_dir
 from kexp.cv.run import cross_validate
 from kexp.data import named
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
+from kexp.data.stream import Table
 from kexp.engine.output import Log, silent
 from kexp.errors import ConfigError, KexpError
 from kexp.rundir.read import json_object, read_history
@@ -48,6 +50,8 @@ def cv_plan(spec: Spec, folds: int, log: Log = silent, build: bool = True) -> CV
         seed = cfg.seed
         assert seed is not None
         raw = data_mod.load_kept(cfg.data, seed, base_dirs)  # read once for all trials
+        if isinstance(raw.x_train, Table):
+            return _hashed_plan(full, cfg, raw, seed, log, build)
         notes = list(raw.notes)
         if raw.x_test is None and cfg.data.test is None:
             notes.append("sweep --cv: no test part (data.test or the source's own); the whole "
@@ -69,6 +73,27 @@ def cv_plan(spec: Spec, folds: int, log: Log = silent, build: bool = True) -> CV
         log(f"Note: {note}")
     info = {**raw.info, "samples": named.rows(x)}
     return CVPlan(full, cfg, Job(full, cfg, x, y, info, notes, []), cv_folds, name)
+
+
+def _hashed_plan(full: Spec, cfg: Config, raw: data_mod.RawData, seed: int, log: Log,
+                 build: bool) -> CVPlan:
+    """:func:`cv_plan` of a streamed CSV (:mod:`kexp.cv.hashed`): the rows ``kexp run``
+    trains on folded by a hash of each row; its test part kept for the refit."""
+    notes = list(raw.notes)
+    data, folds, sizes, total = hashed.plan(cfg, raw, seed, notes, training_part=True)
+    if raw.x_test is not None or cfg.data.test is not None:
+        notes.append(f"sweep --cv: the folds cover the training part ({total} rows); the test "
+                     "part is kept for the refit")
+    else:
+        notes.append("sweep --cv: no test part (data.test or the source's own); the whole "
+                     "data set is folded and the refit is evaluated on its training data")
+    plan = CVPlan(full, cfg, Job(full, cfg, data, None, {**raw.info, "samples": total}, notes, []),
+                  folds, hashed.SPLITTER, sizes)
+    if build:
+        build_first_hashed_fold(plan, seed)
+    for note in notes:
+        log(f"Note: {note}")
+    return plan
 
 
 def training_part(cfg: Config, raw: data_mod.RawData, seed: int, notes: list[str]) -> tuple[Any, Any]:

@@ -53,8 +53,8 @@ def refit(root: Path, plan: SweepPlan, results: list[TrialOutcome], plots: bool 
                                            for path, value in top.params.items()])
         prepared = experiment.prepare(spec, options)
         split = prepared.split
-        entry.update(train_samples=named.n_rows(split.x_train), evaluated_on=split.test_name,
-                     test_samples=named.n_rows(split.x_test))
+        entry.update(train_samples=_samples(split, "train"), evaluated_on=split.test_name,
+                     test_samples=_samples(split, "test"))
         prepared.notes.append(
             f"refit of sweep trial {top.number} ({label(top.params)}, cross-validated "
             f"{plan.sweep.metric} {top.value:.4g}): trained on the whole training part "
@@ -82,3 +82,10 @@ def describe(entry: dict[str, Any]) -> str:
     return (f"Refit of trial {entry['trial']} ({label(entry['params'])}) on the whole training "
             f"part ({entry['train_samples']} samples), evaluated on the {entry['evaluated_on']} "
             f"part ({entry['test_samples']} samples): {values}")
+
+
+def _samples(split: Any, part: str) -> int:
+    """The samples of a part of the refit's split (a streamed CSV's part: its rows)."""
+    batches = getattr(split.stream, part, None) if split.stream is not None else None
+    rows = getattr(batches, "rows", None)
+    return int(rows) if rows is not None else named.n_rows(getattr(split, f"x_{part}"))
