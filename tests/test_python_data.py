@@ -51,6 +51,22 @@ def named(batch_size=8):
         a, b = rng.random((batch_size, 3)), rng.random((batch_size, 2))
         yield {"a": a, "b": b}, {"out": (a.sum(axis=1) > b.sum(axis=1)).astype("float32")}
 
+class Folded(keras.utils.PyDataset):
+    """64 rows; with fold and folds, fold `fold`'s rows (every folds-th row) or the others."""
+    def __init__(self, part="train", fold=None, folds=None, batch_size=16, **kwargs):
+        super().__init__(**kwargs)
+        rng = np.random.default_rng(0)
+        x = rng.random((64, 4)).astype("float32")
+        keep = np.ones(64, bool) if fold is None else (np.arange(64) % folds == fold - 1)
+        keep = keep if part == "test" else ~keep if fold is not None else keep
+        self.x, self.y = x[keep], (x[keep].sum(axis=1) > 2).astype("float32")
+        self.batch_size = batch_size
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+    def __getitem__(self, i):
+        s = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[s], self.y[s]
+
 def plain(n=1):
     return n
 
@@ -210,11 +226,33 @@ def test_what_a_python_data_set_cannot_do(mydata: Path, edit: dict, expected: li
         assert text in result.output, result.output
 
 
-def test_cv_refuses_and_a_sweep_trains(mydata: Path) -> None:
+def test_cv_calls_the_data_set_with_each_fold_and_a_sweep_trains(mydata: Path) -> None:
     s = spec()
     s["fit"]["epochs"] = 1
     result = invoke("cv", str(write_yaml(mydata, s)), "--folds", "2", exit_code=2)
-    assert "a Python data set gives them only batch by batch" in result.output
+    assert "data.object" in result.output and "takes no fold or folds" in result.output
+    folded = {**spec(object="mydata_mod:Folded", args={}, validation_args=None,
+                     test_args={"part": "test"}), "fit": {"epochs": 1}}
+    del folded["data"]["validation_args"]
+    result = invoke("cv", str(write_yaml(mydata, folded)), "--folds", "3", "--runs-dir",
+                    str(mydata / "cvs"), "--no-plots", exit_code=0)
+    assert "fold=1..3" in result.output
+    cv_dir = only_folder(mydata / "cvs")
+    folds = pd.read_csv(cv_dir / "folds.csv")
+    assert (folds["status"] == "completed").all()
+    assert folds["test_size"].tolist() == [22, 21, 21] and folds["train_size"].isna().all()
+    for i in range(3):
+        env = json.loads((cv_dir / f"fold-{i + 1:02d}" / "env.json").read_text())["data"]
+        assert env["args"] == {"fold": i + 1, "folds": 3}
+        assert env["test_args"] == {"fold": i + 1, "folds": 3, "part": "test"}
+    import shutil
+
+    shutil.rmtree(cv_dir / "fold-03")
+    invoke("cv", "--resume", str(cv_dir), "--no-plots", exit_code=0)
+    assert pd.read_csv(cv_dir / "folds.csv")["test_size"].tolist() == [22, 21, 21]
+    result = invoke("cv", str(write_yaml(mydata, {**folded, "data": {
+        **folded["data"], "test_args": None}})), "--folds", "3", exit_code=2)
+    assert "data.test_args" in result.output
     s["sweep"] = {"method": "grid", "metric": "accuracy", "goal": "max",
                   "parameters": {"compile.optimizer": ["adam", "sgd"]}}
     invoke("sweep", str(write_yaml(mydata, s)), "--runs-dir", str(mydata / "runs"), exit_code=0)

@@ -44,8 +44,8 @@ def data_files(info: dict[str, Any]) -> dict[str, dict[str, str]]:
     return out
 
 
-def build(config: dict[str, Any], spec_text: str, info: dict[str, Any], samples: int,
-          splitter: str, folds: Sequence[tuple[int, int | None, int, Any, Any, tuple[int, int]]]
+def build(config: dict[str, Any], spec_text: str, info: dict[str, Any], samples: int | None,
+          splitter: str, folds: Sequence[tuple[int, int | None, int, Any, Any, tuple[Any, Any]]]
           ) -> dict[str, Any]:
     """``cv.json``'s content; ``folds`` holds ``(fold, repeat, seed, train, test, sizes)``."""
     return {
@@ -120,7 +120,8 @@ def check_spec(record: dict[str, Any], text: str, path: Path) -> None:
                        f"left to train would record another spec. Undo the change, or {START_OVER}")
 
 
-def check_data(record: dict[str, Any], info: dict[str, Any], samples: int, cv_dir: Path) -> None:
+def check_data(record: dict[str, Any], info: dict[str, Any], samples: int | None,
+               cv_dir: Path) -> None:
     """DataError naming the data file that is not the one the CV started with."""
     now = data_files(info)
     for role, then in record["data"]["files"].items():

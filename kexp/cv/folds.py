@@ -16,9 +16,11 @@ import numpy as np
 
 from kexp import backend, experiment
 from kexp.cv.hashed import Hashed
+from kexp.cv.own_folds import OwnFolds
 from kexp.data import sources as data_mod
 from kexp.data.named import rows_at
 from kexp.errors import KexpError
+from kexp.rundir.read import json_object
 from kexp.rundir.write import RunFolder, empty_folder
 from kexp.spec import Config, Spec
 from kexp.train.warm import Warm, start_on
@@ -57,11 +59,11 @@ class FoldTask:
     seed: int
     path: str
     repeat: int | None = None
-    rows: tuple[int, int] | None = None  # (training, test) rows when train/test are folds
+    rows: tuple[int | None, int | None] | None = None  # samples when train/test are folds
 
     @property
-    def sizes(self) -> tuple[int, int]:
-        """The fold's training and test samples."""
+    def sizes(self) -> tuple[int | None, int | None]:
+        """The fold's training and test samples (None: not known before it trains)."""
         return self.rows if self.rows is not None else (len(self.train), len(self.test))
 
 
@@ -69,8 +71,8 @@ class FoldTask:
 class FoldOutcome:
     fold: int
     status: str  # completed | failed | interrupted
-    train_size: int
-    test_size: int
+    train_size: int | None  # None: not known (a Python data set's own folds)
+    test_size: int | None
     metrics: dict[str, float] = field(default_factory=dict)
     epochs: int = 0
     error: str | None = None
@@ -81,6 +83,17 @@ class FoldOutcome:
 def fold_seed(seed: int, fold: int) -> int:
     """A fold's seed: from the base seed and the fold number only (not from the executor)."""
     return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def recorded_sizes(path: Path, task: FoldTask) -> tuple[int | None, int | None]:
+    """A trained fold's training and test samples as its run folder records them: a
+    streamed CSV's parts as counted (``env.json``), else the samples evaluated
+    (``metrics.json``; the training samples of a Python data set are not known)."""
+    parts = json_object(path / "env.json")[0].get("data", {}).get("parts")
+    if isinstance(parts, dict) and isinstance(parts.get("train"), int):
+        return int(parts["train"]), int(parts.get("test") or 0)
+    samples = json_object(path / "metrics.json")[0].get("samples")
+    return task.sizes[0], samples if isinstance(samples, int) else task.sizes[1]
 
 
 def fold_in_repeat(cfg: Config, task: FoldTask) -> int:
@@ -110,7 +123,8 @@ def build_fold(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],
 
 def build_hashed_fold(cfg: Config, seed: int, raw: data_mod.RawData,
                       notes: list[str]) -> tuple[Any, Any, Any]:
-    """:func:`build_fold` of a streamed CSV's fold (``raw``: its tables)."""
+    """:func:`build_fold` of a fold whose data a source gives as it gives a run's (a
+    streamed CSV's tables, a Python data set's batches)."""
     backend.seed_everything(seed, cfg.deterministic)
     split, pre = experiment.make_split(cfg, raw, seed)
     return split, pre, experiment.build_model(cfg, split, pre, notes)
@@ -138,6 +152,9 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None,
         if isinstance(job.x, Hashed):
             raw = job.x.fold_data(fold_in_repeat(job.cfg, task), task.repeat, info)
             make = partial(build_hashed_fold, cfg, task.seed, raw, notes)
+        elif isinstance(job.x, OwnFolds):
+            raw = job.x.fold_data(task.fold, info)
+            make = partial(build_hashed_fold, cfg, task.seed, raw, notes)
         else:
             parts = fold_parts(job, task)
             raw = data_mod.RawData(*parts, info=info)
@@ -150,9 +167,8 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None,
                                      plots=job.plots, runs_dir=path.parent)
         result = experiment.train_in_folder(prepared, rf, options)
         out.status, out.metrics = "completed", result.metrics
-        counted = raw.info.get("parts")
-        if isinstance(job.x, Hashed) and isinstance(counted, dict):  # as the fold counted them
-            out.train_size, out.test_size = int(counted["train"]), int(counted["test"])
+        if task.rows is not None:  # folds, not indices: the samples as the fold counted them
+            out.train_size, out.test_size = recorded_sizes(path, task)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a fold's failure is recorded, the others go on

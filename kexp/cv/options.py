@@ -11,6 +11,7 @@ Light on purpose: the command line imports this module before the spec is checke
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +113,7 @@ class CVRequest:
         """``--set`` items, then ``(override, origin)`` pairs for the other spec options."""
         items: list[Any] = list(self.overrides)
         if self.name is not None:
-            items.append((f"name={self.name}", f"--name {self.name}"))
+            items.append((f"name={json.dumps(self.name)}", f"--name {self.name}"))  # a string
         if self.seed is not None:
             items.append((f"seed={self.seed}", f"--seed {self.seed}"))
         if self.epochs is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kexp import backend, experiment
-from kexp.cv import hashed
+from kexp.cv import hashed, own_folds
 from kexp.cv.folds import Job, fold_seed
 from kexp.data import sources as data_mod
 from kexp.data import split as splits
@@ -35,7 +35,7 @@ class CVPlan:
     job: Job
     folds: list[tuple[np.ndarray, np.ndarray]]
     splitter: str
-    sizes: list[tuple[int, int]] | None = None  # each fold's rows, for a streamed CSV
+    sizes: list[tuple[Any, Any]] | None = None  # each fold's samples, when folds are not indices
 
 
 def concat(a: Any, b: Any) -> Any:
@@ -94,10 +94,7 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> CVPlan:
         seed = cfg.seed
         assert seed is not None
         if isinstance(cfg.data, PythonData):
-            raise ConfigError(("data", "source"), "k-fold cross-validation folds the samples of "
-                              "the data; a Python data set gives them only batch by batch",
-                              hint="Train it with kexp run (data.test_args gives the test part), "
-                                   "or give the data as a file")
+            return _own_folds_plan(full, cfg, seed, log)
         raw = data_mod.load(cfg.data, seed, base_dirs)
         if isinstance(raw.x_train, Table):
             return _hashed_plan(full, cfg, raw, seed, log)
@@ -130,13 +127,30 @@ def _hashed_plan(full: Spec, cfg: Config, raw: data_mod.RawData, seed: int,
     return plan
 
 
+def _own_folds_plan(full: Spec, cfg: Config, seed: int, log: Log) -> CVPlan:
+    """:func:`prepare` of a Python data set (:mod:`kexp.cv.own_folds`): fold 1's batches
+    made and checked, its model built."""
+    notes: list[str] = []
+    data, folds = own_folds.plan(cfg, notes)
+    job = Job(full, cfg, data, None, {"source": "python", "object": data.data.object,
+                                      "samples": None}, notes, [])
+    plan = CVPlan(full, cfg, job, folds, own_folds.SPLITTER, [(None, None)] * len(folds))
+    build_first_hashed_fold(plan, seed)
+    for note in notes:
+        log(f"Note: {note}")
+    return plan
+
+
 def build_first_hashed_fold(plan: CVPlan, seed: int) -> None:
     """:func:`build_first_fold` of a streamed CSV's CV (one pass or more over fold 1's
     training rows, as its training will make)."""
     cfg, data = plan.cfg, plan.job.x
-    assert isinstance(data, hashed.Hashed)
     backend.seed_everything(fold_seed(seed, 1), cfg.deterministic)
-    first = data.fold_data(1, 1 if cfg.cv.repeats > 1 else None, dict(plan.job.raw_info))
+    if isinstance(data, own_folds.OwnFolds):
+        first = data.fold_data(1, dict(plan.job.raw_info))
+    else:
+        assert isinstance(data, hashed.Hashed)
+        first = data.fold_data(1, 1 if cfg.cv.repeats > 1 else None, dict(plan.job.raw_info))
     split, pre = experiment.make_split(cfg, first, seed)
     experiment.build_model(cfg, split, pre, [])
     backend.keras().backend.clear_session()

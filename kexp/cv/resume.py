@@ -19,8 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from kexp import backend, experiment
-from kexp.cv import fingerprint, hashed
-from kexp.cv.folds import FoldOutcome, FoldTask, Job
+from kexp.cv import fingerprint, hashed, own_folds
+from kexp.cv.folds import FoldOutcome, FoldTask, Job, recorded_sizes
 from kexp.cv.options import CVOptions
 from kexp.cv.prepare import whole_data
 from kexp.cv.record import CVResult
@@ -35,7 +35,7 @@ from kexp.errors import RunError
 from kexp.model import resolve
 from kexp.rundir.read import json_object
 from kexp.rundir.write import RunFolder
-from kexp.spec import Config, Spec, parse_spec
+from kexp.spec import Config, PythonData, Spec, parse_spec
 
 
 def resume(cv_dir: Path, options: experiment.Options, cv_opts: CVOptions,
@@ -128,6 +128,14 @@ def _job_of(cv_dir: Path, record: dict[str, Any], cfg: Config, spec: Spec,
             base_dirs: list[Path]) -> tuple[Job, list[FoldTask]]:
     """The data, checked against the record, and every fold's task split again from it."""
     seed = cfg.seed or 0
+    if isinstance(cfg.data, PythonData):  # the data set folds its own samples
+        notes: list[str] = []
+        data, folds = own_folds.plan(cfg, notes)
+        tasks = fold_tasks(cfg, folds, cv_dir, [(None, None)] * len(folds))
+        fingerprint.check_folds(record, [(t.seed, t.train, t.test) for t in tasks], cv_dir)
+        backend.keras()
+        info = {"source": "python", "object": cfg.data.object, "samples": None}
+        return Job(spec, cfg, data, None, info, [], []), tasks
     raw = data_mod.load(cfg.data, seed, base_dirs)
     if isinstance(raw.x_train, Table):  # a streamed CSV: folds by a hash of each row
         fingerprint.check_data(record, raw.info, int(record["data"]["samples"]), cv_dir)
@@ -185,7 +193,8 @@ def _completed(task: FoldTask, sha256: str) -> tuple[FoldOutcome | None, str | N
     if not isinstance(metrics, dict) or not all(
             isinstance(v, (int, float)) for v in metrics.values()):
         return None, f"{path.name}/metrics.json: missing or damaged"
-    return FoldOutcome(task.fold, "completed", *task.sizes, metrics,
+    sizes = recorded_sizes(path, task) if task.rows is not None else task.sizes
+    return FoldOutcome(task.fold, "completed", *sizes, metrics,
                        int(status.get("epochs") or 0), None,
                        float(status.get("duration_s") or 0), task.repeat), None
 

@@ -20,6 +20,7 @@ record ``--resume`` checks, :mod:`kexp.cv.fingerprint`), ``status.json`` (kind c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,7 +82,7 @@ def _write_setup(rf: RunFolder, plan: CVPlan, spec: Spec, options: experiment.Op
     cfg = plan.cfg
     config = resolved(cfg)
     rf.write_json(fingerprint.RECORD, fingerprint.build(
-        config, plan.spec.text or "", plan.job.raw_info, int(plan.job.raw_info["samples"]),
+        config, plan.spec.text or "", plan.job.raw_info, plan.job.raw_info["samples"],
         plan.splitter, [(t.fold, t.repeat, t.seed, t.train, t.test, t.sizes) for t in tasks]))
     rf.write_text("spec.yaml", plan.spec.text or "")
     rf.write_yaml("config.yaml", config)
@@ -95,10 +96,10 @@ def _write_setup(rf: RunFolder, plan: CVPlan, spec: Spec, options: experiment.Op
 
 
 def fold_tasks(cfg: Config, folds: list[tuple[np.ndarray, np.ndarray]], root: Path,
-               sizes: list[tuple[int, int]] | None = None) -> list[FoldTask]:
+               sizes: list[tuple[Any, Any]] | None = None) -> list[FoldTask]:
     """Each fold's task: its indices, its seed (from the base seed and its number) and
     its folder under ``root``; ``sizes``: each fold's (training, test) rows, when its
-    indices are folds of a streamed CSV (:mod:`kexp.cv.hashed`)."""
+    indices are fold numbers (:mod:`kexp.cv.hashed`, :mod:`kexp.cv.own_folds`)."""
     tasks = []
     for i, (tr, te) in enumerate(folds, 1):
         repeat = (i - 1) // cfg.cv.folds + 1 if cfg.cv.repeats > 1 else None
@@ -116,7 +117,7 @@ def write_indices(tasks: list[FoldTask]) -> None:
         write_json(path / "indices.json", {"fold": task.fold, "repeat": task.repeat,
                                            "seed": task.seed, "train": task.train.tolist(),
                                            "test": task.test.tolist(),
-                                           **({"by": "folds of a row hash", "rows": list(task.rows)}
+                                           **({"rows": list(task.rows)}
                                               if task.rows is not None else {})})
 
 
