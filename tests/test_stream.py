@@ -1,4 +1,4 @@
-"""``data.stream``: a CSV read in chunks (here of 40 rows, so that every file has many),
+"""``data.stream``: a CSV read in chunks (here of 25 rows, then 40: every file has many),
 preprocessing fitted chunk by chunk to the numbers of the in-memory path, rows held out
 by a seeded hash of each row, every bad row found (its line) before training."""
 
@@ -20,6 +20,7 @@ from tests.helpers import invoke, only_folder, write_yaml
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "CHUNK_ROWS", 40)
+    monkeypatch.setattr(stream, "FIRST_CHUNK_ROWS", 25)  # a pass's first chunk is smaller
 
 
 def table(rows: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -37,6 +37,9 @@ from kexp.spec import CsvData
 
 #: rows read at a time (and the block within which a streamed part is shuffled)
 CHUNK_ROWS = 65_536
+#: the rows of a pass's first chunk: a few, so that training starts without waiting for a
+#: whole chunk to be read and preprocessed (the next chunks are read while it trains)
+FIRST_CHUNK_ROWS = 4_096
 #: a CSV file larger than this is streamed when ``data.stream`` is ``auto``
 STREAM_BYTES = 512 * 2**20
 #: part codes (HELD: a row no part of a fold takes, kept for a sweep's refit)
@@ -122,9 +125,10 @@ class Table:
         first_line = 2 if self.header else 1
         reader = self._reader()
         ragged_checked = False
+        size = min(FIRST_CHUNK_ROWS, CHUNK_ROWS)
         while True:
             try:
-                chunk = next(reader)
+                chunk = reader.get_chunk(size)
             except StopIteration:
                 return
             except UnicodeDecodeError:
@@ -141,6 +145,7 @@ class Table:
             self._check_numbers(chunk, first_line)
             yield first_line, chunk
             first_line += len(chunk)
+            size = CHUNK_ROWS
 
     def _parser_error(self, exc: Exception) -> str:
         text = str(exc)
