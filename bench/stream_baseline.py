@@ -47,6 +47,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402  (after the log level)
 import numpy as np  # noqa: E402
 
+try:  # imported as bench.stream_baseline (the kexp spec's callback) or run as a script
+    from bench import images_baseline
+except ImportError:  # pragma: no cover - python bench/stream_baseline.py
+    import images_baseline  # type: ignore[no-redef]
+
 NUMERIC = [f"x{i}" for i in range(20)]
 CATEGORICAL = ["c0", "c1"]
 COLUMNS = [*NUMERIC, *CATEGORICAL, "label"]
@@ -64,40 +69,27 @@ def vmhwm_mib(pid: int | str = "self") -> float | None:
     return None
 
 
-class FitClock(keras.callbacks.Callback):
-    """Times the training loop (``on_train_begin`` .. ``on_train_end``), counts its
-    batches and reads this process's VmHWM at both ends; with ``path``, writes
-    ``{"fit_s", "epochs", "steps_per_epoch", "batches", "vmhwm_train_begin_mib",
-    "vmhwm_train_end_mib"}`` there as JSON when training ends."""
+class FitClock(images_baseline.FitClock):
+    """bench/images_baseline.py's clock of the training loop, also reading this process's
+    VmHWM at both ends; with ``path``, writes ``{"fit_s", "epochs", "steps_per_epoch",
+    "batches", "vmhwm_train_begin_mib", "vmhwm_train_end_mib"}`` there as JSON when
+    training ends."""
 
     def __init__(self, path: str | None = None) -> None:
-        super().__init__()
-        self.path = path
-        self.t0 = self.fit_s = 0.0
-        self.batches = self.epochs = 0
-        self.hwm_begin = self.hwm_end = None
+        super().__init__(path)
+        self.hwm_begin: float | None = None
+        self.hwm_end: float | None = None
 
     def on_train_begin(self, logs: Any = None) -> None:
-        self.batches = self.epochs = 0
         self.hwm_begin = vmhwm_mib()
-        self.t0 = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        self.batches += 1
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self.epochs += 1
+        super().on_train_begin(logs)
 
     def on_train_end(self, logs: Any = None) -> None:
-        self.fit_s = time.perf_counter() - self.t0
-        self.hwm_end = vmhwm_mib()
-        if self.path:
-            Path(self.path).write_text(json.dumps(self.record()) + "\n")
+        self.hwm_end = vmhwm_mib()  # before the clock's record is written
+        super().on_train_end(logs)
 
     def record(self) -> dict[str, Any]:
-        steps = (self.params or {}).get("steps")
-        return {"fit_s": round(self.fit_s, 4), "epochs": self.epochs, "steps_per_epoch": steps,
-                "batches": self.batches, "vmhwm_train_begin_mib": self.hwm_begin,
+        return {**super().record(), "vmhwm_train_begin_mib": self.hwm_begin,
                 "vmhwm_train_end_mib": self.hwm_end}
 
 
