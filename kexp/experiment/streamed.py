@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from kexp.data import named, python, sources, stream
+from kexp.data import named, python, sources, stream, stream_batches
 from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
 from kexp.errors import ConfigError, DataError
 from kexp.spec import Config, PythonData
@@ -100,8 +100,8 @@ def csv_split(cfg: Config, raw: sources.RawData, seed: int
             raise DataError(f"{tables[0].path}: no row of the file fell in the {name} part; it "
                             "needs more rows, or a larger fraction held out")
 
-    def part(name: str, shuffle: bool = False, repeat: bool = False) -> stream.CsvBatches:
-        return stream.CsvBatches([t for t in tables if t.rows[name]], name, pre, named_chunk,
+    def part(name: str, shuffle: bool = False, repeat: bool = False) -> stream_batches.CsvBatches:
+        return stream_batches.CsvBatches([t for t in tables if t.rows[name]], name, pre, named_chunk,
                                  cfg.fit.batch_size, rows[name], shuffle=shuffle, seed=seed,
                                  repeat=repeat)
 
@@ -138,7 +138,7 @@ def fit_streamed(cfg: Config, tables: list[stream.Table], named_chunk: Any) -> N
 
 
 def first_rows(tables: list[stream.Table], named_chunk: Any, pre: NamedPreprocessor,
-               parts: dict[str, stream.CsvBatches], val: stream.CsvBatches | None,
+               parts: dict[str, stream_batches.CsvBatches], val: stream_batches.CsvBatches | None,
                has_test: bool) -> fit_mod.Split:
     """The split of a streamed CSV: its first training rows in every part (the checks and
     shapes), its batches in ``stream``."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kexp.data.named import Named, for_keras, rows
-from kexp.data.stream import NOT_FINITE
+from kexp.data.stream_batches import NOT_FINITE
 from kexp.errors import ConfigError, DataError
 from kexp.spec import FitConfig
 from kexp.train import feed
@@ -46,7 +46,7 @@ class Split:
 @dataclass
 class Streams:
     """The parts of data read batch by batch: each a :class:`kexp.data.python.Batches`
-    or a :class:`kexp.data.stream.CsvBatches` (``for_keras()``, ``steps``, ``batches()``)."""
+    or a :class:`kexp.data.stream_batches.CsvBatches` (``for_keras()``, ``steps``, ``batches()``)."""
 
     train: Any
     validation: Any = None
