@@ -359,3 +359,148 @@ def test_empty_columns_are_refused(columns, expected):
 def test_model_that_is_not_a_mapping_says_what_a_model_is():
     with pytest.raises(ConfigError, match=r"^model \(line 2\): expected a mapping: \{layers: "):
         _config(BASE.replace("model: {layers: [Dense]}", "model: 7"))
+
+
+# ---------------------------------------------------------------- optimizer arguments
+
+
+OPT = BASE.replace("compile: {loss: mse}", "compile: {loss: mse, optimizer: %s}")
+
+
+@pytest.mark.parametrize(
+    "optimizer, path, expected",
+    [
+        ("{Adam: {learning_rate: -0.01}}", "Adam.learning_rate", "greater than 0, received -0.01"),
+        ("{Adam: {learning_rate: .inf}}", "Adam.learning_rate", "greater than 0, received inf"),
+        ("{RMSprop: {lr: .NaN}}", "RMSprop.lr", "greater than 0, received nan"),
+        ("{adamw: {weight_decay: -0.1}}", "adamw.weight_decay", "of at least 0, received -0.1"),
+        ("{Nadam: {beta_1: 1}}", "Nadam.beta_1", "from 0 to below 1, received 1"),
+        ("{Adam: {epsilon: -1.0e-7}}", "Adam.epsilon", "of at least 0, received -1e-07"),
+        ("{SGD: {momentum: -0.5}}", "SGD.momentum", "from 0 to 1, received -0.5"),
+        ("{RMSprop: {rho: 1.5}}", "RMSprop.rho", "from 0 to 1, received 1.5"),
+        ("{Adam: {global_clipnorm: -1}}", "Adam.global_clipnorm", "greater than 0, received -1"),
+        ("{Adam: {use_ema: true, ema_momentum: 2}}", "Adam.ema_momentum", "from 0 to 1, received 2"),
+        ("{Ftrl: {learning_rate_power: 0.5}}", "Ftrl.learning_rate_power", "of at most 0, received 0.5"),
+        ("{Lion: {beta_1: 0}}", "Lion.beta_1", "greater than 0 and at most 1, received 0"),
+        ("{Adam: {learning_rate: false}}", "Adam.learning_rate", "greater than 0, received false"),
+        ("{'mypkg.opt:Mine': {learning_rate: 0}}", "mypkg.opt:Mine.learning_rate", "greater than 0, received 0"),
+        ("{SGD: {learning_rate: {CosineDecay: {initial_learning_rate: 0, decay_steps: 5}}}}",
+         "SGD.learning_rate.CosineDecay.initial_learning_rate", "greater than 0, received 0"),
+        ("{SGD: {lr: {PiecewiseConstantDecay: {boundaries: [5], values: [0.1, -1]}}}}",
+         "SGD.lr.PiecewiseConstantDecay.values[1]", "greater than 0, received -1"),
+    ],
+)
+def test_optimizer_arguments_out_of_their_range_are_refused(optimizer, path, expected):
+    with pytest.raises(ConfigError) as info:
+        _config(OPT % optimizer)
+    assert str(info.value) == f"compile.optimizer.{path} (line 3): expected a finite number {expected}"
+
+
+@pytest.mark.parametrize("optimizer", [
+    "adam", "{Adam: {learning_rate: 1.0e-3, beta_1: 0, beta_2: 0.999, epsilon: 0}}",
+    "{SGD: {momentum: 1, nesterov: true}}", "{Ftrl: {learning_rate_power: -0.5}}",
+    "{Lion: {beta_1: 1}}", "{Adam: {learning_rate: {ExponentialDecay: {initial_learning_rate: 0.1, "
+    "decay_steps: 10, decay_rate: 0.9}}}}", "{Adam: {learning_rate: 'mypkg.lr:schedule'}}",
+    "{Adafactor: {beta_2_decay: -0.8}}", "{'mypkg.opt:Mine': {beta_1: 7}}",
+])
+def test_optimizer_arguments_within_their_range_pass(optimizer):
+    _config(OPT % optimizer)
+
+
+def test_optimizer_arguments_are_checked_without_keras():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kexp.errors import ConfigError\n"
+        "from kexp.spec import load_config, parse_spec\n"
+        "try:\n"
+        "    load_config(parse_spec('data: {source: random}\\nmodel: {layers: [Dense]}\\n"
+        "compile: {loss: mse, optimizer: {Adam: {learning_rate: -1}}}\\n'))\n"
+        "except ConfigError as exc:\n"
+        "    assert 'learning_rate' in str(exc), exc\n"
+        "else:\n"
+        "    raise SystemExit('not refused')\n"
+        "heavy = sorted({'tensorflow', 'keras'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- the spec as written, then --set
+
+
+def _configure(text: str, overrides: list):
+    from kexp.spec import configure
+
+    return configure(parse_spec(text), overrides)
+
+
+def test_a_value_the_file_gets_wrong_is_reported_though_an_override_replaces_it():
+    text = BASE + "fit: {epochs: ten}\n"
+    for override in (("fit.epochs=1", "--epochs 1"), "fit.epochs=1", "fit={epochs: 1}"):
+        with pytest.raises(ConfigError, match=r"^fit.epochs \(line 4\): .*received 'ten'$"):
+            _configure(text, [override])
+    assert _configure(BASE + "fit: {epochs: 2}\n", [("fit.epochs=1", "--epochs 1")]).fit.epochs == 1
+
+
+def test_what_the_file_leaves_out_may_come_from_an_override():
+    text = "data: {source: csv, path: d.csv}\nmodel: {layers: [Dense]}\n"
+    cfg = _configure(text, ["data.target=0", "compile.loss=mse"])
+    assert cfg.data.target == 0 and cfg.compile.loss == "mse"
+    with pytest.raises(ConfigError, match="data.target"):  # still needed after the overrides
+        _configure(text, ["compile.loss=mse"])
+    # keys that do not go together in the file, one of them changed by an override
+    both = BASE + "fit: {validation_split: 0.2, validation_data: test}\ndata_test: 1\n"
+    assert _configure(both.replace("data_test: 1\n", ""),
+                      ["fit.validation_data=null"]).fit.validation_split == 0.2
+
+
+def test_a_string_read_as_a_number_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match=r"^fit.batch_size \(line 4\): expected a whole number, "
+                       r"received the string '800'. Write 800 without quotes$"):
+        _config(BASE + 'fit: {batch_size: "800"}\n')
+    with pytest.raises(ConfigError, match=r"^data.test.size \(line 1\): expected a number, received "
+                       r"the string '0.3'. Write 0.3 without quotes$"):
+        _config(BASE.replace("{source: random}", "{source: random, test: {size: '0.3'}}"))
+    with pytest.raises(ConfigError, match="fit.batch_size .*received the string '800'"):
+        _configure(BASE + 'fit: {batch_size: "800"}\n', ["fit.batch_size=800"])  # as written
+    with pytest.raises(ConfigError, match=r"\(from --set fit.batch_size='800'\).*without quotes"):
+        _configure(BASE, ["fit.batch_size='800'"])
+    # overrides arrive as text and are read as YAML: a number stays a number
+    assert _configure(BASE, ["fit.batch_size=800"]).fit.batch_size == 800
+    # a string that is a string (a column name, a name of digits) stays one
+    assert _config(BASE + "name: '007'\n").name == "007"
+
+
+def test_the_name_option_is_a_string_as_given():
+    from kexp.cli.common import spec_overrides
+
+    assert _configure(BASE, spec_overrides((), "007", None, 3)).name == "007"
+    assert _configure(BASE, spec_overrides((), "1e3", 4, None)).name == "1e3"
+
+
+# ---------------------------------------------------------------- name and delimiter
+
+
+def test_the_name_taken_from_a_long_or_odd_file_name_is_a_valid_name():
+    from pathlib import Path
+
+    from kexp.spec import load_config
+
+    for stem, name in (("x" * 300, "x" * 100), ("..", "experiment"), ("essai été", "essai--t-")):
+        assert load_config(parse_spec(BASE, Path(f"/nowhere/{stem}.yaml"))).name == name
+
+
+@pytest.mark.parametrize("delimiter, ok", [
+    ("';;'", True), ("'::'", True), ("'\\s+'", True), ("'|'", True), ("'\\|\\|'", True),
+    ("'||'", False), ("'(;'", False), ("''", False), ("';*'", False),
+])
+def test_a_delimiter_of_several_characters_is_a_regular_expression_as_in_pandas(delimiter, ok):
+    text = BASE.replace("{source: random}", f"{{source: csv, path: d.csv, target: 0, delimiter: {delimiter}}}")
+    if ok:
+        _config(text)
+    else:
+        with pytest.raises(ConfigError, match=r"^data.delimiter \(line 1\)"):
+            _config(text)

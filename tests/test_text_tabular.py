@@ -242,7 +242,7 @@ def _text_spec(tmp_path: Path, **overrides: object) -> dict:
         ({"preprocess.x.0": {"tokenize": {"column": "txt"}}},
          r"preprocess.x\[0\].tokenize.column \(line \d+\): no column 'txt' .*Did you mean 'text'\?"),
         ({"preprocess.x.1": {"pad": {"maxlen": 0}}},
-         r"preprocess.x\[1\].pad.maxlen \(line \d+\): expected greater than 0, received 0"),
+         r"preprocess.x\[1\].pad.maxlen \(line \d+\): expected a sequence length greater than 0, received 0"),
         ({"preprocess.x.0": {"tokenize": {"max_tokens": 2}}},
          r"preprocess.x\[0\].tokenize.max_tokens \(line \d+\): expected more than 2: indices 0 "
          r"\(padding\) and 1 \(out-of-vocabulary\) are reserved, received 2"),

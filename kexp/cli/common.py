@@ -84,7 +84,7 @@ def spec_overrides(overrides: tuple[str, ...], name: str | None, seed: int | Non
                epochs: int | None) -> list[Any]:
     items: list[Any] = list(overrides)
     if name is not None:
-        items.append((f"name={name}", f"--name {name}"))
+        items.append((f"name={json.dumps(name)}", f"--name {name}"))  # a string, as given
     if seed is not None:
         items.append((f"seed={seed}", f"--seed {seed}"))
     if epochs is not None:

@@ -3,13 +3,19 @@
 
 Every way a file cannot be read is a DataError naming the file, and the line where a
 line is the cause (text not in ``data.encoding``, a row with the wrong number of fields).
+
+``data.delimiter`` is one character, or, as pandas reads a ``sep`` of several characters,
+a regular expression (``::``, ``\\s+``) that pandas' Python parser splits each line on
+(quotes are then not special).
 """
 
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -17,10 +23,31 @@ from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.spec import CsvData
 
 
+def separator(delimiter: str) -> dict[str, str]:
+    """``pd.read_csv``'s arguments for ``data.delimiter``: several characters are a regular
+    expression, which only pandas' Python parser takes."""
+    return {"sep": delimiter, "engine": "python"} if len(delimiter) > 1 else {"sep": delimiter}
+
+
+def split_lines(fh: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each row of an open file, split as pandas splits them
+    (:func:`separator`): the csv module's rules for one character, the regular expression
+    on each line for several."""
+    if len(delimiter) == 1:
+        reader = csv.reader(fh, delimiter=delimiter)
+        for row in reader:
+            yield reader.line_num, row
+        return
+    pattern = re.compile(delimiter)
+    for number, line in enumerate(fh, 1):
+        text = line.rstrip("\r\n")
+        yield number, pattern.split(text) if text else []
+
+
 def has_header(path: Path, delimiter: str, encoding: str = "utf-8") -> bool:
     """A first row with any non-numeric cell is a header."""
     with open(path, newline="", encoding=encoding) as fh:
-        row = next(csv.reader(fh, delimiter=delimiter), [])
+        row = next((r for _, r in split_lines(fh, delimiter)), [])
     for cell in row:
         try:
             float(cell)
@@ -35,7 +62,8 @@ def read_csv(path: Path, cfg: CsvData, key: tuple) -> pd.DataFrame:
     encoding = cfg.encoding
     try:
         header = has_header(path, cfg.delimiter, encoding) if cfg.header == "auto" else cfg.header
-        df = pd.read_csv(path, header=0 if header else None, sep=cfg.delimiter, encoding=encoding)
+        df = pd.read_csv(path, header=0 if header else None, encoding=encoding,
+                         **separator(cfg.delimiter))
     except UnicodeDecodeError:
         raise DataError(undecodable(path, encoding)) from None
     except LookupError:
@@ -79,15 +107,14 @@ def ragged_line(path: Path, delimiter: str, encoding: str) -> str | None:
     (or the line that is not ``encoding`` text)."""
     try:
         with open(path, newline="", encoding=encoding) as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
             width = None
-            for row in reader:
+            for number, row in split_lines(fh, delimiter):
                 if not row:
                     continue
                 if width is None:
                     width = len(row)
                 elif len(row) != width:
-                    return (f"{path}: line {reader.line_num} has {len(row)} field(s), expected {width} "
+                    return (f"{path}: line {number} has {len(row)} field(s), expected {width} "
                             "as on the first line. Fix or remove that line")
     except UnicodeDecodeError:
         return undecodable(path, encoding)

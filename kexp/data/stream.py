@@ -29,6 +29,7 @@ from kexp.data.csvfile import (
     mark_missing,
     ragged_line,
     select_columns,
+    separator,
     undecodable,
 )
 from kexp.data.named import rows_at
@@ -111,7 +112,7 @@ class Table:
     def _reader(self) -> Any:
         c = self.cfg
         try:
-            return pd.read_csv(self.path, header=0 if self.header else None, sep=c.delimiter,
+            return pd.read_csv(self.path, header=0 if self.header else None, **separator(c.delimiter),
                                encoding=c.encoding, chunksize=CHUNK_ROWS)
         except UnicodeDecodeError:
             raise DataError(undecodable(self.path, c.encoding)) from None

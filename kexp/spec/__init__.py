@@ -1,15 +1,17 @@
 """The spec stage: YAML with line numbers and ``--set`` (:mod:`.load`), the pydantic
 schema (:mod:`.base`, :mod:`.sources`, :mod:`.steps`, :mod:`.network`, :mod:`.sweep`,
 :mod:`.schema`), validation with pydantic's errors as kexp messages (:mod:`.messages`),
-functional-graph checks (:mod:`.graph`) and checks of the layers' input-shape arguments
-(:mod:`.shapes`). Nothing here imports TensorFlow.
+functional-graph checks (:mod:`.graph`), checks of the layers' input-shape arguments
+(:mod:`.shapes`) and of the optimizer's arguments (:mod:`.optimizer`), and quoted numbers
+refused with the fix (:mod:`.quoted`). Nothing here imports TensorFlow.
 """
 
 from kexp.errors import format_path
 from kexp.spec import graph
 from kexp.spec.base import Base, Column, Label, NamedObject, named, per_name, single_key
+from kexp.spec.labels import BinaryLabels, LabelMap
 from kexp.spec.load import PathT, Spec, apply_overrides, load_spec, parse_override, parse_spec
-from kexp.spec.messages import configure, load_config
+from kexp.spec.messages import check_as_written, configure, load_config
 from kexp.spec.network import FunctionalModel, GraphInput, GraphNode, SequentialModel
 from kexp.spec.schema import CompileConfig, Config, CVConfig, FitConfig, resolved
 from kexp.spec.sources import (
@@ -26,11 +28,9 @@ from kexp.spec.sources import (
 from kexp.spec.steps import (
     RESERVED_TOKENS,
     X_STEPS,
-    BinaryLabels,
     FlattenStep,
     GetDummiesStep,
     ImputeStep,
-    LabelMap,
     MinMaxStep,
     PadStep,
     PreprocessConfig,
@@ -47,7 +47,7 @@ __all__ = [
     "GetDummiesStep", "GraphInput", "GraphNode", "Holdout", "ImagesData", "ImputeStep", "KerasData", "Label",
     "LabelMap", "MinMaxStep", "NamedObject", "NpzData", "PadStep", "PathT", "PreprocessConfig", "PythonData",
     "RandomData", "ReshapeStep", "ScaleStep", "SequenceData", "SequentialModel", "Spec",
-    "StandardizeStep", "StepArgs", "TokenizeStep", "apply_overrides", "configure", "format_path",
+    "StandardizeStep", "StepArgs", "TokenizeStep", "apply_overrides", "check_as_written", "configure", "format_path",
     "graph", "load_config", "load_spec", "named", "parse_override", "parse_spec", "per_name",
     "resolved", "single_key",
 ]

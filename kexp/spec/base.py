@@ -33,9 +33,10 @@ class KeyedValueError(ValueError):
 
 
 class Base(BaseModel):
-    """A spec section: unknown keys are errors."""
+    """A spec section: unknown keys are errors, and so are NaN and infinity where the
+    schema takes a number (``.nan`` in YAML)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class ShortForms:

@@ -11,7 +11,7 @@ the schema accepts the spec. This module never imports TensorFlow.
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,7 +21,8 @@ from kexp.spec.base import PER_NAME_TAGS, KeyedValueError
 from kexp.spec.graph import analyze
 from kexp.spec.load import PathT, Spec, apply_overrides
 from kexp.spec.network import FunctionalModel
-from kexp.spec.schema import Config
+from kexp.spec.quoted import quoted, strings_read_as_values
+from kexp.spec.schema import MAX_NAME, Config
 from kexp.spec.shapes import check_layers
 from kexp.spec.sources import DATA_SOURCES
 from kexp.spec.steps import X_STEPS
@@ -297,16 +298,28 @@ def _messages(raw: Sequence[Mapping[str, Any]], spec: Spec) -> list[ConfigError]
     return list(out.values())
 
 
-def load_config(spec: Spec) -> Config:
-    """Validate a spec into a Config, or raise ConfigError(s) naming the YAML paths."""
+def _default_name(spec: Spec) -> str:
+    """The spec file's name as ``name`` when the spec gives none (``my spec.yaml`` ->
+    ``my-spec``), cut to what a name may be."""
+    stem = spec.path.stem if spec.path is not None else ""
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "_.+-") else "-" for c in stem)
+    name = name[:MAX_NAME]
+    return name if name.strip(".") else "experiment"
+
+
+def _validate(spec: Spec, keep: Callable[[PathT, str], bool] = lambda path, kind: True) -> Config:
+    """The spec as a Config, or ConfigError(s) for the problems ``keep(path, kind)`` keeps
+    (``kind``: pydantic's error type, ``"check"`` for the checks after the schema)."""
     data = dict(spec.data)
     if "name" not in data and spec.path is not None:
-        stem = "".join(c if c.isalnum() or c in "_.+-" else "-" for c in spec.path.stem)
-        data["name"] = stem or "experiment"
+        data["name"] = _default_name(spec)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        errs = _messages(exc.errors(include_url=False), spec)
+        raw = [e for e in exc.errors(include_url=False) if keep(_error_path(e, spec), e["type"])]
+        errs = _messages(raw, spec)
+        if not errs:
+            raise _Dropped() from None
         if len(errs) == 1:
             raise errs[0] from None
         raise ConfigErrors(errs) from None
@@ -315,10 +328,62 @@ def load_config(spec: Spec) -> Config:
         if isinstance(cfg.model, FunctionalModel):
             analyze(cfg.model)
     except ConfigError as exc:
+        if not keep(exc.loc or (), "check"):
+            raise _Dropped() from None
         raise exc.located(*spec.locate(exc.loc or ())) from None
+    read = [(path, text) for path, text in strings_read_as_values(spec.data, cfg) if keep(path, "string")]
+    if read:
+        errs = [spec.error(path, *quoted(text, value)) for path, (text, value) in read]
+        raise errs[0] if len(errs) == 1 else ConfigErrors(errs)
     return cfg
 
 
+def _error_path(err: Mapping[str, Any], spec: Spec) -> PathT:
+    """Where a pydantic error is, as its message names it."""
+    keyed = (err.get("ctx") or {}).get("error")
+    if isinstance(keyed, KeyedValueError):
+        return _real_keys(tuple(err["loc"]), spec.data) + keyed.at
+    return _clean_loc(tuple(err["loc"]), spec.data)
+
+
+class _Dropped(Exception):
+    """Every problem :func:`_validate` found was one its ``keep`` leaves out."""
+
+
+def load_config(spec: Spec) -> Config:
+    """Validate a spec into a Config, or raise ConfigError(s) naming the YAML paths."""
+    return _validate(spec)
+
+
+def _related(a: PathT, b: PathT) -> bool:
+    """One path is the other or inside it."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def check_as_written(spec: Spec, overrides: Sequence[Any]) -> None:
+    """Validate the spec file as written, before ``overrides`` change it: a value the file
+    gets wrong is reported even where an override replaces it (``fit.epochs: ten`` with
+    ``--epochs 1``). Left to the check after the overrides: a key the file leaves out
+    that an override gives, and the checks of a whole mapping (two keys that do not go
+    together) inside which an override sets something."""
+    if not overrides:
+        return
+    given = [path for path in apply_overrides(spec, overrides).overrides if path not in spec.overrides]
+
+    def keep(path: PathT, kind: str) -> bool:
+        if kind in ("missing", "union_tag_not_found") and any(_related(path, o) for o in given):
+            return False  # an override gives what the file leaves out
+        return not any(len(path) < len(o) and o[: len(path)] == path for o in given)
+
+    try:
+        _validate(spec, keep)
+    except _Dropped:
+        pass
+
+
 def configure(spec: Spec, overrides: list[Any]) -> Config:
-    """Validate the spec with ``--set`` overrides applied (no TensorFlow, no scikit-learn)."""
+    """Validate the spec as written (:func:`check_as_written`), then with ``--set``
+    overrides applied (no TensorFlow, no scikit-learn)."""
+    check_as_written(spec, overrides)
     return load_config(apply_overrides(spec, overrides))

@@ -21,6 +21,9 @@ from pydantic import (
 from kexp.errors import did_you_mean
 from kexp.spec.base import Base, KeyedValueError, Limits, NamedObject, ShortForms
 
+#: the most copies of one layer ``repeat`` makes (a deeper stack is a typo, e.g. 1e6 for 16)
+MAX_REPEAT = 1000
+
 
 class SequentialModel(Base):
     """A stack of layers: each item ``{LayerClass: {keyword: value}}``; first may be Input.
@@ -37,7 +40,7 @@ class SequentialModel(Base):
     layers: Annotated[list[NamedObject], Field(min_length=1)] = Field(
         description="The layers in order, each {LayerClass: {arguments}} (e.g. {Dense: {units: "
                     "64}}) or a name; an item may add repeat: N (stacked N times, 0 removes it)")
-    repeat: list[Annotated[int, Limits(minimum=0)]] | None = Field(
+    repeat: list[Annotated[int, Limits(minimum=0, maximum=MAX_REPEAT)]] | None = Field(
         default=None,
         description="The layers' repeat counts, one per item of layers, as they are read from the "
                     "items; write repeat: N beside a layer instead")
@@ -56,6 +59,9 @@ class SequentialModel(Base):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise KeyedValueError(("layers", i, "repeat"), "expected a whole number of "
                                       f"copies, 0 or more (0 removes the layer), received {count!r}")
+            if count > MAX_REPEAT:
+                raise KeyedValueError(("layers", i, "repeat"), f"expected at most {MAX_REPEAT} "
+                                      f"copies of a layer, received {count}")
             if count != 1 and i == len(layers) - 1:
                 raise KeyedValueError(("layers", i, "repeat"), "the last layer is the model's "
                                       f"output; it cannot be repeated or removed (received {count})")

@@ -28,6 +28,7 @@ from kexp.spec.base import (
     per_name,
 )
 from kexp.spec.network import ModelConfig
+from kexp.spec.optimizer import check_optimizer
 from kexp.spec.sources import (
     CsvData,
     DataConfig,
@@ -57,7 +58,7 @@ class CompileConfig(Base):
         description="The loss: a Keras name (binary_crossentropy), {Name: {arguments}}, custom "
                     "code module:function, or per output name: {out1: binary_crossentropy, out2: "
                     "mse}")
-    optimizer: NamedObject = Field(
+    optimizer: Annotated[NamedObject, AfterValidator(check_optimizer)] = Field(
         default="adam",
         description="The optimizer: a Keras name (adam) or {SGD: {learning_rate: 0.01, momentum: "
                     "0.9}}")
@@ -92,6 +93,17 @@ BatchSize = Annotated[int, Bounded(
     1, MAX_INT32, "a batch size", "A batch larger than the data is the whole data")]
 
 
+def _class_weight(weight: float) -> float:
+    if weight < 0:
+        raise ValueError(f"expected a weight of at least 0 (0 leaves the class out of the loss), "
+                         f"received {weight}")
+    return weight
+
+
+#: a class's weight in ``fit.class_weight`` (finite: NaN and infinity are refused by Base)
+ClassWeight = Annotated[float, AfterValidator(_class_weight), Limits(minimum=0)]
+
+
 class FitConfig(Base):
     """How the model is trained (Keras's ``model.fit``)."""
 
@@ -110,7 +122,7 @@ class FitConfig(Base):
         description="test: validate on the test set every epoch (instead of validation_split)")
     shuffle: bool = Field(
         default=True, description="Reshuffle the training rows every epoch (from the seed)")
-    class_weight: dict[int | str, float] | Literal["balanced"] | None = Field(
+    class_weight: dict[int | str, ClassWeight] | Literal["balanced"] | None = Field(
         default=None,
         description="Weights of the classes in the loss: {label: weight}, or balanced "
                     "(scikit-learn's, inverse to the class frequencies)")
@@ -209,12 +221,26 @@ class TrackingConfig(Base):
                     "MLflow")
 
 
+#: the longest ``name``: a run folder's name (``20250101-120000-NAME-1a2b3c``, a sweep's
+#: with ``-sweep``) stays well under the 255 bytes file systems allow
+MAX_NAME = 100
+
+
 def _run_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
+        fixed = re.sub(r"[^A-Za-z0-9_.+-]+", "-", value).strip("-")[:MAX_NAME]
         raise ValueError(
             f"expected a name of letters, digits, '_', '.', '+' and '-' (it becomes part of the "
             f"run folder's name), received {value!r}"
+            + (f". Write e.g. name: {fixed}" if fixed.strip(".") else "")
         )
+    if not value.strip("."):
+        raise ValueError(f"expected a name with a letter or digit in it (it becomes part of the "
+                         f"run folder's name), received {value!r}")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"expected a name of at most {MAX_NAME} characters (it becomes part of "
+                         f"the run folder's name), received one of {len(value)}. Write e.g. "
+                         f"name: {value[:40]}")
     return value
 
 
@@ -222,8 +248,11 @@ class Config(Base):
     """A whole experiment."""
 
     name: Annotated[str, AfterValidator(_run_name)] = Field(
-        default="experiment", description="Part of the run folder's name: letters, digits, _ . + -",
-        examples=["mnist-mlp"])
+        default="experiment",
+        description="Part of the run folder's name: letters, digits, _ . + - (not only dots), at "
+                    f"most {MAX_NAME} characters",
+        examples=["mnist-mlp"],
+        json_schema_extra={"pattern": r"^(?!\.+$)[A-Za-z0-9_.+-]+$", "maxLength": MAX_NAME})
     seed: Seed | None = Field(
         default=None,
         description="Seeds Python, NumPy and TensorFlow; null: drawn and recorded (kexp cv: 0)")

@@ -7,12 +7,13 @@ lists every accepted value. This module never imports TensorFlow.
 from __future__ import annotations
 
 import codecs
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 from pydantic import Discriminator, Field, Tag, WithJsonSchema, field_validator, model_validator
 
 from kexp.imports import CUSTOM_RE
-from kexp.spec.base import Base, Column, Limits, Seed
+from kexp.spec.base import MAX_INT32, Base, Bounded, Column, KeyedValueError, Limits, Seed
 
 #: one or more columns
 Columns = Annotated[list[Column], Field(min_length=1)]
@@ -79,7 +80,10 @@ class CsvData(_DataBase):
         default="auto",
         description="Whether the first row names the columns; auto: it does when a cell of it is "
                     "not a number")
-    delimiter: str = Field(default=",", description="The character between fields")
+    delimiter: Annotated[str, Field(min_length=1)] = Field(
+        default=",",
+        description="The character between fields; several characters are a regular expression, "
+                    "as pandas reads them (sep='::', '\\s+')")
     encoding: str = Field(
         default="utf-8", description="The file's text encoding: utf-8, latin-1, cp1252, ...")
     features: Columns | str | None | Annotated[dict[str, Columns | str], Field(min_length=1)] = Field(
@@ -104,6 +108,28 @@ class CsvData(_DataBase):
         default="auto",
         description="Read the file in chunks, never whole (the test and validation rows chosen "
                     "by a seeded hash of each row); auto: for a file over 512 MiB")
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        if len(value) == 1:
+            return value
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(
+                f"expected one character, or a regular expression as pandas reads a delimiter of "
+                f"several characters, received {value!r} ({exc}). To split on the text as it is, "
+                f"write delimiter: '{re.escape(value)}'"
+            ) from None
+        if pattern.search("") is not None:
+            raise ValueError(
+                f"the delimiter {value!r} is read as a regular expression (it has several "
+                f"characters, as in pandas) and matches empty text, so it would split between "
+                f"every character. To split on the text as it is, write delimiter: "
+                f"'{re.escape(value)}'"
+            )
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -192,6 +218,10 @@ class ImagesData(_DataBase):
         return self
 
 
+#: the most workers a PyDataset is given (threads or processes)
+MAX_WORKERS = 256
+
+
 class PythonData(Base):
     """Your own data set: a ``keras.utils.PyDataset`` subclass or a generator function
     yielding ``(x, y)`` batches, named as ``package.module:attribute`` (the way Keras's
@@ -224,13 +254,13 @@ class PythonData(Base):
         default=None, description="Validation batches per epoch; null: all of them")
     test_steps: Annotated[int, Field(gt=0)] | None = Field(
         default=None, description="Test batches evaluated; null: all of them")
-    workers: Annotated[int, Field(gt=0), Limits(maximum=256)] | None = Field(
+    workers: Annotated[int, Bounded(1, MAX_WORKERS, "a number of workers")] | None = Field(
         default=None,
         description="A PyDataset's workers (threads, or processes with use_multiprocessing); "
                     "null: as the data set sets it")
     use_multiprocessing: bool | None = Field(
         default=None, description="A PyDataset's workers are processes; null: as the data set sets it")
-    max_queue_size: Annotated[int, Field(gt=0)] | None = Field(
+    max_queue_size: Annotated[int, Bounded(1, MAX_INT32, "a number of batches")] | None = Field(
         default=None,
         description="A PyDataset's batches made ahead at most; null: as the data set sets it")
 
@@ -326,6 +356,10 @@ class RandomData(_DataBase):
                 f"samples x shape is {values} random values; expected at most {MAX_RANDOM_VALUES} "
                 f"({MAX_RANDOM_VALUES * 4 // 10**6} MB)"
             )
+        if self.samples * self.classes > MAX_RANDOM_VALUES:  # the labels, one-hot encoded
+            raise KeyedValueError(
+                ("classes",), f"samples x classes is {self.samples * self.classes} one-hot label "
+                f"values; expected at most {MAX_RANDOM_VALUES} ({MAX_RANDOM_VALUES * 4 // 10**6} MB)")
         return self
 
 

@@ -22,7 +22,16 @@ from pydantic import (
     model_validator,
 )
 
-from kexp.spec.base import Base, Column, Label, Limits, ShortForms, per_name
+from kexp.spec.base import (
+    Base,
+    Bounded,
+    Column,
+    KeyedValueError,
+    Limits,
+    ShortForms,
+    per_name,
+)
+from kexp.spec.labels import LabelMap, is_label_map
 
 
 class StepArgs(Base):
@@ -49,6 +58,14 @@ class ReshapeStep(StepArgs):
     shape: list[int] = Field(description="The new shape of one sample, e.g. [28, 28, 1]")
 
 
+#: the largest and the smallest size a float32 holds (NumPy's finfo: max, smallest_subnormal)
+FLOAT32_MAX, FLOAT32_TINY = 3.4028234663852886e38, 1.401298464324817e-45
+#: the whole numbers each of ``pad``'s integer dtypes holds
+INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+#: the longest sequence ``pad`` makes (every row is padded to it)
+MAX_SEQUENCE = 1_000_000
+
+
 class ScaleStep(StepArgs):
     """Divide by a constant (pixels: 255)."""
 
@@ -60,7 +77,11 @@ class ScaleStep(StepArgs):
     @model_validator(mode="after")
     def _nonzero(self) -> ScaleStep:
         if self.factor == 0:
-            raise ValueError("factor must not be 0 (x is divided by it)")
+            raise KeyedValueError(("factor",), "factor must not be 0 (x is divided by it)")
+        if not FLOAT32_TINY <= abs(self.factor) <= FLOAT32_MAX:
+            raise KeyedValueError(("factor",), f"expected a factor a float32 holds (x is divided by "
+                                  f"it as a float32), from {FLOAT32_TINY} to {FLOAT32_MAX} in "
+                                  f"size, received {self.factor}")
         return self
 
 
@@ -145,7 +166,7 @@ class PadStep(StepArgs):
     step = "pad"
     shorthand = "maxlen"
 
-    maxlen: Annotated[int, Field(gt=0)] | None = Field(
+    maxlen: Annotated[int, Bounded(1, MAX_SEQUENCE, "a sequence length")] | None = Field(
         default=None,
         description="The length of every sequence; null: the longest training sequence's")
     padding: Literal["pre", "post"] = Field(
@@ -158,6 +179,19 @@ class PadStep(StepArgs):
         default=0, description="The fill value")
     dtype: Literal["int32", "int64", "float32"] = Field(
         default="int32", description="The dtype of the padded sequences")
+
+    @model_validator(mode="after")
+    def _value_fits_dtype(self) -> PadStep:
+        value, dtype = self.value, self.dtype
+        if dtype in INT_RANGES:
+            low, high = INT_RANGES[dtype]
+            if not float(value).is_integer() or not low <= value <= high:
+                raise KeyedValueError(("value",), f"expected a whole number from {low} to {high} "
+                                      f"(the padded sequences are {dtype}), received {value}")
+        elif abs(value) > FLOAT32_MAX:
+            raise KeyedValueError(("value",), f"expected a number a float32 holds (at most "
+                                  f"{FLOAT32_MAX} in size), received {value}")
+        return self
 
 
 class GetDummiesStep(StepArgs):
@@ -296,43 +330,6 @@ else:
     ]
 
 
-class BinaryLabels(Base):
-    """Labels listed in ``positive`` become 1, every other label 0."""
-
-    positive: Annotated[list[Label], Field(min_length=1)] = Field(
-        description="The labels that become 1, e.g. [0, 2, 4, 6, 8]; every other label becomes 0")
-
-
-class LabelMap(Base):
-    """A map of the raw labels, applied before y is encoded (and to predict's labels).
-
-    ``{binary: {positive: [0, 2, 4, 6, 8]}}`` ("is the digit even") or
-    ``{map: {0: zero, 1: one}}`` (every label must be in the map).
-    """
-
-    binary: BinaryLabels | None = Field(
-        default=None, description="Two classes: {positive: [labels]} become 1, the others 0")
-    map: dict[Label, Label] | None = Field(
-        default=None,
-        description="{label: new label}, e.g. {0: zero, 1: one}; every label must be in it")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> LabelMap:
-        given = [k for k in ("binary", "map") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "expected exactly one of binary: {positive: [...]} or map: {label: new label}, "
-                f"received {len(given)}" + (f" ({', '.join(given)})" if given else "")
-            )
-        return self
-
-
-def _is_label_map(value: Any) -> bool:
-    return isinstance(value, LabelMap) or (
-        isinstance(value, dict) and bool(value) and set(value) <= {"binary", "map"}
-    )
-
-
 YMode = Literal["one_hot", "sparse", "none"]
 if TYPE_CHECKING:
     # what per_name's tagged unions validate to
@@ -343,7 +340,7 @@ else:
     XSteps = per_name(Annotated[list[Annotated[XStep, Field()]], ShortForms(one=True)],
                       lambda v: isinstance(v, dict))
     YModes = per_name(YMode, lambda v: isinstance(v, dict))
-    LabelMaps = per_name(LabelMap, lambda v: not _is_label_map(v))
+    LabelMaps = per_name(LabelMap, lambda v: not is_label_map(v))
 
 
 class PreprocessConfig(Base):

@@ -20,7 +20,7 @@ import yaml
 
 from kexp.errors import ConfigError, ConfigErrors, UsageError
 from kexp.rundir.read import higher_is_better
-from kexp.spec import Config, Spec, apply_overrides, load_config
+from kexp.spec import Config, Spec, apply_overrides, check_as_written, load_config
 from kexp.spec.sweep import Distribution, SweepConfig
 from kexp.sweep import tpe
 from kexp.sweep.space import parameter_sets
@@ -87,6 +87,7 @@ def _split_values(text: str) -> list[str]:
 def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any] | None = None) -> SweepPlan:
     """The sweep of ``spec`` (its ``sweep:`` section, or ``sweep`` given on the command line)
     with ``overrides`` (``--set``, ``--epochs``, ...) applied to every trial."""
+    check_as_written(spec, overrides or [])
     full = apply_overrides(spec, overrides or [])
     data = {k: v for k, v in full.data.items() if k != "sweep"}
     base = dataclasses.replace(full, data=data)

@@ -56,10 +56,16 @@ def nbytes(a: Any) -> int:
     return sum(v.nbytes for v in a.values()) if isinstance(a, dict) else int(a.nbytes)
 
 
+def holdout_rows(n: int, fraction: float) -> int:
+    """How many of ``n`` rows train when the last ``fraction`` is held out (Keras's
+    ``validation_split``: ``floor(n * (1 - fraction))``)."""
+    return int(math.floor(n * (1.0 - fraction)))
+
+
 def holdout(x: Any, y: Any, fraction: float) -> tuple[Any, Any, Any, Any]:
     """``x_train, y_train, x_val, y_val``: the last ``fraction`` of the rows held out
-    (Keras's ``validation_split``: ``floor(n * (1 - fraction))`` rows train)."""
-    split_at = int(math.floor(rows(x) * (1.0 - fraction)))
+    (Keras's ``validation_split``: :func:`holdout_rows` rows train)."""
+    split_at = holdout_rows(rows(x), fraction)
 
     def part(a: Any, sl: slice) -> Any:
         return {k: v[sl] for k, v in a.items()} if isinstance(a, dict) else a[sl]

@@ -53,8 +53,14 @@ class Streams:
     test: Any = None
 
 
-def class_weights(cfg: FitConfig, y_train: np.ndarray, classes: list | None) -> dict[int, float] | None:
-    """Keras class_weight from the spec: 'balanced' (sklearn) or {label: weight}."""
+def class_weights(cfg: FitConfig, y_train: np.ndarray, classes: list | None,
+                  whole: bool = True) -> dict[int, float] | None:
+    """Keras class_weight from the spec: 'balanced' (sklearn) or {label: weight}; a label
+    that is not a class of the labels is a ConfigError naming it and the classes.
+
+    ``classes``: the label encoding's classes (None: the labels are the class indices);
+    ``whole``: ``y_train`` holds every training label (not a streamed part's first batch),
+    so that a class index none of them has is refused too."""
     if cfg.class_weight is None:
         return None
     labels = y_train.argmax(axis=1) if y_train.ndim == 2 and y_train.shape[1] > 1 else y_train.ravel().astype(int)
@@ -64,19 +70,55 @@ def class_weights(cfg: FitConfig, y_train: np.ndarray, classes: list | None) -> 
         present = np.unique(labels)
         weights = compute_class_weight("balanced", classes=present, y=labels)
         return {int(c): float(w) for c, w in zip(present, weights, strict=True)}
+    if classes:
+        lookup = {str(c): i for i, c in enumerate(classes)}
+    elif y_train.ndim == 2 and y_train.shape[1] > 1:  # one-hot rows: a class per column
+        lookup = {str(i): i for i in range(y_train.shape[1])}
+    elif whole:
+        lookup = {str(c): int(c) for c in np.unique(labels)}
+    else:
+        lookup = {}
     out = {}
-    lookup = {str(c): i for i, c in enumerate(classes)} if classes else None
     for key, weight in cfg.class_weight.items():
-        if lookup is not None:
-            if str(key) not in lookup:
-                raise ConfigError(
-                    ("fit", "class_weight", key),
-                    f"no class {key!r}; the classes are {list(lookup)[:10]}",
-                )
+        if lookup and str(key) in lookup:
             out[lookup[str(key)]] = float(weight)
+        elif not lookup and isinstance(key, int):
+            out[key] = float(weight)
         else:
-            out[int(key)] = float(weight)
+            names = list(lookup)
+            shown = ", ".join(names[:20]) + (f", ... ({len(names)} classes)" if len(names) > 20 else "")
+            raise ConfigError(
+                ("fit", "class_weight", key),
+                f"no class {key!r} in the training labels; the classes are {shown}"
+                if lookup else f"expected a class index (a whole number), received {key!r}",
+                hint="Give weights to the labels' classes only",
+            )
     return out
+
+
+def check_validation_split(cfg: FitConfig, n: int) -> None:
+    """``fit.validation_split`` of ``n`` training rows leaves rows both to train on and to
+    validate on, as :func:`kexp.train.feed.holdout` splits them (Keras's rule); else a
+    ConfigError saying how many are left, before anything trains."""
+    fraction = cfg.validation_split
+    if not fraction:
+        return
+    train = feed.holdout_rows(n, fraction)
+    counted = f"{n} training row" + ("" if n == 1 else "s")
+    if train == 0:
+        raise ConfigError(
+            ("fit", "validation_split"),
+            f"{fraction} of the {counted} leaves 0 of {n} to train on (Keras trains "
+            f"on the first floor({n} * (1 - {fraction})) rows)",
+            hint="Use a smaller fraction, e.g. validation_split: 0.2" if n > 1 else
+                 "There is 1 training row: use more data, or remove validation_split",
+        )
+    if train == n:
+        raise ConfigError(
+            ("fit", "validation_split"),
+            f"{fraction} of the {counted} holds out 0 of {n} for validation",
+            hint=f"Use validation_split: {math.ceil(1000 / n) / 1000} or more, or remove it",
+        )
 
 
 def fit(
@@ -100,6 +142,7 @@ def fit(
     x, y = for_keras(split.x_train), for_keras(split.y_train)
     x_val, y_val = for_keras(split.x_val), for_keras(split.y_val)
     if x_val is None and cfg.validation_split:
+        check_validation_split(cfg, rows(x))
         x, y, x_val, y_val = feed.holdout(x, y, cfg.validation_split)
     validation = None
     if x_val is not None:
