@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from kexp import backend
-from kexp.data import images, named, sources
+from kexp.data import images, named, paths, sources
 from kexp.data.images import ImageFiles
 from kexp.data.preprocess import NamedPreprocessor
 from kexp.engine.output import Log, silent
 from kexp.errors import ConfigError, DataError, RunError
 from kexp.model import keep, resolve
 from kexp.rundir.read import json_object
-from kexp.rundir.write import atomic_write
+from kexp.rundir.write import atomic_write, check_creatable
 from kexp.spec import Config, CsvData, FunctionalModel, ImagesData
 from kexp.train.predictions import predictions
 
@@ -36,18 +37,24 @@ def predict(run_dir: Path, data_path: Path | list[Path], out: Path | None,
             raise RunError(f"{run_dir}: no {name}; is this a completed kexp run folder?")
     cfg_data = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg = Config.model_validate(cfg_data)
+    images_in = isinstance(cfg.data, ImagesData)
+    if isinstance(data_path, list) and not images_in:
+        raise DataError(f"expected one data file for a model trained on {cfg.data.source} data, "
+                        f"received {len(data_path)}")
+    check_new_data(data_path, images_in)
+    shown = data_path[0].parent / "images" if isinstance(data_path, list) else Path(data_path)
+    out = Path(out) if out else run_dir / f"predictions-{shown.stem}.csv"
+    check_creatable(out.parent, "--out", out)  # before Keras: nothing is loaded for nothing
     ins, outs = named.names_of(cfg)
     pre = NamedPreprocessor.from_state(json.loads((run_dir / "preprocess.json").read_text()), ins, outs)
     model = load_model(run_dir, cfg_data, log)
     x: Any
     if isinstance(cfg.data, ImagesData):
         x, y = new_images(cfg.data, data_path, pre.classes)
-        data_path = data_path[0].parent / "images" if isinstance(data_path, list) else data_path
-    elif isinstance(data_path, list):
-        raise DataError(f"expected one data file for a model trained on {cfg.data.source} data, "
-                        f"received {len(data_path)}")
     else:
-        x, y = _read_new_data(cfg, Path(data_path))
+        assert not isinstance(data_path, list)
+        x, y = _read_new_data(cfg, Path(data_path), _trained_columns(run_dir))
+    data_path = shown
     if isinstance(y, dict) and set(y) != set(outs):
         y = None  # the new data lacks some outputs' columns: predict without y_true
     x, y = named.name_data(cfg, x, y, "new")
@@ -55,7 +62,6 @@ def predict(run_dir: Path, data_path: Path | list[Path], out: Path | None,
     named.check_finite(arr, "x")
     _check_shapes(model, arr, data_path)
     frame = predictions(model, cfg.compile, pre.classes, arr, pre.map_labels(y, "y"), cfg.fit.batch_size)
-    out = Path(out) if out else run_dir / f"predictions-{Path(data_path).stem}.csv"
     atomic_write(out, frame.to_csv(index=False))
     return out, len(frame)
 
@@ -148,9 +154,30 @@ def new_images(cfg: ImagesData, paths: Path | list[Path], classes: dict[str, Any
     return images.image_files(files, decoding), None
 
 
-def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+def check_new_data(data_path: Path | list[Path], images_in: bool) -> None:
+    """Each path to predict exists and can be read (for a model trained on images, a
+    folder too), before the model is loaded."""
+    for p in data_path if isinstance(data_path, list) else [data_path]:
+        p = Path(p)
+        if p.is_file():
+            paths.check_readable(p)
+        elif p.is_dir():
+            if not images_in:
+                raise DataError(f"{p} is a folder; expected a CSV or .npz file of new rows")
+            paths.check_listable(p)
+        else:
+            raise DataError(f"{p}: no such file" + (" or folder" if images_in else ""))
+
+
+def _trained_columns(run_dir: Path) -> int | None:
+    """The number of columns of the CSV file the run was trained on (``env.json``), or
+    None when not recorded (an older run, a streamed file)."""
+    data = json_object(run_dir / "env.json")[0].get("data")
+    columns = data.get("columns") if isinstance(data, dict) else None
+    return columns if isinstance(columns, int) and not isinstance(columns, bool) else None
+
+
+def _read_new_data(cfg: Config, path: Path, trained_columns: int | None = None) -> tuple[Any, Any]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as npz:
             keys = npz.files
@@ -166,5 +193,60 @@ def _read_new_data(cfg: Config, path: Path) -> tuple[Any, Any]:
             return npz[xkey], (npz[ykey] if ykey in keys else None)
     if isinstance(cfg.data, CsvData):
         df = sources.read_csv(path, cfg.data, ("data",))
-        return sources.select_columns(df, cfg.data, need_target=False)
+        if isinstance(df.columns[0], str):  # a header: columns by name, the target's may be absent
+            return sources.select_columns(df, cfg.data, need_target=False)
+        return headerless_rows(df, cfg.data, path, trained_columns)
     raise DataError(f"{path}: expected a .npz file for a model trained on {cfg.data.source} data")
+
+
+def target_indices(data: CsvData) -> list[int]:
+    """The target columns of a headerless CSV spec, by index, in the order given."""
+    specs = list(data.target.values()) if isinstance(data.target, dict) else [data.target]
+    out: list[int] = []
+    for spec in specs:
+        out += [t for t in (spec if isinstance(spec, list) else [spec]) if isinstance(t, int)]
+    return out
+
+
+def headerless_rows(df: pd.DataFrame, data: CsvData, path: Path,
+                    trained_columns: int | None) -> tuple[Any, Any]:
+    """Features (and targets, when given) of new rows of a file without a header, its
+    columns by index as in training. The rows may hold the target column(s), as the
+    training file did, or not (the usual case for new data): then the other columns are
+    the training file's in their order. ``trained_columns``: the training file's number
+    of columns, when recorded; otherwise the layout whose columns resolve is taken."""
+    n, targets = df.shape[1], target_indices(data)
+    layouts: list[tuple[pd.DataFrame, bool]] = []
+    if trained_columns is None or n == trained_columns:
+        layouts.append((df, True))
+    if targets and (trained_columns is None or n == trained_columns - len(targets)):
+        layouts.append((_without_targets(df, targets), False))
+    problems = []
+    for frame, with_target in layouts:
+        try:
+            x, y = sources.select_columns(frame, data, need_target=with_target)
+        except ConfigError as exc:
+            problems.append(f"{'with' if with_target else 'without'} the target: {exc}")
+            continue
+        return x, y if with_target else None
+    cols = ", ".join(map(str, targets)) or "none"
+    if trained_columns is not None:
+        expected = (f"the model was trained on rows of {trained_columns} columns, the target "
+                    f"being column(s) {cols} (data.target): give rows of "
+                    f"{trained_columns - len(targets)} columns (the features, without the "
+                    f"target) or of {trained_columns} (with it)")
+    else:
+        expected = (f"expected the training file's columns, with the target column(s) {cols} "
+                    f"(data.target) or without them ({'; '.join(problems)})")
+    raise DataError(f"{path}: rows of {n} columns (no header); {expected}")
+
+
+def _without_targets(df: pd.DataFrame, targets: list[int]) -> pd.DataFrame:
+    """``df``'s columns at the training file's positions, with empty target columns
+    where the training file had them."""
+    width = df.shape[1] + len(targets)
+    at = {t % width for t in targets}
+    given = iter(df.columns)
+    columns = {i: (pd.Series(np.nan, index=df.index) if i in at else df[next(given)])
+               for i in range(width)}
+    return pd.DataFrame(columns)

@@ -147,6 +147,18 @@ def test_out_refuses_to_overwrite(tmp_path: Path) -> None:
     assert out.read_text() == first
 
 
+def test_out_refuses_a_folder_that_does_not_exist(tmp_path: Path) -> None:
+    """As other tools do (cp, tee), ``--out`` names a file in a folder that exists: a
+    mistyped folder is not made."""
+    data = write_csv(tmp_path, table())
+    out = tmp_path / "nonexistent" / "dir" / "x.yaml"
+    code, msg = init(data, "--target", "label", "--out", str(out))
+    assert code == 2 and "does not exist" in msg and "mkdir -p" in msg, msg
+    assert not (tmp_path / "nonexistent").exists()
+    code, msg = init(data, "--target", "label", "--out", str(Path(data) / "x.yaml"))
+    assert code == 2 and "is a file" in msg, msg
+
+
 @pytest.mark.parametrize("frame, target, words", [
     (table(), "lable", ["--target", "no column 'lable'", "Did you mean 'label'?", "glucose"]),
     (table(), "flat", ["--target", "only the value 1", "another --target"]),

@@ -140,6 +140,24 @@ def test_missing_extra_is_exit_2_with_the_install_command(
     assert "pip install 'kexp[mlflow]'" in result.output
 
 
+def test_a_file_store_mlflow_refuses_is_exit_2_before_anything_trains(
+        tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow 3 refuses ``file:./mlruns`` (its old default, in many tutorials): said before
+    the run starts, with the fix, instead of tracking stopping mid-run."""
+    from kexp.track.mlflow import check_store, is_file_store
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    result = CliRunner().invoke(cli, ["run", str(tiny), "--mlflow", "file:./mlruns", "--runs-dir", "runs"])
+    assert result.exit_code == 2, result.output
+    assert "tracking.mlflow.uri (from --mlflow file:./mlruns)" in result.output
+    assert "sqlite:///mlflow.db" in result.output and "MLFLOW_ALLOW_FILE_STORE=true" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert [is_file_store(u) for u in ("./mlruns", "file:///tmp/m", "C:\\m", "sqlite:///m.db",
+                                       "http://h:5000", "databricks")] == [True, True, True, False, False, False]
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow's own opt-out is honoured
+    check_store("file:./mlruns")
+
+
 def test_help_does_not_import_mlflow() -> None:
     code = "import sys, kexp.cli; print('mlflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

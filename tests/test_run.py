@@ -393,3 +393,22 @@ def test_a_successful_command_leaves_at_once_unless_a_module_needs_its_exit_hook
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
     assert RUN_FILES <= {p.name for p in run.iterdir()}
     assert Path("exit-hooks-ran").exists() == (extra == "optuna")
+
+
+def test_offline_mnist_goes_to_the_shipped_sample_with_one_line(runner, tmp_path, monkeypatch):
+    """Offline without Keras's cache, keras.datasets.mnist is not even tried: no
+    ``Downloading data from https://...`` line, one warning naming the sample."""
+    from kexp.data import keras_cache
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(keras_cache, "reachable", lambda name, timeout=0: False)
+    result = runner.invoke(cli, ["validate", "configs/mnist.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "Downloading" not in result.output
+    (line,) = [x for x in result.output.splitlines() if "mnist-sample.npz" in x]
+    assert "storage.googleapis.com cannot be reached" in line and "not in " in line
+    # a cached file is loaded by Keras itself, never probed for
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    (tmp_path / "keras" / "datasets" / "mnist.npz").write_bytes(b"")
+    assert keras_cache.unavailable("mnist") is None

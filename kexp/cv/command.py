@@ -11,6 +11,7 @@ from kexp import backend
 from kexp.cv.options import CVOptions, CVRequest
 from kexp.engine import cores, workers
 from kexp.engine.output import Log, silent
+from kexp.rundir.write import check_creatable
 from kexp.spec import configure, load_spec
 
 if TYPE_CHECKING:
@@ -46,13 +47,16 @@ def _run(request: CVRequest, cv_opts: CVOptions, log: Log) -> CVResult:
         from kexp import experiment
         from kexp.cv.resume import resume
 
+        check_creatable(Path(request.resume_dir), "--resume")
         options = experiment.Options(runs_dir=Path(request.runs_dir))
         return resume(Path(request.resume_dir), options, cv_opts, log=log)
     assert request.spec is not None
     parsed = load_spec(request.spec)
     items = request.spec_overrides()
-    configure(parsed, items)
     from kexp import experiment
+
+    # a missing data file or a runs folder that cannot be written: before TensorFlow
+    experiment.check_inputs(parsed, configure(parsed, items), items, Path(request.runs_dir))
     from kexp.cv.run import cross_validate
 
     options = experiment.Options(overrides=items, runs_dir=Path(request.runs_dir))

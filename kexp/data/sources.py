@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexp.data import images, python, stream
+from kexp.data import images, keras_cache, python, stream
 from kexp.data.csvfile import column as column
 from kexp.data.csvfile import drop_missing, read_csv, select_columns
+from kexp.data.paths import find_file as find_file
+from kexp.data.paths import find_folder as find_folder
 from kexp.errors import ConfigError, DataError, did_you_mean
 from kexp.hashes import file_sha256
 from kexp.spec import (
@@ -49,31 +51,6 @@ class RawData:
     notes: list[str] = field(default_factory=list)
     #: a source's own validation part (a Python data set's; others hold it out)
     x_val: Any = None
-
-
-def find_file(value: str, key: tuple, base_dirs: list[Path]) -> Path:
-    """Resolve a data path: as given (absolute or from the current folder), then
-    relative to the spec's folder and its parent."""
-    p = Path(value).expanduser()
-    tried = [p] if p.is_absolute() else [p, *(d / p for d in base_dirs)]
-    for cand in tried:
-        if cand.is_file():
-            return cand
-    folder = next((c for c in tried if c.is_dir()), None)
-    if folder is not None:
-        files = sorted(f.name for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
-        raise ConfigError(
-            key,
-            f"{value} is a folder{'' if str(folder) == value else f' ({folder})'}; expected a data file",
-            hint=f"Name one of its files, e.g. {Path(value) / files[0]}" + (
-                f" (it holds {', '.join(files[:5])}{', ...' if len(files) > 5 else ''})")
-            if files else "Name a data file; this folder holds no files",
-        )
-    raise ConfigError(
-        key,
-        f"data file not found: {value} (looked in: {', '.join(str(t) for t in tried)})",
-        hint="Check the path; relative paths are read from the current folder or the spec's folder",
-    )
 
 
 def load(cfg: Any, seed: int, base_dirs: list[Path]) -> RawData:
@@ -142,7 +119,8 @@ def load_csv(cfg: CsvData, base_dirs: list[Path], seed: int = 0) -> RawData:
     df = read_csv(path, cfg, ("data", "path"))
     x, y = select_columns(df, cfg)
     x, y, dropped = drop_missing(x, y, cfg)
-    raw = RawData(x, y, info={"source": "csv", "path": str(path), "sha256": file_sha256(path), "rows": len(df)})
+    raw = RawData(x, y, info={"source": "csv", "path": str(path), "sha256": file_sha256(path),
+                              "rows": len(df), "columns": df.shape[1]})
     if dropped:
         raw.info["dropped_rows"] = dropped
         raw.notes.append(f"data.dropna: dropped {dropped} of {len(df)} rows with missing values")
@@ -178,21 +156,6 @@ def load_stream(cfg: CsvData, path: Path, base_dirs: list[Path], seed: int) -> R
 
 
 # ---------------------------------------------------------------------------- images
-
-
-def find_folder(value: str, key: tuple, base_dirs: list[Path]) -> Path:
-    """Resolve a folder as :func:`find_file` resolves a file."""
-    p = Path(value).expanduser()
-    tried = [p] if p.is_absolute() else [p, *(d / p for d in base_dirs)]
-    for cand in tried:
-        if cand.is_dir():
-            return cand.resolve()
-    if any(c.is_file() for c in tried):
-        raise ConfigError(key, f"{value} is a file; expected a folder with one subfolder of "
-                          "images per class", hint="Name the folder that holds the class subfolders")
-    raise ConfigError(
-        key, f"folder not found: {value} (looked in: {', '.join(dict.fromkeys(map(str, tried)))})",
-        hint="Check the path; relative paths are read from the current folder or the spec's folder")
 
 
 def load_images(cfg: ImagesData, base_dirs: list[Path]) -> RawData:
@@ -315,57 +278,67 @@ def offline_sample(name: str) -> Path | None:
 
 
 def _load_keras(cfg: KerasData) -> RawData:
+    """A ``keras.datasets`` loader's arrays; offline without Keras's cache, the shipped
+    sample (``data.offline_fallback``) with one note, the loader not even tried."""
+    name = cfg.source
+    why = keras_cache.unavailable(name)
+    if why is not None:
+        return _offline(cfg, why)
     from kexp.backend import keras as import_keras
 
-    keras = import_keras()
-    name = cfg.source
-    loader = getattr(keras.datasets, name)
-    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    loader = getattr(import_keras().datasets, name)
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
-    except Exception as exc:  # no network, no cache: urllib/HTTP errors of many kinds
-        sample = offline_sample(name) if cfg.offline_fallback else None
-        if sample is None:
-            raise DataError(
-                f"data.source: keras.datasets.{name} could not be loaded ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It downloads on first use; "
-                f"connect to the internet once, or put the file in {cache}"
-            ) from None
-        with np.load(sample, allow_pickle=False) as npz:
-            x_train, y_train, x_test, y_test = (npz[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-        note = (
-            f"keras.datasets.{name} is not reachable offline and not cached; used the shipped "
-            f"sample {sample} ({len(x_train)} train / {len(x_test)} test) instead of the full data set"
-        )
-        return RawData(
-            x_train, y_train, x_test, y_test,
-            info={"source": name, "path": str(sample), "sha256": file_sha256(sample), "fallback": True},
-            notes=[note],
-        )
+    except Exception as exc:  # the host answered, but the download failed (HTTP errors of many kinds)
+        return _offline(cfg, f"{type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}")
     info: dict[str, Any] = {"source": name, "loader": f"keras.datasets.{name}.load_data"}
+    cache = keras_cache.cache_dir()
     cached = [p for p in cache.glob(f"{name}*") if p.is_file()] if cache.is_dir() else []
     if len(cached) == 1:
         info.update(path=str(cached[0]), sha256=file_sha256(cached[0]))
     return RawData(x_train, y_train, x_test, y_test, info=info)
 
 
+def _offline(cfg: KerasData, why: str) -> RawData:
+    """The shipped sample of ``cfg.source`` in place of the full data set, or a DataError
+    saying why the data set could not be loaded and how to get it."""
+    name = cfg.source
+    sample = offline_sample(name) if cfg.offline_fallback else None
+    if sample is None:
+        raise DataError(
+            f"data.source: keras.datasets.{name} could not be loaded ({why}). It downloads on "
+            f"first use; connect to the internet once, or put the file in "
+            f"{keras_cache.cache_dir()}")
+    with np.load(sample, allow_pickle=False) as npz:
+        x_train, y_train, x_test, y_test = (npz[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    note = (f"keras.datasets.{name} could not be loaded ({why}); used the shipped sample "
+            f"{sample} ({len(x_train)} train / {len(x_test)} test) instead of the full data set")
+    return RawData(
+        x_train, y_train, x_test, y_test,
+        info={"source": name, "path": str(sample), "sha256": file_sha256(sample), "fallback": True},
+        notes=[note],
+    )
+
+
 def load_sequences(cfg: SequenceData) -> RawData:
     """imdb / reuters: object arrays of integer lists (different lengths)."""
     from kexp.backend import keras as import_keras
 
-    keras = import_keras()
     name = cfg.source
-    loader = getattr(keras.datasets, name)
     args = {"num_words": cfg.num_words, "skip_top": cfg.skip_top, "maxlen": cfg.maxlen}
+    why = keras_cache.unavailable(name)
     try:
+        if why is not None:  # offline without the cache: not even tried (no download line)
+            raise DataError(why)
+        loader = getattr(import_keras().datasets, name)
         (x_train, y_train), (x_test, y_test) = loader.load_data(**args)
-    except Exception as exc:  # no network and no cache
-        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    except Exception as exc:  # the download failed
+        why = why or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
         raise DataError(
-            f"data.source: keras.datasets.{name} could not be loaded ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It downloads on first use "
-            f"and kexp ships no offline copy of it; connect to the internet once, or put "
-            f"{name}.npz in {cache}"
+            f"data.source: keras.datasets.{name} could not be loaded ({why}). It downloads on "
+            f"first use and kexp ships no offline copy of it; connect to the internet once, or "
+            f"put {name}.npz in {keras_cache.cache_dir()}"
         ) from None
     info: dict[str, Any] = {"source": name, "loader": f"keras.datasets.{name}.load_data", **args}
     notes = []

@@ -13,19 +13,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from kexp.experiment.command import load_checked, run_file, validate_file
+from kexp.experiment.command import check_inputs, load_checked, run_file, validate_file
 from kexp.experiment.options import Log, Options, silent
 
 _LAZY = {
     **dict.fromkeys(
         ("Prepared", "base_dirs", "build_model", "class_weights", "fit_transform", "located",
-         "make_split", "prepare", "setup"), "pipeline"),
+         "logged_metrics", "make_split", "prepare", "setup"), "pipeline"),
     **dict.fromkeys(
         ("RunResult", "Validation", "describe_data", "environment", "run", "summary_text",
          "train_in_folder", "validate"), "trainer"),
 }
 
-__all__ = ["Log", "Options", "load_checked", "run_file", "silent", "validate_file", *_LAZY]
+__all__ = ["Log", "Options", "check_inputs", "load_checked", "run_file", "silent", "validate_file", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

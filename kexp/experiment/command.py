@@ -1,14 +1,18 @@
 """``kexp run`` and ``kexp validate`` as one library call each: the spec file is read
-and checked against the schema first, so a mistake is reported before pandas, the data
-or TensorFlow are loaded; only then is the training side imported."""
+and checked against the schema first, then the data files it names and the folder the
+run will be written in (:func:`check_inputs`), so a mistake is reported before pandas,
+the data or TensorFlow are loaded; only then is the training side imported."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kexp.data.paths import base_dirs, check_data_paths
+from kexp.errors import ConfigError
 from kexp.experiment.options import Log, Options, silent
-from kexp.spec import Spec, configure, load_spec
+from kexp.rundir.write import check_creatable
+from kexp.spec import Config, Spec, apply_overrides, configure, load_spec
 
 if TYPE_CHECKING:
     from kexp.experiment.trainer import RunResult, Validation
@@ -16,14 +20,39 @@ if TYPE_CHECKING:
 
 def load_checked(path: str | Path, overrides: list[Any]) -> Spec:
     """Read a spec file and check it against the schema with its overrides."""
+    return _checked(path, overrides)[0]
+
+
+def _checked(path: str | Path, overrides: list[Any]) -> tuple[Spec, Config]:
     spec = load_spec(path)
-    configure(spec, overrides)
-    return spec
+    return spec, configure(spec, overrides)
+
+
+def check_inputs(spec: Spec, cfg: Config, overrides: list[Any], runs_dir: Path | None) -> None:
+    """What needs neither the data's content nor Keras, checked before either is loaded:
+    every data file or folder the spec names exists and can be read, MLflow (when tracking
+    is on) is installed and takes the store, and ``runs_dir`` (None: nothing is written)
+    can be made and written in. A ConfigError names the key
+    and its line (or ``--set`` origin)."""
+    if runs_dir is not None:
+        check_creatable(runs_dir, "--runs-dir")
+    full = apply_overrides(spec, overrides)
+    try:
+        check_data_paths(cfg.data, base_dirs(full.path))
+        if cfg.tracking.mlflow is not None and cfg.tracking.mlflow.enabled:
+            from kexp.track import live
+
+            live.check(cfg)  # MLflow installed, and a store it takes
+    except ConfigError as exc:
+        if exc.loc is None:
+            raise
+        raise exc.located(*full.locate(exc.loc)) from None
 
 
 def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult:
     """``kexp run``: check the spec file, then train and record it in a new run folder."""
-    spec = load_checked(path, options.overrides)
+    spec, cfg = _checked(path, options.overrides)
+    check_inputs(spec, cfg, options.overrides, options.runs_dir)
     from kexp.experiment.trainer import run
 
     return run(spec, options, log)
@@ -31,7 +60,8 @@ def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult
 
 def validate_file(path: str | Path, options: Options, log: Log = silent) -> Validation:
     """``kexp validate``: check the spec file, then load its data and build its model."""
-    spec = load_checked(path, options.overrides)
+    spec, cfg = _checked(path, options.overrides)
+    check_inputs(spec, cfg, options.overrides, None)
     from kexp.experiment.trainer import validate
 
     return validate(spec, options, log)

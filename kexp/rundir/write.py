@@ -34,7 +34,7 @@ import yaml
 
 from kexp.engine.output import pipe_safe_output
 from kexp.engine.signals import raise_if_stopped, signal_name, stop_on_signals
-from kexp.errors import KexpError
+from kexp.errors import KexpError, UsageError
 
 
 def now_iso() -> str:
@@ -151,6 +151,28 @@ def write_tree(folder: Path, files: dict[str, bytes], keep: tuple[str, ...] = ()
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, content)
+
+
+def check_creatable(folder: Path, option: str, given: Path | None = None) -> None:
+    """UsageError naming ``option`` and its value ``given`` (default: ``folder``) when
+    ``folder`` could not be made or written in: a part of its path is a file, or the
+    nearest folder of it that exists cannot be written (its permissions, a read-only file
+    system). Nothing is made: a run that stops before its folder leaves none behind."""
+    shown = f"{option} {given if given is not None else folder}"
+    here = Path(folder).absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        raise UsageError(f"{shown}: {here} is a file, not a folder; name a folder for {option}")
+    if os.access(here, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(here).f_flag & os.ST_RDONLY)
+    except OSError:  # pragma: no cover - a folder that exists but cannot be asked
+        read_only = False
+    why = "a read-only file system" if read_only else "no permission to write there"
+    raise UsageError(f"{shown}: cannot write in {here} ({why}); name a folder this user can "
+                     "write")
 
 
 class RunFolder:

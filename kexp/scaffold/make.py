@@ -57,6 +57,12 @@ def init_spec(data: str, target: str | None, task: str | None = None, out: str |
                         "overwrite it, or choose another --out")
     if dest is not None and dest.is_dir():
         raise KexpError(f"--out: {dest} is a folder; expected a file name such as spec.yaml")
+    if dest is not None and not dest.absolute().parent.is_dir():
+        parent = dest.absolute().parent
+        what = "is a file" if parent.exists() else "does not exist"
+        raise KexpError(f"--out: {dest}: the folder {parent} {what}; expected a file in a folder "
+                        f"that exists. Make the folder first (mkdir -p {dest.parent}), or choose "
+                        "another --out")
     if Path(data).is_dir():  # a folder of class subfolders of images
         if target is not None:
             raise KexpError(f"--target: {data} is a folder of images, whose classes are its "
@@ -75,6 +81,9 @@ def init_spec(data: str, target: str | None, task: str | None = None, out: str |
         text = spec_text(survey(data, target, chosen), command_line(data, target, task, out))
     check(text, dest)
     if dest is not None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(text, encoding="utf-8")
+        try:
+            dest.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise KexpError(f"--out: cannot write {dest} ({exc.strerror or exc}); choose a "
+                            "file this user can write") from None
     return InitResult(text, dest)

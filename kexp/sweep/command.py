@@ -4,6 +4,7 @@ spec validated), then run it (:mod:`kexp.sweep.run`) or resume a sweep folder
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from kexp import backend
 from kexp.engine import cores, workers
 from kexp.engine.output import Log, silent
-from kexp.errors import UsageError
+from kexp.errors import ConfigError, UsageError
+from kexp.rundir.write import check_creatable
 
 if TYPE_CHECKING:
     from kexp.sweep.record import SweepResult
@@ -70,8 +72,9 @@ class SweepRequest:
         items: list[Any] = list(self.overrides)
         for attr, key in (("name", "name"), ("seed", "seed"), ("epochs", "fit.epochs")):
             value = getattr(self, attr)
-            if value is not None:
-                items.append((f"{key}={value}", f"--{attr} {value}"))
+            if value is not None:  # --name is a string, as given (--name 007)
+                text = json.dumps(value) if attr == "name" else value
+                items.append((f"{key}={text}", f"--{attr} {value}"))
         if self.trials is not None:
             items.append((f"sweep.trials={self.trials}", f"--trials {self.trials}"))
         return items
@@ -105,6 +108,39 @@ def run(request: SweepRequest, log: Log = silent) -> SweepResult:
         return _run(request, opts, log)
 
 
+def check_trial_inputs(plan: Any, runs_dir: Path) -> None:
+    """:func:`kexp.experiment.check_inputs` for the sweep: its folder, and the data files of
+    the base spec and of every trial whose parameters change the data section (before
+    TensorFlow is imported and before the sweep folder is made)."""
+    from kexp import experiment
+    from kexp.spec import load_config
+
+    experiment.check_inputs(plan.base, plan.cfg, [], runs_dir)
+    for trial in plan.trials:
+        if any(str(key).split(".")[0] == "data" for key in trial.params):
+            experiment.check_inputs(trial.spec, load_config(trial.spec), [], None)
+
+
+#: trial parameters under these change what a trial's model logs
+_CHANGES_LOGS = ("model", "compile.metrics", "compile.loss")
+
+
+def check_metric(plan: Any) -> None:
+    """``sweep.metric`` names a value the base spec's model logs (a test metric, or a
+    history column with ``val_``), before any trial trains; left to each trial's record
+    when trials change the model, its loss or its metrics."""
+    if any(str(key).startswith(_CHANGES_LOGS) for trial in plan.trials for key in trial.params):
+        return
+    from kexp import experiment
+    from kexp.train.monitors import check_monitor
+
+    try:
+        check_monitor(plan.sweep.metric, ("sweep", "metric"), experiment.logged_metrics(plan.cfg),
+                      "sweep.metric")
+    except ConfigError as exc:
+        raise experiment.located(plan.base, exc) from None
+
+
 def _run(request: SweepRequest, opts: Any, log: Log) -> SweepResult:
     from kexp import experiment
 
@@ -112,6 +148,7 @@ def _run(request: SweepRequest, opts: Any, log: Log) -> SweepResult:
     if request.resume_dir is not None:
         from kexp.sweep.resume import resume
 
+        check_creatable(Path(request.resume_dir), "--resume")
         return resume(Path(request.resume_dir), options, opts, log=log)
     from kexp.spec import load_spec
     from kexp.sweep.plan import make_plan, shorthand
@@ -126,6 +163,8 @@ def _run(request: SweepRequest, opts: Any, log: Log) -> SweepResult:
             raise UsageError("--cv: sweep.prune stops single runs by their epochs; it does not "
                              "apply to cross-validated trials. Remove sweep.prune or --cv")
         plan.sweep = plan.sweep.model_copy(update={"cv": request.cv})
+    check_trial_inputs(plan, Path(request.runs_dir))
+    check_metric(plan)
     if plan.sweep.cv is not None:  # the CV's own checks (data, folds), before any trial trains
         from kexp.sweep.cvtrial import cv_plan
 

@@ -18,7 +18,7 @@ from typing import Any
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, apply_overrides
 from kexp.track import folder
-from kexp.track.mlflow import Tracker, require, run_key
+from kexp.track.mlflow import Tracker, check_store, require, run_key
 
 
 def settings(cfg: Config) -> Any:
@@ -28,9 +28,11 @@ def settings(cfg: Config) -> Any:
 
 
 def check(cfg: Config) -> None:
-    """Exit 2 with the install command when tracking is on and MLflow is missing."""
-    if settings(cfg) is not None:
+    """Exit 2 when tracking is on and MLflow is missing (with the install command) or
+    its store is one MLflow refuses (:func:`kexp.track.mlflow.check_store`)."""
+    if (section := settings(cfg)) is not None:
         require()
+        check_store(section.uri)
 
 
 def warner(rf: RunFolder, notes: list[str], log: Callable[[str], None]) -> Callable[[str], None]:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kexp.errors import ConfigError, KexpError
 
@@ -39,6 +40,39 @@ def require(where: tuple[str, ...] | None = ("tracking", "mlflow")) -> None:
         raise KexpError(f"MLflow is not installed; install it with: {INSTALL}")
     raise ConfigError(where, "MLflow tracking is on but MLflow is not installed",
                       hint=f"install it with: {INSTALL}, or remove tracking.mlflow / --mlflow")
+
+
+def is_file_store(uri: str) -> bool:
+    """Whether a tracking URI names MLflow's filesystem store: ``file:...``, or a plain
+    path (``./mlruns``, ``C:\\mlruns``); not MLflow's bare ``databricks`` URIs."""
+    if uri in ("databricks", "databricks-uc", "uc"):
+        return False
+    scheme = urlsplit(uri).scheme
+    return scheme == "file" or scheme == "" or (len(scheme) == 1 and uri[1:2] == ":")
+
+
+def check_store(uri: str | None, where: tuple[str, ...] = ("tracking", "mlflow", "uri")) -> None:
+    """Exit 2 before anything trains when the tracking store (``uri``, else
+    ``MLFLOW_TRACKING_URI``) is a file store and this MLflow refuses them (MLflow 3's
+    filesystem backend is in maintenance mode: it raises unless ``MLFLOW_ALLOW_FILE_STORE``
+    is set, its documented opt-out)."""
+    given = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not given or not is_file_store(given):
+        return
+    try:
+        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+    except ImportError:  # an MLflow that still takes file stores
+        return
+    if MLFLOW_ALLOW_FILE_STORE.get():
+        return
+    what = (f"the tracking store {given!r} is a file store, which this MLflow refuses (its "
+            "filesystem backend is in maintenance mode)")
+    fix = ("use a database store: sqlite:///mlflow.db (`mlflow migrate-filestore` moves an "
+           "existing ./mlruns into it), or set MLFLOW_ALLOW_FILE_STORE=true, MLflow's opt-out, "
+           "to keep the file store")
+    if uri:
+        raise ConfigError(where, what, hint=fix[0].upper() + fix[1:])
+    raise KexpError(f"MLFLOW_TRACKING_URI: {what}; {fix}")
 
 
 def run_key(path: Path) -> str:
