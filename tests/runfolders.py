@@ -94,7 +94,8 @@ def binary_predictions(n: int = 60, seed: int = 0) -> pd.DataFrame:
 
 def make_cv(root: Path, name: str = "pima-cv", lengths: tuple[int, ...] = (5, 4, 3),
             config: dict[str, Any] | None = None) -> Path:
-    """A CV folder with one fold run per entry of ``lengths`` (epochs of that fold).
+    """A CV folder with one fold run per entry of ``lengths`` (epochs of that fold), each
+    with the ``metrics.json`` its row of ``folds.csv`` holds.
 
     As ``kexp cv`` writes it, ``summary.json`` has a population std and, with a
     single fold, ``null`` confidence bounds.
@@ -109,9 +110,10 @@ def make_cv(root: Path, name: str = "pima-cv", lengths: tuple[int, ...] = (5, 4,
         "started": "2026-11-28T14:00:00+00:00", "duration_s": 100.0, "pid": 1, "host": "x"}))
     rows = []
     for k, epochs in enumerate(lengths, 1):
-        make_run(path, name, hist=history(epochs), folder=f"fold-{k:02d}")
+        metrics = {"loss": 0.3 + 0.01 * k, "accuracy": 0.8 + 0.01 * k}
+        make_run(path, name, hist=history(epochs), folder=f"fold-{k:02d}", metrics=metrics)
         rows.append({"fold": k, "status": "completed", "train_size": 90, "test_size": 10,
-                     "loss": 0.3 + 0.01 * k, "accuracy": 0.8 + 0.01 * k})
+                     **metrics})
     folds = pd.DataFrame(rows)
     folds.to_csv(path / "folds.csv", index=False)
     one = len(lengths) < 2
@@ -122,4 +124,37 @@ def make_cv(root: Path, name: str = "pima-cv", lengths: tuple[int, ...] = (5, 4,
             "ci95_high": None if one else float(folds[m].mean() + 0.05)}
         for m in ("loss", "accuracy")}}
     (path / "summary.json").write_text(json.dumps(summary))
+    return path
+
+
+def make_sweep(root: Path, name: str = "pima-sweep", *, trials: int = 3, best: int | None = 2,
+               best_config: dict[str, Any] | None = None) -> Path:
+    """A finished grid sweep folder of ``trials`` trial run folders (``trials/NNN``), as
+    ``kexp sweep`` writes it: its status says ``epochs: 0`` (a sweep trains no epoch itself)
+    and its config.yaml is the base spec's; ``best`` (a trial number, or None) is the trial
+    ``summary.json`` names best, its config ``best_config`` over the base one."""
+    n = next(_counter)
+    path = Path(root) / f"20261128-15{n:04d}-{name}-sweep-{n:06x}"
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(merge(CONFIG, {"name": name}), sort_keys=False))
+    (path / "status.json").write_text(json.dumps({
+        "kind": "sweep", "name": name, "status": "completed", "started": "2026-11-28T15:00:00+00:00",
+        "duration_s": 60.0, "pid": 1, "host": "x", "epochs": 0, "trials": trials,
+        "trials_done": trials}))
+    values = {k: 0.5 - 0.01 * k for k in range(1, trials + 1)}
+    for k in range(1, trials + 1):
+        trial = make_run(path / "trials", name, folder=f"{k:03d}", hist=history(3),
+                         config=best_config if k == best else None,
+                         metrics={"loss": values[k], "accuracy": 0.7 + 0.01 * k})
+        optimizer = ((best_config or {}).get("compile") or {}).get("optimizer")
+        if k == best and optimizer is not None:  # the trial's optimizer, not merged with SGD's
+            written = yaml.safe_load((trial / "config.yaml").read_text())
+            written["compile"]["optimizer"] = optimizer
+            (trial / "config.yaml").write_text(yaml.safe_dump(written, sort_keys=False))
+    top = None if best is None else {
+        "trial": best, "params": {}, "value": values[best], "folder": f"trials/{best:03d}",
+        "metrics": {"loss": values[best], "accuracy": 0.7 + 0.01 * best}}
+    (path / "summary.json").write_text(json.dumps({
+        "method": "grid", "metric": "loss", "goal": "min", "cv": None, "trials": trials,
+        "completed": trials, "failed": [], "pruned": [], "best": top}))
     return path

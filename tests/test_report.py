@@ -6,15 +6,17 @@ import io
 import json
 import os
 import socket
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from kexp.errors import KexpError, RunError
+from kexp.report import compare
 from kexp.report import tables as report
 from kexp.rundir import read as runinfo
 from tests.helpers import invoke
-from tests.runfolders import make_cv, make_run
+from tests.runfolders import make_cv, make_run, make_sweep
 
 DEAD_PID = 2**22 + 1  # above Linux's largest pid_max: never a live process
 
@@ -137,13 +139,14 @@ def test_cli_ls_table(runs):
     result = invoke("ls", str(runs))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "name", "kind", "status", "started", "duration", "epochs",
+    assert lines[0].split() == ["id", "name", "kind", "status", "started", "duration", "done",
                                 "optimizer", "lr", "batch_size", "loss", "accuracy"]
     assert len(lines) == 6
     first = lines[1].split()
     assert first[1:5] == ["mnist-mlp", "run", "completed", "2026-11-28"]
     assert first[6:] == ["12.3s", "5/10", "SGD", "0.01", "800", "0.1", "0.97"]
     assert "1m15s" in lines[3] and "died" in lines[4]
+    assert lines[5].split()[3:4] + lines[5].split()[7:9] == ["completed", "3/3", "folds"]
 
 
 def test_cli_ls_csv_and_json(runs):
@@ -182,7 +185,7 @@ def test_compare_shows_only_differing_config_and_metric_differences(tmp_path):
     a = make_run(tmp_path, metrics={"loss": 0.10, "accuracy": 0.97})
     b = make_run(tmp_path, metrics={"loss": 0.08, "accuracy": 0.98},
                  config={"compile": {"optimizer": {"SGD": {"learning_rate": 0.1}}}})
-    comparison = report.compare_runs([a, b])
+    comparison = compare.compare_runs([a, b])
     assert comparison.config.index.tolist() == ["compile.optimizer.SGD.learning_rate"]
     assert comparison.config.loc["compile.optimizer.SGD.learning_rate"].tolist() == [0.01, 0.1]
     assert comparison.metrics.index.tolist() == ["loss", "accuracy"]
@@ -192,7 +195,7 @@ def test_compare_shows_only_differing_config_and_metric_differences(tmp_path):
 def test_compare_run_with_cv_uses_the_cv_means(tmp_path):
     run = make_run(tmp_path, metrics={"loss": 0.30, "accuracy": 0.85})
     cv = make_cv(tmp_path, "mnist-mlp", config={"fit": {"epochs": 20}})
-    comparison = report.compare_runs([run, cv])
+    comparison = compare.compare_runs([run, cv])
     assert comparison.config.index.tolist() == ["fit.epochs"]
     assert comparison.metrics[cv.name].tolist() == pytest.approx([0.32, 0.82])
     assert comparison.metrics[f"Δ {cv.name}"].tolist() == pytest.approx([0.02, -0.03])
@@ -236,10 +239,10 @@ def test_compare_diffs_layer_lists_layer_by_layer(tmp_path):
     a = make_run(tmp_path, config={"model": {"layers": _layers(1)}, "data": {"shape": [6]}})
     b = make_run(tmp_path, config={"model": {"layers": _layers(1, units=128)}, "data": {"shape": [8]}})
     c = make_run(tmp_path, config={"model": {"layers": _layers(3)}, "data": {"shape": [6]}})
-    two = report.compare_runs([a, b]).config
+    two = compare.compare_runs([a, b]).config
     assert two.to_dict("index") == {"model.layers[1].Dense.units": {a.name: 64, b.name: 128},
                                     "data.shape": {a.name: "[6]", b.name: "[8]"}}  # short lists whole
-    three = report.compare_runs([a, b, c]).config
+    three = compare.compare_runs([a, b, c]).config
     assert three.index.tolist() == [  # in the config's order
         "data.shape", "model.layers", "model.layers[1].Dense.units", "model.layers[2].Dense.units",
         "model.layers[2].Dense.activation", "model.layers[3].Dense.units",
@@ -263,22 +266,22 @@ def test_compare_summarises_long_values(tmp_path):
                                             "x_columns": [*columns[:3], "bmi", *columns[4:]]},
                                    "model": {"layers": [{"Dense": {"units": 4, "kernel_regularizer": {
                                        "L1L2": {"l1": 0.001, "l2": 0.001}}}}] * 9}})
-    config = report.compare_runs([a, b]).config
+    config = compare.compare_runs([a, b]).config
     assert config.loc["data.x_columns[3]"].tolist() == ["feature_03", "bmi"]  # a long list item by item
     path = config.loc["data.path"].tolist()
     assert all(len(v) == 60 and v.endswith("…") for v in path) and path[0].startswith("/data/aaa")
     assert config.loc["model.layers"].tolist() == ["1 items", "9 items"]
     assert config.loc["compile.optimizer"].tolist() == ["adam", "-"]
-    shown = report.format_comparison(report.compare_runs([a, b]))
+    shown = compare.format_comparison(compare.compare_runs([a, b]))
     assert max(map(len, shown.splitlines())) <= 50 + 2 * 62, shown  # the longest key, two cut cells
-    assert report.format_comparison(report.compare_runs([a, a])).endswith("Config: identical\n\nMetrics: none")
+    assert compare.format_comparison(compare.compare_runs([a, a])).endswith("Config: identical\n\nMetrics: none")
 
 
 def test_a_list_against_a_plain_value_is_one_summarised_cell(tmp_path):
     layers = [{"Dense": {"units": 64, "activation": "relu"}}] * 7
     a = make_run(tmp_path, config={"model": {"layers": layers}})
     b = make_run(tmp_path, config={"model": {"layers": 5}})
-    config = report.compare_runs([a, b]).config
+    config = compare.compare_runs([a, b]).config
     assert config.index.tolist() == ["model.layers"]
     first, second = config.loc["model.layers"].tolist()
     assert first.startswith('[7 items] [{"Dense": {"units": 64, "activation": "relu"}}') and len(first) == 60
@@ -316,6 +319,173 @@ def test_one_fold_cv_folder_with_null_ci_is_listed_and_compared(tmp_path):
 
     result = invoke("compare", str(run), str(cv))
     assert result.exit_code == 0, result.output
-    comparison = report.compare_runs([run, cv])
+    comparison = compare.compare_runs([run, cv])
     assert comparison.metrics[cv.name].tolist() == pytest.approx([0.31, 0.81])
     assert comparison.warnings == []
+
+
+# ------------------------------------------------- a CV folder that lost a fold, a sweep
+
+
+def _drop_fold(cv, fold: int) -> str:
+    """Delete ``fold``'s folder of ``cv``; the note every reader of the CV must then give."""
+    import shutil
+
+    shutil.rmtree(cv / f"fold-{fold:02d}")
+    return (f"{cv.name}: fold {fold}'s folder is missing: the mean is over 4 of 5 folds; "
+            f"run `kexp cv --resume {cv}` to retrain it")
+
+
+def test_a_cv_folder_missing_a_fold_is_listed_incomplete_with_the_mean_of_what_is_left(tmp_path):
+    cv = make_cv(tmp_path / "runs", lengths=(3, 3, 3, 3, 3))
+    whole = report.list_runs(tmp_path / "runs")
+    assert whole.frame["status"].tolist() == ["completed"] and whole.warnings == []
+    assert whole.frame["done"].tolist() == ["5/5 folds"]
+    note = _drop_fold(cv, 2)
+    table = report.list_runs(tmp_path / "runs")
+    row = table.frame.iloc[0]
+    assert row["status"] == "incomplete" and row["done"] == "4/5 folds"
+    assert row["accuracy"] == pytest.approx(0.8 + 0.01 * (1 + 3 + 4 + 5) / 4)  # not summary.json's
+    assert row["loss"] == pytest.approx(0.3 + 0.01 * (1 + 3 + 4 + 5) / 4)
+    assert table.warnings == [note]
+    assert report.list_runs(tmp_path / "runs", filters=["status=completed"]).frame.empty
+
+    result = invoke("ls", str(tmp_path / "runs"), exit_code=0)
+    assert result.stdout.splitlines()[1].split()[3:4] + result.stdout.splitlines()[1].split()[7:9] \
+        == ["incomplete", "4/5", "folds"]
+    assert result.stderr == f"Warning: {note}\n"
+
+    comparison = compare.compare_runs([cv, make_run(tmp_path, metrics={"loss": 0.3, "accuracy": 0.8})])
+    assert comparison.metrics[cv.name].tolist() == pytest.approx([0.3325, 0.8325])
+    assert comparison.warnings == [note]
+
+
+def test_kexp_plot_of_a_cv_folder_missing_a_fold_warns_and_charts_the_folds_left(tmp_path):
+    from kexp.report import plot
+
+    cv = make_cv(tmp_path, lengths=(3, 3, 3, 3, 3))
+    note = _drop_fold(cv, 2)
+    result = plot.plot_runs([cv])
+    assert note in result.warnings
+    (ax_loss, ax_accuracy) = result.figures["folds"].axes
+    assert [t.get_text() for t in ax_accuracy.get_xticklabels()] == ["1", "3", "4", "5"]
+    labels = ax_accuracy.get_legend_handles_labels()[1]
+    assert "mean 0.8325" in labels, labels  # the folds left, not summary.json's 0.83
+    assert "validation mean of 4 folds" in result.figures["loss"].axes[0].get_legend_handles_labels()[1]
+
+    cli = invoke("plot", str(cv), exit_code=0)
+    assert f"Warning: {note}" in cli.stderr
+    many = plot.plot_runs([cv, make_cv(tmp_path)], out_dir=tmp_path / "overlay")
+    assert note in many.warnings
+    assert any("[CV mean, 4/5 folds]" in label
+               for label in many.figures["loss"].axes[0].get_legend_handles_labels()[1])
+
+
+def test_a_fold_whose_metrics_are_gone_or_damaged_is_left_out_of_the_mean(tmp_path):
+    cv = make_cv(tmp_path, lengths=(3, 3, 3))
+    (cv / "fold-01" / "metrics.json").unlink()
+    (cv / "fold-03" / "metrics.json").write_text("{cut")
+    run = runinfo.Run(cv)
+    assert run.state == "incomplete" and run.progress() == "1/3 folds"
+    assert run.metrics == pytest.approx({"loss": 0.32, "accuracy": 0.82})
+    (note,) = run.notes
+    assert note.startswith(f"{cv.name}: fold 1's metrics.json is missing; fold 3's metrics.json: "
+                           "cannot be read (JSONDecodeError")
+    assert note.endswith(f": the mean is over 1 of 3 folds; run `kexp cv --resume {cv}` to "
+                         "retrain them")
+
+
+def test_a_failed_fold_is_not_a_missing_one_and_a_running_cv_counts_its_folds(tmp_path):
+    cv = make_cv(tmp_path, lengths=(3, 3, 3))
+    (cv / "fold-02" / "metrics.json").unlink()  # fold 2 failed: no metrics, not in the summary
+    summary = json.loads((cv / "summary.json").read_text())
+    (cv / "summary.json").write_text(json.dumps({**summary, "completed": 2, "failed": [2]}))
+    status = json.loads((cv / "status.json").read_text())
+    (cv / "status.json").write_text(json.dumps({**status, "status": "failed"}))
+    run = runinfo.Run(cv)
+    assert (run.state, run.progress(), run.notes) == ("failed", "2/3 folds", [])
+    assert run.metrics["accuracy"] == summary["metrics"]["accuracy"]["mean"]  # summary.json's
+
+    (cv / "status.json").write_text(json.dumps({**status, "status": "running", "folds": 3,
+                                                "folds_done": 1}))
+    running = runinfo.Run(cv)  # a resume retraining fold 2: no note until it is finished
+    assert (running.state, running.progress(), running.notes) == ("running", "1/3 folds", [])
+
+
+def test_ls_shows_a_sweep_by_its_trials_and_its_best_trials_settings(tmp_path):
+    root = tmp_path / "runs"
+    sweep = make_sweep(root, trials=5, best=3, best_config={
+        "compile": {"optimizer": {"Adam": {"learning_rate": 0.003}}}, "fit": {"batch_size": 16}})
+    row = report.list_runs(root).frame.iloc[0]
+    assert (row["kind"], row["done"], row["epochs"]) == ("sweep", "5/5 trials", 3)  # not 0/10
+    assert (row["optimizer"], row["learning_rate"], row["batch_size"]) == ("Adam", 0.003, 16)
+    assert (row["best_trial"], row["loss"], row["accuracy"]) == (3, pytest.approx(0.47),
+                                                                 pytest.approx(0.73))
+    line = invoke("ls", str(root), exit_code=0).stdout.splitlines()[1].split()
+    assert line[6:12] == ["1m00s", "5/5", "trials", "Adam", "0.003", "16"]
+
+    import shutil
+
+    shutil.rmtree(sweep / "trials" / "003")
+    table = report.list_runs(root)
+    row = table.frame.iloc[0]
+    assert pd.isna(row["optimizer"]) and pd.isna(row["batch_size"])  # not the base spec's SGD
+    assert table.warnings == [f"{sweep.name}: the best trial's folder trials/003 is missing"]
+
+
+def test_a_sweep_with_no_best_trial_yet_shows_its_trials_done(tmp_path):
+    sweep = make_sweep(tmp_path, trials=4, best=None)
+    status = json.loads((sweep / "status.json").read_text())
+    (sweep / "status.json").write_text(json.dumps({**status, "status": "interrupted",
+                                                   "trials_done": 2}))
+    row = report.list_runs(tmp_path).frame.iloc[0]
+    assert (row["done"], row["status"]) == ("2/4 trials", "interrupted")
+    assert pd.isna(row["epochs"])
+
+
+def test_compare_shows_a_default_repeat_as_1_not_a_dash(tmp_path):
+    dense = {"Dense": {"units": 4, "activation": "relu"}}
+    out = {"Dense": {"units": 2, "activation": "softmax"}}
+    a = make_run(tmp_path, config={"model": {"layers": ["Flatten", dense, out]}})
+    b = make_run(tmp_path, config={"model": {"layers": ["Flatten", {**dense, "repeat": 3}, out]}})
+    c = make_run(tmp_path, config={"model": {"layers": [{"Flatten": None, "repeat": 0},
+                                                        dense, out]}})
+    config = compare.compare_runs([a, b, c]).config
+    assert config.to_dict("index") == {"model.layers[0].repeat": {a.name: 1, b.name: 1, c.name: 0},
+                                       "model.layers[1].repeat": {a.name: 1, b.name: 3, c.name: 1}}
+    assert compare.compare_runs([a, a]).config.empty  # no repeat anywhere: nothing added
+
+
+def test_the_default_repeat_compare_assumes_is_the_one_config_yaml_leaves_out():
+    from kexp.spec.network import SequentialModel
+
+    model = SequentialModel.model_validate(
+        {"layers": [{"Dense": {"units": 4}, "repeat": 2}, {"Dense": {"units": 2}}]})
+    written = model.model_dump()["layers"]
+    assert written[0]["repeat"] == 2 and "repeat" not in written[1]
+    assert model.repeat == [2, compare.LAYER_DEFAULTS["repeat"]]
+
+
+def test_a_deleted_fold_is_reported_until_kexp_cv_resume_trains_it_again(tiny):
+    """The whole path, for real: kexp cv, a fold folder deleted, kexp ls says so and names the
+    resume, ``kexp cv --resume`` trains that fold again, and ls lists the CV whole."""
+    import shutil
+
+    from tests.helpers import only_folder
+
+    invoke("cv", str(tiny), "--folds", "3", "--no-plots", exit_code=0)
+    cv = only_folder(tiny.parent / "runs")
+    before = json.loads((cv / "summary.json").read_text())["metrics"]
+    shutil.rmtree(cv / "fold-02")
+    listed = invoke("ls", "runs", exit_code=0)
+    assert "incomplete" in listed.stdout and "2/3 folds" in listed.stdout, listed.output
+    resume = f"kexp cv --resume {Path('runs') / cv.name}"
+    assert listed.stderr == (f"Warning: {cv.name}: fold 2's folder is missing: the mean is over "
+                             f"2 of 3 folds; run `{resume}` to retrain it\n")
+
+    invoke("cv", "--resume", str(Path("runs") / cv.name), "--no-plots", exit_code=0)
+    assert (cv / "fold-02" / "metrics.json").is_file()
+    table = report.list_runs(Path("runs"))
+    assert table.warnings == []
+    assert table.frame[["status", "done"]].values.tolist() == [["completed", "3/3 folds"]]
+    assert table.frame["loss"].iloc[0] == pytest.approx(before["loss"]["mean"], rel=1e-6)

@@ -6,13 +6,19 @@ import pandas as pd
 
 from kexp.errors import RunError
 from kexp.report.curves import cv_mean_history
-from kexp.rundir.read import Run
+from kexp.rundir.read import Run, fold_number
 
 
 def fold_histories(run: Run, warnings: list[str]) -> list[pd.DataFrame]:
-    """Each fold's history of a CV folder; what cannot be read becomes a warning."""
+    """Each fold's history of a CV folder; what cannot be read becomes a warning. A fold
+    folder without the fold its summary counted (no metrics.json: ``Run.fold_coverage``) is
+    left out, as it is of the folds' means."""
     histories = []
+    coverage = run.fold_coverage
+    left_out = set(coverage.problems) if coverage is not None else set()
     for fold_dir in run.fold_dirs():
+        if fold_number(fold_dir) in left_out:
+            continue
         fold = Run(fold_dir)
         try:
             histories.append(fold.history())

@@ -104,7 +104,15 @@ def _cv_plots(run: Run, warnings: list[str]) -> dict[str, Figure]:
     if histories:
         figures.update(cv_curve_figures(histories, run.name))
     try:
-        folds = folds_figure(run.folds_table(), run.summary, run.name)
+        table, summary = run.folds_table(), run.summary
+        coverage = run.fold_coverage
+        if coverage is not None and not coverage.whole:
+            # folds.csv and summary.json still count the folds that are gone: chart the folds
+            # that are there, with their own mean and interval (run.notes says which are not)
+            if "fold" in table.columns:
+                table = table[table["fold"].isin(coverage.kept)]
+            summary = {}
+        folds = folds_figure(table, summary, run.name)
     except RunError as exc:
         warnings.append(str(exc))
         folds = None
@@ -209,8 +217,12 @@ def _plot_one(run: Run, out_dir: Path | None, fmt: str, result: PlotResult) -> N
 
 
 def _curve_of(run: Run, keys: Sequence[str], warnings: list[str]) -> tuple[str, pd.DataFrame]:
-    """``(label, history)`` of a run, or of a CV folder's mean over folds."""
-    return run_label(run, keys) + (" [CV mean]" if run.is_cv else ""), history_of(run, warnings)
+    """``(label, history)`` of a run, or of a CV folder's mean over folds (``[CV mean, 4/5
+    folds]`` when the folder no longer holds every fold its summary is over)."""
+    coverage = run.fold_coverage
+    tag = "" if not run.is_cv else " [CV mean]" if coverage is None or coverage.whole else (
+        f" [CV mean, {coverage.progress()}]")
+    return run_label(run, keys) + tag, history_of(run, warnings)
 
 
 def _plot_many(runs: Sequence[Run], out_dir: Path, fmt: str, result: PlotResult) -> None:

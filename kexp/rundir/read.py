@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import glob
 import io
-import json
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,11 +24,16 @@ import yaml
 
 from kexp.engine.lifeline import pid_alive
 from kexp.errors import RunError
+from kexp.rundir.coverage import FoldCoverage, fold_coverage, fold_number
+from kexp.rundir.files import json_object, read_json
+from kexp.rundir.flat import differing_keys, flatten
 
 __all__ = [
+    "FoldCoverage",
     "Run",
     "differing_keys",
     "flatten",
+    "fold_number",
     "higher_is_better",
     "json_object",
     "looks_like_run",
@@ -70,67 +74,6 @@ def higher_is_better(metric: str) -> bool:
     if any(word in name for word in _LOWER_OVERRIDES):
         return False
     return any(word in name for word in _HIGHER_IS_BETTER)
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts to dotted keys; lists are kept whole as values.
-
-    >>> flatten({"fit": {"epochs": 3}, "compile": {"optimizer": {"SGD": {"lr": 0.1}}}})
-    {'fit.epochs': 3, 'compile.optimizer.SGD.lr': 0.1}
-    """
-    if not isinstance(data, Mapping):
-        return {prefix: data} if prefix else {}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, dotted))
-        else:
-            out[dotted] = value
-    return out
-
-
-def differing_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The dotted keys whose values are not the same in all ``configs`` (flattened)."""
-    keys: dict[str, None] = {}
-    for config in configs:
-        keys.update(dict.fromkeys(config))
-    missing = object()
-    return [
-        key
-        for key in keys
-        if len({_hashable(c.get(key, missing)) for c in configs}) > 1
-    ]
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return value
-
-
-def read_json(path: Path) -> tuple[Any, str | None]:
-    """A run folder's JSON file, the one way kexp reads them: its value and None; None and
-    None when it is missing; None and what is wrong (``status.json cannot be read (...)``)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8")), None
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as exc:
-        return None, f"{path.name} cannot be read ({exc.__class__.__name__}: {exc})"
-
-
-def json_object(path: Path) -> tuple[dict[str, Any], str | None]:
-    """A JSON object from ``path`` (:func:`read_json`), or ``{}`` and what is wrong with the
-    file (``missing``, ``cannot be read (...)``, ``not a JSON object``)."""
-    data, problem = read_json(path)
-    if problem is not None:
-        return {}, problem.removeprefix(f"{path.name} ")
-    if data is None and not path.exists():
-        return {}, "missing"
-    if not isinstance(data, dict):
-        return {}, "not a JSON object"
-    return data, None
 
 
 # libyaml's safe loader parses config.yaml ~10x faster than the pure-Python one,
@@ -245,7 +188,8 @@ class Run:
 
     @property
     def state(self) -> str:
-        """``status.json``'s status; ``died`` for a running run whose process is gone."""
+        """``status.json``'s status; ``died`` for a running run whose process is gone;
+        ``incomplete`` for a completed CV folder that no longer holds all its folds."""
         status = self.status.get("status")
         if not status:
             return "unknown"
@@ -253,28 +197,42 @@ class Run:
             pid, host = self.status.get("pid"), self.status.get("host")
             if isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid):
                 return "died"
+        if status == "completed" and self.is_cv:
+            coverage = self.fold_coverage
+            if coverage is not None and not coverage.whole:
+                return "incomplete"
         return str(status)
 
     @cached_property
     def metrics(self) -> dict[str, float]:
-        """Test metrics (``metrics.json``), for a CV folder the fold means, for a sweep its
-        best trial's metric (and that trial's number as ``best_trial``)."""
+        """Test metrics (``metrics.json``), for a CV folder the fold means (over the folds it
+        still holds: :attr:`fold_coverage`), for a sweep its best trial's metric (and that
+        trial's number as ``best_trial``, then its other metrics)."""
         if self.is_sweep:
-            data, problem = read_json(self.path / "summary.json")
-            best = data.get("best") if isinstance(data, dict) else None
-            out = {data["metric"]: best.get("value"), "best_trial": best.get("trial")} if (
-                isinstance(best, dict) and isinstance(data.get("metric"), str)) else {}
+            data = self.summary
+            best = data.get("best")
+            out: dict[str, Any] = {}
+            if isinstance(best, dict) and isinstance(data.get("metric"), str):
+                out = {data["metric"]: best.get("value"), "best_trial": best.get("trial")}
+                others = best.get("metrics")
+                if isinstance(others, dict):
+                    out.update({k: v for k, v in others.items() if k not in out})
         elif self.is_cv:
-            data, problem = read_json(self.path / "summary.json")
-            values = (data or {}).get("metrics", {}) if isinstance(data, dict) else {}
-            out = {k: v.get("mean") for k, v in values.items() if isinstance(v, dict)}
+            coverage = self.fold_coverage
+            if coverage is not None and not coverage.whole:
+                out = dict(coverage.means)
+            else:
+                values = self.summary.get("metrics", {})
+                values = values if isinstance(values, dict) else {}
+                out = {k: v.get("mean") for k, v in values.items() if isinstance(v, dict)}
         else:
             data, problem = read_json(self.path / "metrics.json")
             values = (data or {}).get("metrics", {}) if isinstance(data, dict) else {}
             out = dict(values) if isinstance(values, dict) else {}
-        if problem:
-            self.notes.append(f"{self.id}: {problem}")
-        return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}
+            if problem:
+                self.notes.append(f"{self.id}: {problem}")
+        return {k: float(v) for k, v in out.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -282,6 +240,54 @@ class Run:
         if problem:
             self.notes.append(f"{self.id}: {problem}")
         return data if isinstance(data, dict) else {}
+
+    @cached_property
+    def fold_coverage(self) -> FoldCoverage | None:
+        """Which folds a finished CV folder's summary is over and whether the folder still
+        holds them (:func:`kexp.rundir.coverage.fold_coverage`); a fold that is gone gives a
+        note saying the mean is over fewer folds and that ``kexp cv --resume`` trains it
+        again. None for a folder that is not a CV's, or not a finished one (completed or
+        failed: a CV running or interrupted has no final summary)."""
+        if not self.is_cv or self.status.get("status") not in ("completed", "failed"):
+            return None
+        coverage = fold_coverage(self.summary, self.fold_dirs())
+        if coverage is not None and not coverage.whole:
+            self.notes.append(coverage.note(self.id, self.path))
+        return coverage
+
+    @cached_property
+    def best_trial(self) -> Run | None:
+        """A sweep's best trial folder (``summary.json``'s ``best``), or None (no best yet, or
+        not a sweep); a best trial whose folder is gone gives a note."""
+        if not self.is_sweep:
+            return None
+        best = self.summary.get("best")
+        folder = best.get("folder") if isinstance(best, dict) else None
+        if not isinstance(folder, str) or not folder:
+            return None
+        path = self.path / folder
+        if not path.is_dir():
+            self.notes.append(f"{self.id}: the best trial's folder {folder} is missing")
+            return None
+        return Run(path)
+
+    def progress(self) -> str | None:
+        """What is done of what was planned: ``4/5 folds`` of a CV folder, ``5/5 trials`` of
+        a sweep; None for a run (its epochs say it), or when the folder does not say."""
+        if self.is_cv:
+            if (coverage := self.fold_coverage) is not None:
+                return coverage.progress()
+            return _fraction(self.status.get("folds_done"), self.status.get("folds"), "folds")
+        if self.is_sweep:
+            done = self.status.get("trials_done")
+            completed = self.summary.get("completed")
+            if not _count(done) and isinstance(completed, int):  # trials done: any outcome
+                lists = [self.summary.get(k) for k in ("failed", "pruned")]
+                done = completed + sum(len(x) for x in lists if isinstance(x, list))
+            planned = self.status.get("trials")
+            return _fraction(done, planned if _count(planned) else self.summary.get("trials"),
+                             "trials")
+        return None
 
     def epochs(self) -> int | None:
         """Completed epochs: ``status.json``'s count, else the lines of history.csv."""
@@ -322,6 +328,15 @@ class Run:
         if frame.empty:
             raise RunError(f"{self.id}/folds.csv: no folds")
         return frame
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _fraction(done: Any, planned: Any, unit: str) -> str | None:
+    """``4/5 folds``; None unless both are counts."""
+    return f"{done}/{planned} {unit}" if _count(done) and _count(planned) else None
 
 
 def looks_like_run(path: Path) -> bool:
