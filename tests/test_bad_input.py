@@ -65,6 +65,34 @@ CASES = [
     ("set-data-number", P, ["--set", "data=7"], ["data (from --set data=7)", "expected a mapping with a 'source' key", "received 7"]),
     ("set-data-list", P, ["--set", "data=[{source: csv}]"], ["data (from --set data=[{source: csv}])", "expected a mapping with a 'source' key"]),
     ("misspelled-adam", replace_once(P, "optimizer: {Adam: {learning_rate: 0.01}}", "optimizer: adma"), [], ["compile.optimizer (line 17)", "Did you mean 'Adam'?"]),
+    # values that trained when they should not, or failed late (exit 1)
+    ("optimizer-negative-lr", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{Adam: {learning_rate: -0.01}}"), [], ["compile.optimizer.Adam.learning_rate (line 17): expected a finite number greater than 0, received -0.01"]),
+    ("optimizer-nan-lr", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{Adam: {learning_rate: .nan}}"), [], ["compile.optimizer.Adam.learning_rate (line 17)", "finite number greater than 0, received nan"]),
+    ("optimizer-lr-alias-zero", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{sgd: {lr: 0}}"), [], ["compile.optimizer.sgd.lr (line 17)", "greater than 0, received 0"]),
+    ("optimizer-schedule-lr", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{Adam: {learning_rate: {ExponentialDecay: {initial_learning_rate: -1, decay_steps: 10, decay_rate: 0.9}}}}"), [], ["compile.optimizer.Adam.learning_rate.ExponentialDecay.initial_learning_rate (line 17)", "greater than 0, received -1"]),
+    ("optimizer-beta-2-one", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{Adam: {beta_2: 1.0}}"), [], ["compile.optimizer.Adam.beta_2 (line 17)", "from 0 to below 1, received 1.0"]),
+    ("optimizer-momentum-range", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{SGD: {momentum: 1.5}}"), [], ["compile.optimizer.SGD.momentum (line 17)", "from 0 to 1, received 1.5"]),
+    ("optimizer-clipnorm-zero", replace_once(P, "{Adam: {learning_rate: 0.01}}", "{Adam: {clipnorm: 0}}"), [], ["compile.optimizer.Adam.clipnorm (line 17)", "greater than 0, received 0"]),
+    ("set-lr-negative", P, ["--set", "compile.optimizer.Adam.learning_rate=-1"], ["compile.optimizer.Adam.learning_rate (from --set compile.optimizer.Adam.learning_rate=-1)", "greater than 0"]),
+    ("validation-split-nan", replace_once(P, "validation_split: 0.2", "validation_split: .nan"), [], ["fit.validation_split (line 22)", "expected a finite number, received nan"]),
+    ("validation-split-no-training-rows", replace_once(P, "validation_split: 0.2", "validation_split: 0.999"), [], ["fit.validation_split (line 22)", "0.999 of the 90 training rows leaves 0 of 90 to train on", "validation_split: 0.2"]),
+    ("validation-split-no-validation-rows", replace_once(P, "validation_split: 0.2", "validation_split: 1.0e-17"), [], ["fit.validation_split (line 22)", "holds out 0 of 90 for validation", "validation_split: 0.012 or more"]),
+    ("class-weight-class-not-in-labels", replace_once(P, "validation_split: 0.2", "validation_split: 0.2\n  class_weight: {0: 1, 5: 3}"), [], ["fit.class_weight[5] (line 23)", "no class 5 in the training labels; the classes are 0, 1"]),
+    ("class-weight-negative", replace_once(P, "validation_split: 0.2", "validation_split: 0.2\n  class_weight: {0: -1, 1: 2}"), [], ["fit.class_weight[0] (line 23)", "weight of at least 0", "received -1"]),
+    ("class-weight-nan", replace_once(P, "validation_split: 0.2", "validation_split: 0.2\n  class_weight: {0: .nan, 1: 2}"), [], ["fit.class_weight[0] (line 23)", "expected a finite number, received nan"]),
+    ("delimiter-matching-empty-text", replace_once(P, "target: 8", "target: 8\n  delimiter: '||'"), [], ["data.delimiter (line 8)", "matches empty text", "write delimiter: '\\|\\|'"]),
+    ("name-too-long", replace_once(P, "name: pima-tiny", "name: " + "x" * 300), [], ["name (line 1)", "at most 100 characters", "received one of 300"]),
+    ("name-only-dots", replace_once(P, "name: pima-tiny", "name: '..'"), [], ["name (line 1)", "with a letter or digit in it", "received '..'"]),
+    ("name-with-a-slash", replace_once(P, "name: pima-tiny", "name: pima/tiny"), [], ["name (line 1)", "received 'pima/tiny'", "Write e.g. name: pima-tiny"]),
+    ("set-name-too-long", P, ["--name", "y" * 101], ["name (from --name yyy", "at most 100 characters"]),
+    ("epochs-invalid-under-epochs-option", replace_once(P, "epochs: 2", "epochs: ten"), ["--epochs", "1"], ["fit.epochs (line 20)", "received 'ten'"]),
+    ("epochs-invalid-under-set", replace_once(P, "epochs: 2", "epochs: ten"), ["--set", "fit.epochs=1"], ["fit.epochs (line 20)", "received 'ten'"]),
+    ("quoted-batch-size", replace_once(P, "batch_size: 16", 'batch_size: "800"'), [], ["fit.batch_size (line 21): expected a whole number, received the string '800'. Write 800 without quotes"]),
+    ("quoted-shuffle", replace_once(P, "batch_size: 16", "batch_size: 16\n  shuffle: 'false'"), [], ["fit.shuffle (line 22)", "received the string 'false'", "Write false without quotes"]),
+    ("monitor-misspelled", replace_once(P, "validation_split: 0.2", "validation_split: 0.2\n  callbacks: [{EarlyStopping: {monitor: val_los}}]"), [], ["fit.callbacks[0].EarlyStopping.monitor (line 23)", "monitor 'val_los' is not a value the model logs", "Did you mean 'val_loss'?"]),
+    ("monitor-reduce-lr", replace_once(P, "validation_split: 0.2", "validation_split: 0.2\n  callbacks: [{ReduceLROnPlateau: {monitor: accuracyy}}]"), [], ["fit.callbacks[0].ReduceLROnPlateau.monitor (line 23)", "Did you mean 'accuracy'?"]),
+    ("monitor-checkpoint", replace_once(P, "validation_split: 0.2", "validation_split: 0.2\n  callbacks: [{ModelCheckpoint: {filepath: best.keras, monitor: val_auc}}]"), [], ["fit.callbacks[0].ModelCheckpoint.monitor (line 23)", "it logs: loss, accuracy, val_loss, val_accuracy"]),
+    ("custom-loss-not-a-loss", replace_once(P, "loss: binary_crossentropy", "loss: kexp.rundir.write:atomic_write"), [], ["compile.loss (line 16)", "custom loss 'kexp.rundir.write:atomic_write' failed when called as Keras calls it, f(y_true, y_pred) on 2 rows"]),
     # specs too large to read
     ("billion-laughs", P + "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else "lol"] * 9) + "]\n" for i in range(9)), [], ["more than 100,000 values once its YAML aliases"]),
     ("alias-loop", P + "loop: &loop [*loop]\n", [], ["(line 23)", "alias refers to the mapping or list it is inside"]),
@@ -117,3 +145,59 @@ def test_unknown_test_labels(write_spec, runner, workdir):
 
 def test_at_least_25_cases():
     assert len(CASES) >= 25
+
+
+def test_a_delimiter_of_several_characters_reads_as_pandas_reads_it(write_spec, runner, workdir):
+    path = workdir / "datasets" / "pima.csv"
+    rows = [row.replace(",", "::") for row in path.read_text().splitlines()]
+    path.write_text("\n".join(rows) + "\n")
+    spec = write_spec(replace_once(P, "target: 8", "target: 8\n  delimiter: '::'"))
+    result = runner.invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "ParserWarning" not in result.output
+    rows[10] += "::7"
+    path.write_text("\n".join(rows) + "\n")
+    result = runner.invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 2, result.output
+    assert "pima.csv: line 11 has 10 field(s), expected 9 as on the first line" in result.output
+
+
+def test_class_weights_name_the_classes_the_labels_have():
+    from kexp.errors import ConfigError
+    from kexp.spec import FitConfig
+    from kexp.train.fit import class_weights
+
+    labels = np.array([0, 1, 1, 2, 0])
+    assert class_weights(FitConfig(class_weight={0: 1, 2: 3}), labels, None) == {0: 1.0, 2: 3.0}
+    with pytest.raises(ConfigError, match=r"no class 5 in the training labels; the classes are 0, 1, 2"):
+        class_weights(FitConfig(class_weight={0: 1, 5: 3}), labels, None)
+    one_hot = np.eye(4)[[0, 1, 1]]  # a class per column, present in the rows or not
+    assert class_weights(FitConfig(class_weight={3: 2}), one_hot, None) == {3: 2.0}
+    with pytest.raises(ConfigError, match="no class 4 .*the classes are 0, 1, 2, 3"):
+        class_weights(FitConfig(class_weight={4: 2}), one_hot, None)
+    with pytest.raises(ConfigError, match="no class 'maybe' .*the classes are no, yes"):
+        class_weights(FitConfig(class_weight={"maybe": 2}), labels[:2], ["no", "yes"])
+    # a streamed part's first batch does not hold every class: class indices are taken as given
+    assert class_weights(FitConfig(class_weight={5: 3}), labels, None, whole=False) == {5: 3.0}
+    with pytest.raises(ConfigError, match="expected a class index"):
+        class_weights(FitConfig(class_weight={"a": 3}), labels, None, whole=False)
+
+
+def test_a_custom_metric_that_returns_no_number_is_refused_before_training(write_spec, runner, workdir):
+    (workdir / "textmetric.py").write_text(
+        "def label(y_true, y_pred):\n    return 'good'\n\n\n"
+        "def broken(y_true, y_pred):\n    return y_true.no_such_thing\n")
+    for name, expected in (("label", "returned <U4 values; a metric returns numbers"),
+                           ("broken", "failed when called as Keras calls it")):
+        spec = write_spec(replace_once(P, "metrics: [accuracy]", f"metrics: [accuracy, 'textmetric:{name}']"))
+        result = runner.invoke(cli, ["run", str(spec), "--runs-dir", "runs"])
+        assert result.exit_code == 2, result.output
+        assert "compile.metrics[1] (line 18)" in result.output and expected in result.output
+        assert not (workdir / "runs").exists() or not any((workdir / "runs").iterdir())
+
+
+def test_a_custom_loss_that_fits_its_slot_trains(write_spec, runner, workdir):
+    """The call before training does not refuse code that works (the tutorial's custom loss)."""
+    spec = write_spec(replace_once(P, "loss: binary_crossentropy", "loss: examples.inventory:inventory_cost"))
+    result = runner.invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output

@@ -370,3 +370,12 @@ def test_a_second_resume_of_a_held_sweep_is_refused(tiny: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "in use by pid" in result.output and "must not train the same trials" in result.output
     assert "kexp sweep --resume" in result.output
+
+
+def test_a_misspelled_sweep_metric_is_refused_before_any_trial(tiny: Path) -> None:
+    text = tiny.read_text() + "sweep: {metric: val_acuracy, parameters: {fit.batch_size: [8, 16]}}\n"
+    tiny.write_text(text.replace("epochs: 1,", "epochs: 1, validation_split: 0.25,", 1))
+    result = CliRunner().invoke(cli, ["sweep", str(tiny), "--runs-dir", "runs"])
+    assert result.exit_code == 2, result.output
+    assert "sweep.metric (line" in result.output and "Did you mean 'val_accuracy'?" in result.output
+    assert not Path("runs").exists() or not any(Path("runs").iterdir())

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kexp import backend
-from kexp.data import named, python, sources, stream
+from kexp.data import named, paths, python, sources, stream
 from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
 from kexp.data.split import holdout
 from kexp.errors import ConfigError, format_path
@@ -35,6 +35,8 @@ from kexp.spec import (
 )
 from kexp.train import fit as fit_mod
 from kexp.train.compile import check_single, compile_args, compile_model, per_output
+from kexp.train.custom_check import check_custom_objectives
+from kexp.train.monitors import check_callback_monitors, logged_names
 
 
 @dataclass
@@ -115,11 +117,23 @@ def check_names(cfg: Config) -> None:
     per_name = isinstance(cfg.model, FunctionalModel)
     if not per_name:
         check_single(cfg.compile)
-    compile_args(cfg.compile, bp.outputs, notes, per_name=per_name)
+    args = compile_args(cfg.compile, bp.outputs, notes, per_name=per_name)
     objects.optimizer(cfg.compile.optimizer, ("compile", "optimizer"), notes)
     for i, c in enumerate(cfg.fit.callbacks):  # made again in the run folder
         objects.callback(c, ("fit", "callbacks", i), None)
+    check_callback_monitors(cfg.fit.callbacks, logged_names(args["metrics"], bp.outputs))
     _fresh_names()
+
+
+def logged_metrics(cfg: Config) -> list[str]:
+    """The names the spec's compiled model logs, without ``val_`` (``loss``, ``accuracy``,
+    ``out1_loss``, ...): what a ``monitor`` or a sweep's ``metric`` may name."""
+    notes: list[str] = []
+    bp = blueprint(cfg.model, notes)
+    per_name = isinstance(cfg.model, FunctionalModel)
+    args = compile_args(cfg.compile, bp.outputs, notes, per_name=per_name)
+    _fresh_names()
+    return logged_names(args["metrics"], bp.outputs)
 
 
 def _fresh_names() -> None:
@@ -135,11 +149,8 @@ def _fresh_names() -> None:
 
 def base_dirs(spec: Spec) -> list[Path]:
     """Where relative data paths and custom code are looked up: the current folder,
-    the spec's folder and its parent."""
-    if spec.path is None:
-        return [Path.cwd()]
-    here = spec.path.resolve().parent
-    return [Path.cwd(), here, here.parent]
+    the spec's folder and its parent (:func:`kexp.data.paths.base_dirs`)."""
+    return paths.base_dirs(spec.path)
 
 
 def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes: list[str]) -> Any:
@@ -152,6 +163,7 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
     check_loss_labels(bp, outputs_of(cfg, bp, out_shapes, split, pre),
                       format_path(named.data_key(cfg, "y")))
     check_outputs(bp, out_shapes, split.y_train, pre.y_modes, pre.classes)
+    check_custom_objectives(cfg.compile, bp.outputs, out_shapes, split.y_train)
     compile_model(model, cfg.compile, bp.outputs, notes,
                   per_name=isinstance(cfg.model, FunctionalModel))
     return model
@@ -205,7 +217,7 @@ def class_weights(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor) -> 
     if cfg.fit.class_weight is None or len(split.y_train) > 1:
         return None
     out, y = next(iter(split.y_train.items()))
-    return fit_mod.class_weights(cfg.fit, y, pre.classes[out])
+    return fit_mod.class_weights(cfg.fit, y, pre.classes[out], whole=split.stream is None)
 
 
 def make_split(cfg: Config, raw: sources.RawData, seed: int) -> tuple[fit_mod.Split, NamedPreprocessor]:
@@ -252,6 +264,8 @@ def fit_transform(
         split.test_name = "train"
     if cfg.fit.validation_data == "test":
         split.x_val, split.y_val = split.x_test, split.y_test
+    if split.x_val is None:  # fit holds out the last validation_split of the training rows
+        fit_mod.check_validation_split(cfg.fit, named.n_rows(split.x_train))
     for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         named.check_finite(getattr(split, part), part)
     return split, pre
