@@ -18,6 +18,9 @@ from click.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+#: every process a test starts ends with it (tests/reaper.py)
+pytest_plugins = ["tests.reaper"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PIMA = ROOT / "datasets" / "pima-indians-diabetes.csv"
 MNIST = ROOT / "datasets" / "mnist-sample.npz"
