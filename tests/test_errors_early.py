@@ -282,3 +282,40 @@ def test_a_folder_as_data_path_says_it_is_a_folder(write_spec, runner):
     assert result.exit_code == 2, result.output
     assert "data.path (line 5): datasets is a folder; expected a data file" in result.output
     assert "pima.csv" in result.output and "not found" not in result.output
+
+
+IMPORTS_AFTER = """\
+import sys
+from kexp.cli import cli
+try:
+    cli(sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+except Exception as exc:  # the CLI's own handling prints the message
+    print(type(exc).__name__, exc, file=sys.stderr)
+print("tensorflow" in sys.modules, "keras" in sys.modules, "pandas" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("make_args, expected", [
+    (lambda d: ["run", str(d / "missing.yaml")], "data file not found: datasets/nope.csv"),
+    (lambda d: ["run", str(d / "ok.yaml"), "--runs-dir", str(d / "a-file" / "runs")], "is a file, not a folder"),
+    (lambda d: ["cv", str(d / "missing.yaml"), "--folds", "2"], "data file not found"),
+], ids=["missing-data-file", "runs-dir-under-a-file", "cv-missing-data-file"])
+def test_what_needs_no_keras_is_reported_before_tensorflow_is_imported(make_args, expected, tmp_path: Path):
+    """A missing data file or a runs folder that cannot be made: no Keras, no data loaded;
+    the looked-in paths are each named once."""
+    from tests.conftest import PIMA_SPEC
+
+    (tmp_path / "ok.yaml").write_text(PIMA_SPEC)
+    (tmp_path / "missing.yaml").write_text(PIMA_SPEC.replace("datasets/pima.csv", "datasets/nope.csv"))
+    (tmp_path / "a-file").write_text("")
+    proc = subprocess.run([sys.executable, "-c", IMPORTS_AFTER, *make_args(tmp_path)], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert expected in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].split()[:2] == ["False", "False"], proc.stdout
+    looked = (proc.stdout + proc.stderr).partition("looked in: ")[2].partition(")")[0]
+    if looked:
+        places = looked.split(", ")
+        assert len(places) == len(set(places)), places
+    assert not (tmp_path / "runs").exists()

@@ -412,3 +412,26 @@ def test_offline_mnist_goes_to_the_shipped_sample_with_one_line(runner, tmp_path
     (tmp_path / "keras" / "datasets").mkdir(parents=True)
     (tmp_path / "keras" / "datasets" / "mnist.npz").write_bytes(b"")
     assert keras_cache.unavailable("mnist") is None
+
+
+def test_predict_headerless_rows_without_the_target_column(write_spec, runner, workdir):
+    """A file without a header whose target is its first column: new rows without it (the
+    usual case) predict, rows with it too, and any other width says which are expected."""
+    rows = [r.split(",") for r in (workdir / "datasets" / "pima.csv").read_text().splitlines()]
+    (workdir / "datasets" / "first.csv").write_text("\n".join(",".join([r[8], *r[:8]]) for r in rows) + "\n")
+    spec = write_spec(PIMA_SPEC.replace("datasets/pima.csv", "datasets/first.csv")
+                      .replace('features: "0:8"', 'features: "1:9"').replace("target: 8", "target: 0"))
+    assert runner.invoke(cli, ["run", str(spec)]).exit_code == 0
+    run = only_folder(workdir / "runs")
+    (workdir / "new.csv").write_text("\n".join(",".join(r[:8]) for r in rows[:5]) + "\n")
+    result = runner.invoke(cli, ["predict", str(run), str(workdir / "new.csv"), "--out", "a.csv"])
+    assert result.exit_code == 0, result.output
+    (workdir / "with.csv").write_text("\n".join(",".join([r[8], *r[:8]]) for r in rows[:5]) + "\n")
+    result = runner.invoke(cli, ["predict", str(run), str(workdir / "with.csv"), "--out", "b.csv"])
+    assert result.exit_code == 0, result.output
+    a, b = pd.read_csv(workdir / "a.csv"), pd.read_csv(workdir / "b.csv")
+    assert list(a["prob_1"]) == list(b["prob_1"]) and "y_true" in b and "y_true" not in a
+    (workdir / "short.csv").write_text("\n".join(",".join(r[:5]) for r in rows[:5]) + "\n")
+    result = runner.invoke(cli, ["predict", str(run), str(workdir / "short.csv")])
+    assert result.exit_code == 2, result.output
+    assert "rows of 5 columns (no header)" in result.output and "give rows of 8 columns" in result.output
