@@ -40,7 +40,9 @@ sys.path.insert(0, str(ROOT))
 #: Cases of the table whose error comes from the data (its shape, labels, columns).
 NEEDS_DATA = {
     "target-out-of-range", "input-shape-mismatch", "label-count-mismatch", "flatten-missing",
-    "conv-on-flat-input", "class-weight-unknown-class",
+    "conv-on-flat-input", "class-weight-unknown-class", "validation-split-no-training-rows",
+    "validation-split-no-validation-rows", "class-weight-class-not-in-labels",
+    "custom-loss-not-a-loss",
 }
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
@@ -86,7 +88,7 @@ def commands(base: Path) -> list[tuple[str, list[str], list[str]]]:
         ("run-missing-data-file", ["run", str(base / "missing-data.yaml")], ["data file not found"]),
         ("run-runs-dir-is-a-file", ["run", str(spec), "--runs-dir", str(base / "a-file" / "runs")],
          ["is a file, not a folder"]),
-        ("plot-not-a-run-folder", ["plot", str(base / "datasets")], ["not a kexp run folder"]),
+        ("plot-not-a-run-folder", ["plot", str(base / "datasets")], ["not a run folder"]),
         ("predict-not-a-run-folder", ["predict", str(base / "datasets"), str(base / "datasets" / "pima.csv")],
          ["is this a completed kexp run folder?"]),
     ]
