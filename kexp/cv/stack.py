@@ -51,6 +51,10 @@ def check(cfg: Config, train_sizes: list[int]) -> None:
                           "a streamed CSV is read chunk by chunk",
                           hint="Run the folds separately (without --stack), or set "
                                "data.stream: false to read the file whole")
+    if cfg.precision != "float32":
+        raise ConfigError(("precision",), f"--stack trains the folds as one float32 model; "
+                          f"precision: {cfg.precision} is for one model at a time",
+                          hint="Run the folds separately (without --stack), or remove precision")
     if isinstance(cfg.data, ImagesData):
         raise ConfigError(("data", "source"), "--stack holds every fold's data in one array; "
                           "images read from a folder are decoded batch by batch",

@@ -20,7 +20,7 @@ from kexp.data.split import holdout
 from kexp.errors import ConfigError, format_path
 from kexp.experiment import streamed
 from kexp.experiment.options import Log, Options, silent
-from kexp.model import objects, resolve
+from kexp.model import objects, precision, resolve
 from kexp.model.blueprint import Blueprint, Shape, blueprint
 from kexp.model.build import build, make_layers
 from kexp.model.checks import check_embeddings, check_image_inputs, check_outputs
@@ -158,6 +158,13 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
     bp = blueprint(cfg.model, notes)
     check_embeddings(bp, split.x_train, pre.vocabulary_sizes)
     check_image_inputs(bp, split.x_train)
+    with precision.policy(cfg.precision):  # the layers made here keep it
+        model, _ = _build_and_compile(cfg, bp, split, pre, notes)
+    return model
+
+
+def _build_and_compile(cfg: Config, bp: Blueprint, split: fit_mod.Split, pre: NamedPreprocessor,
+                       notes: list[str]) -> tuple[Any, dict[str, Shape]]:
     model, out_shapes = build(bp, named.sample_shapes(split.x_train), notes)
     check_class_weight(cfg, bp)
     check_loss_labels(bp, outputs_of(cfg, bp, out_shapes, split, pre),
@@ -166,7 +173,7 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
     check_custom_objectives(cfg.compile, bp.outputs, out_shapes, split.y_train)
     compile_model(model, cfg.compile, bp.outputs, notes,
                   per_name=isinstance(cfg.model, FunctionalModel))
-    return model
+    return model, out_shapes
 
 
 def check_class_weight(cfg: Config, bp: Blueprint) -> None:

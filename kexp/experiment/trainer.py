@@ -206,6 +206,7 @@ def environment(cfg: Config, seed: int, raw: sources.RawData, argv: list[str]) -
         "cwd": str(Path.cwd()),
         "seed": seed,
         "deterministic": cfg.deterministic,
+        "precision": cfg.precision,
         "git_commit": _git_commit(),
         "data": raw.info,
     }

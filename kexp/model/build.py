@@ -41,6 +41,9 @@ def build(
         shape = input_shape(bp, name, (data_shapes or {}).get(name))
         tensors[name] = keras.Input(shape=shape, name=None if bp.sequential else name, dtype=decl.dtype)
     built = make_layers(bp)
+    if keras.config.dtype_policy().name != "float32":  # precision: mixed_* (kexp.model.precision)
+        for out in bp.outputs:  # as Keras's mixed-precision guide says: outputs in float32
+            built[bp.node(out).owner].dtype_policy = "float32"
     merge = _merge_class()
     for node in bp.nodes:
         tensors[node.name] = _apply(bp, node, built[node.owner], tensors, merge)

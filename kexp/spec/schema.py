@@ -258,6 +258,10 @@ class Config(Base):
         description="Seeds Python, NumPy and TensorFlow; null: drawn and recorded (kexp cv: 0)")
     deterministic: bool = Field(
         default=False, description="TensorFlow's deterministic ops (reproducible, slower)")
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        default="float32",
+        description="Keras's dtype policy: mixed_float16 / mixed_bfloat16 compute in 16 bits with "
+                    "float32 weights, the output layers in float32 (loss scaling on float16)")
     data: DataConfig = Field(
         description="The data: source (csv, npz, images, random, a keras.datasets name) and its keys, e.g. "
                     "{source: csv, path: data.csv, target: 8}")

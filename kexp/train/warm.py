@@ -32,14 +32,15 @@ from kexp.spec import Config
 
 def key(cfg: Config) -> str | None:
     """What must agree for a model to be reused (None: never reuse it): the model and
-    compile sections, and ``deterministic`` (TensorFlow picks some kernels when a function
+    compile sections, the precision (its dtype policy), and ``deterministic`` (TensorFlow picks some kernels when a function
     is traced, so a model traced before op determinism was switched on can differ from a
     fresh one in the last bit)."""
     parts = {"model": cfg.model.model_dump(mode="json"),
              "compile": cfg.compile.model_dump(mode="json")}
     if references(parts):
         return None
-    return json.dumps({**parts, "deterministic": cfg.deterministic}, sort_keys=True, default=str)
+    return json.dumps({**parts, "deterministic": cfg.deterministic, "precision": cfg.precision},
+                      sort_keys=True, default=str)
 
 
 def layout(model: Any) -> list[tuple[str, tuple[int, ...], str]]:
