@@ -5,8 +5,10 @@ export without duplicates, a store that fails mid-run), and one test against
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -179,7 +181,8 @@ def test_logs_to_an_mlflow_server_over_http(tiny: Path, tmp_path: Path) -> None:
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", store(tmp_path), "--default-artifact-root",
          str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+        start_new_session=True)  # its uvicorn and job workers are in its process group
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -208,6 +211,7 @@ def test_logs_to_an_mlflow_server_over_http(tiny: Path, tmp_path: Path) -> None:
             f"{base}/api/2.0/mlflow/metrics/get-history?run_id={run['info']['run_id']}"
             "&metric_key=accuracy", timeout=10).read())
         assert len(history["metrics"]) == 3
-    finally:
-        server.kill()
+    finally:  # the server's workers too: server.kill() alone leaves them running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
         server.wait()
