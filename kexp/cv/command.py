@@ -56,7 +56,8 @@ def _run(request: CVRequest, cv_opts: CVOptions, log: Log) -> CVResult:
     from kexp import experiment
 
     # a missing data file or a runs folder that cannot be written: before TensorFlow
-    experiment.check_inputs(parsed, configure(parsed, items), items, Path(request.runs_dir))
+    experiment.check_inputs(parsed, configure(parsed, items), items, Path(request.runs_dir),
+                            "kexp cv")
     from kexp.cv.run import cross_validate
 
     options = experiment.Options(overrides=items, runs_dir=Path(request.runs_dir))

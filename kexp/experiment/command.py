@@ -28,16 +28,22 @@ def _checked(path: str | Path, overrides: list[Any]) -> tuple[Spec, Config]:
     return spec, configure(spec, overrides)
 
 
-def check_inputs(spec: Spec, cfg: Config, overrides: list[Any], runs_dir: Path | None) -> None:
+def check_inputs(spec: Spec, cfg: Config, overrides: list[Any], runs_dir: Path | None,
+                 command: str | None = None) -> None:
     """What needs neither the data's content nor Keras, checked before either is loaded:
     every data file or folder the spec names exists and can be read, MLflow (when tracking
     is on) is installed and takes the store, and ``runs_dir`` (None: nothing is written)
-    can be made and written in. A ConfigError names the key
+    can be made and written in; ``command`` (``kexp cv``, ``kexp sweep``): one that trains
+    many models, which refuses ``distribute``. A ConfigError names the key
     and its line (or ``--set`` origin)."""
     if runs_dir is not None:
         check_creatable(runs_dir, "--runs-dir")
     full = apply_overrides(spec, overrides)
     try:
+        if command is not None and cfg.distribute is not None:
+            raise ConfigError(("distribute",), f"{command} trains its models one per process (or "
+                              "worker); distribute trains one kexp run on several devices",
+                              hint="Remove distribute, or --set distribute=null")
         check_data_paths(cfg.data, base_dirs(full.path))
         if cfg.tracking.mlflow is not None and cfg.tracking.mlflow.enabled:
             from kexp.track import live

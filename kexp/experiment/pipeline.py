@@ -20,7 +20,7 @@ from kexp.data.split import holdout
 from kexp.errors import ConfigError, format_path
 from kexp.experiment import streamed
 from kexp.experiment.options import Log, Options, silent
-from kexp.model import objects, precision, resolve
+from kexp.model import distribute, objects, precision, resolve
 from kexp.model.blueprint import Blueprint, Shape, blueprint
 from kexp.model.build import build, make_layers
 from kexp.model.checks import check_embeddings, check_image_inputs, check_outputs
@@ -68,6 +68,8 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
     """
     full = apply_overrides(spec, options.overrides)
     try:
+        cfg = cfg or load_config(full)
+        distribute.configure_devices(cfg.distribute)  # before TensorFlow's first operation
         cfg, base_dirs = setup(full, cfg)
         seed = cfg.seed
         assert seed is not None
@@ -158,7 +160,7 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
     bp = blueprint(cfg.model, notes)
     check_embeddings(bp, split.x_train, pre.vocabulary_sizes)
     check_image_inputs(bp, split.x_train)
-    with precision.policy(cfg.precision):  # the layers made here keep it
+    with precision.policy(cfg.precision), distribute.scope(cfg.distribute):  # the model keeps both
         model, _ = _build_and_compile(cfg, bp, split, pre, notes)
     return model
 

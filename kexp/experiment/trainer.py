@@ -83,8 +83,11 @@ def _write_inputs(p: Prepared, rf: RunFolder, options: Options, log: Log) -> Non
     rf.write_text("spec.yaml", p.spec.text if p.spec.text else "")
     config = objects.as_used(resolved(p.cfg))
     rf.write_yaml("config.yaml", config)
+    strategy = getattr(p.model, "distribute_strategy", None) if p.cfg.distribute else None
     rf.write_json("env.json", {**environment(p.cfg, p.seed, p.raw, options.argv),
-                               "custom_code": keep.keep(config, rf.path)})
+                               "custom_code": keep.keep(config, rf.path),
+                               **({"devices_used": list(strategy.extended.worker_devices)}
+                                  if strategy is not None else {})})
     rf.write_text("summary.txt", summary_text(p.model))
     if options.plots:
         notice = draw.save(p.model, rf.file("model.png"))

@@ -212,6 +212,20 @@ class MlflowTracking(Base):
                     "folds and trials)")
 
 
+class DistributeConfig(Base):
+    """One model trained on several devices (``kexp run``): Keras on TensorFlow's
+    ``MirroredStrategy``, each batch split between the devices."""
+
+    strategy: Literal["data_parallel"] = Field(
+        default="data_parallel",
+        description="data_parallel: a copy of the model on each device, each batch split between "
+                    "them, the gradients summed (tf.distribute.MirroredStrategy)")
+    devices: Annotated[list[str], Field(min_length=2)] | None = Field(
+        default=None,
+        description="The devices, e.g. [/gpu:0, /gpu:1] (or [/cpu:0, /cpu:1]: the CPU split in "
+                    "logical devices); null: every GPU")
+
+
 class TrackingConfig(Base):
     """Where runs are logged besides their run folder."""
 
@@ -258,6 +272,10 @@ class Config(Base):
         description="Seeds Python, NumPy and TensorFlow; null: drawn and recorded (kexp cv: 0)")
     deterministic: bool = Field(
         default=False, description="TensorFlow's deterministic ops (reproducible, slower)")
+    distribute: DistributeConfig | None = Field(
+        default=None,
+        description="Train on several devices (kexp run): {strategy: data_parallel, devices: [...]}; "
+                    "fit.batch_size is the global batch; null: one device")
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
         default="float32",
         description="Keras's dtype policy: mixed_float16 / mixed_bfloat16 compute in 16 bits with "

@@ -115,7 +115,7 @@ def check_trial_inputs(plan: Any, runs_dir: Path) -> None:
     from kexp import experiment
     from kexp.spec import load_config
 
-    experiment.check_inputs(plan.base, plan.cfg, [], runs_dir)
+    experiment.check_inputs(plan.base, plan.cfg, [], runs_dir, "kexp sweep")
     for trial in plan.trials:
         if any(str(key).split(".")[0] == "data" for key in trial.params):
             experiment.check_inputs(trial.spec, load_config(trial.spec), [], None)
