@@ -11,6 +11,13 @@ from collections.abc import Iterable
 from typing import Any
 
 
+def exception_line(exc: BaseException, empty: str = "") -> str:
+    """``TypeError: the first line of its message`` (``empty`` for a message without text),
+    for a message that names a library's failure in one line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else empty}"
+
+
 def format_path(path: tuple[Any, ...]) -> str:
     """``("model", "layers", 2, "units")`` -> ``model.layers[2].units``."""
     out = ""

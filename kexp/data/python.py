@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from kexp.errors import ConfigError, DataError
+from kexp.errors import ConfigError, DataError, exception_line
 from kexp.imports import import_object
 from kexp.spec import PythonData
 
@@ -54,9 +54,8 @@ class Batches:
         try:
             made = self.obj(**self.args)
         except Exception as exc:
-            text = str(exc).strip().splitlines()
             raise ConfigError(KEY, f"'{self.name}' failed when called with {self.args}: "
-                              f"{type(exc).__name__}: {text[0] if text else ''}") from None
+                              f"{exception_line(exc)}") from None
         if self.is_class:
             for key, value in self.settings.items():
                 setattr(made, key, value)  # PyDataset's workers, use_multiprocessing, ...
@@ -225,9 +224,8 @@ def first_batch(b: Batches, part: str) -> tuple[Any, ...]:
     except ConfigError:
         raise
     except Exception as exc:
-        text = str(exc).strip().splitlines()
         raise ConfigError(KEY, f"'{b.name}' failed making its first {part} batch: "
-                          f"{type(exc).__name__}: {text[0] if text else ''}") from None
+                          f"{exception_line(exc)}") from None
     finally:
         close = getattr(made, "close", None)
         if not b.is_class and callable(close):

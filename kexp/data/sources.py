@@ -22,7 +22,7 @@ from kexp.data.csvfile import column as column
 from kexp.data.csvfile import drop_missing, read_csv, select_columns
 from kexp.data.paths import find_file as find_file
 from kexp.data.paths import find_folder as find_folder
-from kexp.errors import ConfigError, DataError, did_you_mean
+from kexp.errors import ConfigError, DataError, did_you_mean, exception_line
 from kexp.hashes import file_sha256
 from kexp.spec import (
     CsvData,
@@ -290,8 +290,7 @@ def _load_keras(cfg: KerasData) -> RawData:
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # the host answered, but the download failed (HTTP errors of many kinds)
-        return _offline(cfg, f"{type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}")
+        return _offline(cfg, exception_line(exc, "no detail"))
     info: dict[str, Any] = {"source": name, "loader": f"keras.datasets.{name}.load_data"}
     cache = keras_cache.cache_dir()
     cached = [p for p in cache.glob(f"{name}*") if p.is_file()] if cache.is_dir() else []
@@ -327,14 +326,14 @@ def load_sequences(cfg: SequenceData) -> RawData:
 
     name = cfg.source
     args = {"num_words": cfg.num_words, "skip_top": cfg.skip_top, "maxlen": cfg.maxlen}
-    why = keras_cache.unavailable(name)
-    try:
-        if why is not None:  # offline without the cache: not even tried (no download line)
-            raise DataError(why)
-        loader = getattr(import_keras().datasets, name)
-        (x_train, y_train), (x_test, y_test) = loader.load_data(**args)
-    except Exception as exc:  # the download failed
-        why = why or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+    why = keras_cache.unavailable(name)  # offline without the cache: not even tried
+    if why is None:
+        try:
+            loader = getattr(import_keras().datasets, name)
+            (x_train, y_train), (x_test, y_test) = loader.load_data(**args)
+        except Exception as exc:  # the download failed
+            why = exception_line(exc, "no detail")
+    if why is not None:
         raise DataError(
             f"data.source: keras.datasets.{name} could not be loaded ({why}). It downloads on "
             f"first use and kexp ships no offline copy of it; connect to the internet once, or "

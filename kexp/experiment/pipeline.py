@@ -161,12 +161,11 @@ def build_model(cfg: Config, split: fit_mod.Split, pre: NamedPreprocessor, notes
     check_embeddings(bp, split.x_train, pre.vocabulary_sizes)
     check_image_inputs(bp, split.x_train)
     with precision.policy(cfg.precision), distribute.scope(cfg.distribute):  # the model keeps both
-        model, _ = _build_and_compile(cfg, bp, split, pre, notes)
-    return model
+        return _build_and_compile(cfg, bp, split, pre, notes)
 
 
 def _build_and_compile(cfg: Config, bp: Blueprint, split: fit_mod.Split, pre: NamedPreprocessor,
-                       notes: list[str]) -> tuple[Any, dict[str, Shape]]:
+                       notes: list[str]) -> Any:
     model, out_shapes = build(bp, named.sample_shapes(split.x_train), notes)
     check_class_weight(cfg, bp)
     check_loss_labels(bp, outputs_of(cfg, bp, out_shapes, split, pre),
@@ -175,7 +174,7 @@ def _build_and_compile(cfg: Config, bp: Blueprint, split: fit_mod.Split, pre: Na
     check_custom_objectives(cfg.compile, bp.outputs, out_shapes, split.y_train)
     compile_model(model, cfg.compile, bp.outputs, notes,
                   per_name=isinstance(cfg.model, FunctionalModel))
-    return model, out_shapes
+    return model
 
 
 def check_class_weight(cfg: Config, bp: Blueprint) -> None:

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from kexp.backend import keras
-from kexp.errors import ConfigError
+from kexp.errors import ConfigError, exception_line
 from kexp.imports import CUSTOM_RE, Loc, import_object
 
 #: slot -> the Keras base class (as ``module.Class`` of ``keras``) its classes subclass
@@ -131,10 +131,7 @@ def instantiate(kind: str, name: str, obj: Any, args: Any, loc: Loc) -> Any:
             return obj()
         return obj(**args) if isinstance(args, dict) else obj(args)
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        raise ConfigError(
-            loc, f"custom {kind} '{name}' failed: {type(exc).__name__}: {text[0] if text else ''}"
-        ) from None
+        raise ConfigError(loc, f"custom {kind} '{name}' failed: {exception_line(exc)}") from None
 
 
 def make(kind: str, name: str, args: Any, loc: Loc) -> Any:

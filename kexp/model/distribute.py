@@ -19,15 +19,14 @@ from typing import Any
 from kexp import backend
 from kexp.errors import ConfigError
 
-_CPU = re.compile(r"^/?(?:job:localhost/replica:0/task:0/)?(?:device:)?cpu:(\d+)$", re.IGNORECASE)
-
 
 def configure_devices(dist: Any) -> None:
     """Split the CPU into as many logical devices as ``dist.devices`` names (``/cpu:1``:
     two); a ConfigError when TensorFlow is already running in this process."""
     if dist is None or not dist.devices:
         return
-    wanted = 1 + max((int(m.group(1)) for d in dist.devices if (m := _CPU.match(d))), default=0)
+    wanted = 1 + max((int(m.group(1)) for d in dist.devices
+                      if (m := re.fullmatch(r"cpu:(\d+)", _short(d)))), default=0)
     if wanted < 2:
         return
     backend.keras()

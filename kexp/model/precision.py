@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterator
 
 from kexp import backend
-from kexp.errors import ConfigError
+from kexp.errors import ConfigError, exception_line
 
 
 def check(name: str) -> None:
@@ -31,11 +31,10 @@ def check(name: str) -> None:
         value = ops.matmul(ops.ones((2, 2), dtype=compute), ops.ones((2, 2), dtype=compute))
         ops.convert_to_numpy(value)
     except Exception as exc:
-        text = str(exc).strip().splitlines()
         raise ConfigError(
             ("precision",),
             f"precision: {name} computes in {compute}, which this backend and device cannot do "
-            f"({type(exc).__name__}: {text[0] if text else ''})",
+            f"({exception_line(exc)})",
             hint="Use precision: float32 (or the other mixed policy)") from None
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from kexp import backend
-from kexp.errors import ConfigError
+from kexp.errors import ConfigError, exception_line
 from kexp.imports import Loc
 from kexp.model import custom
 from kexp.model.blueprint import Shape
@@ -64,12 +64,11 @@ def _call(kind: str, name: str, fn: Any, loc: Loc, y: Any, shape: Shape) -> None
         value = np.asarray(ops.convert_to_numpy(result))
         numeric = np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_
     except Exception as exc:
-        text = str(exc).strip().splitlines()
         raise ConfigError(
             loc,
             f"custom {kind} '{name}' failed when called as Keras calls it, f(y_true, y_pred) on "
             f"{len(y_true)} rows (y_true {y_true.shape}, y_pred {y_pred.shape}): "
-            f"{type(exc).__name__}: {text[0] if text else ''}",
+            f"{exception_line(exc)}",
             hint=f"Fix '{name}', or name a Keras {kind} at {format_path(loc)}",
         ) from None
     if not numeric:
