@@ -16,28 +16,51 @@ from kexp.cli.common import (
     user_errors,
 )
 from kexp.cli.complete import run_folders
+from kexp.errors import UsageError
 
 
 @click.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=click.Path(dir_okay=False), required=False)
 @spec_options
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Where run folders are created.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              shell_complete=run_folders,
+              help="Continue this interrupted, failed or died run folder from its last "
+                   "checkpoint, exactly as it would have gone on (no SPEC).")
 @mlflow_option
 @user_errors
-def run(spec: str, overrides: tuple[str, ...], name: str | None,
-        seed: int | None, epochs: int | None, runs_dir: str, mlflow: str | None) -> None:
+def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
+        seed: int | None, epochs: int | None, runs_dir: str, resume_dir: str | None,
+        mlflow: str | None) -> None:
     """Train and evaluate the experiment in SPEC; write a run folder.
 
+    A run saves a checkpoint at the end of every epoch (fit.checkpoint); one that
+    was stopped (Ctrl-C, SIGTERM, a crash, kill -9) goes on with --resume.
+
     \b
-    Example:
+    Examples:
       kexp run configs/mnist.yaml --epochs 2 --set compile.optimizer=sgd
+      kexp run --resume runs/<id>
     """
     from kexp import experiment
 
-    options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs)
-                                 + mlflow_overrides(mlflow), runs_dir=Path(runs_dir))
-    result = experiment.run_file(spec, options, log=log)
+    if resume_dir is not None:
+        given = [o for o, v in (("SPEC", spec), ("--set", overrides), ("--name", name),
+                                ("--seed", seed), ("--epochs", epochs), ("--mlflow", mlflow))
+                 if v not in (None, ())]
+        if given:
+            raise UsageError(f"--resume continues the run with its own config.yaml; "
+                             f"{', '.join(given)} cannot be given with it (start a new run "
+                             "to change the experiment)")
+        result = experiment.resume_run(Path(resume_dir), experiment.Options(), log=log)
+    elif spec is None:
+        raise UsageError("missing SPEC: give a spec file (kexp run configs/mnist.yaml), or "
+                         "--resume RUN_DIR to continue a run")
+    else:
+        options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs)
+                                     + mlflow_overrides(mlflow), runs_dir=Path(runs_dir))
+        result = experiment.run_file(spec, options, log=log)
     click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
     click.echo(f"Run folder: {result.run_dir}")
 

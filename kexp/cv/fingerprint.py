@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from kexp.data.identity import FILES, sha256_now
 from kexp.errors import DataError, RunError
-from kexp.hashes import bytes_sha256, file_sha256, json_sha256, text_sha256
+from kexp.hashes import bytes_sha256, json_sha256, text_sha256
 from kexp.rundir.read import flatten
 from kexp.train import feed
 
@@ -24,8 +25,7 @@ RECORD = "cv.json"
 VERSION = 1
 START_OVER = "start a new kexp cv"
 
-#: data files by role: raw.info's (path, sha256) keys
-_FILES = {"data": ("path", "sha256"), "test data": ("test_path", "test_sha256")}
+
 
 
 def fold_sha256(seed: int, train: Any, test: Any) -> str:
@@ -38,7 +38,7 @@ def data_files(info: dict[str, Any]) -> dict[str, dict[str, str]]:
     """The files the data came from (absolute paths), by role, with their sha256 (from
     ``RawData.info``)."""
     out = {}
-    for role, (path, sha) in _FILES.items():
+    for role, (path, sha) in FILES.items():
         if info.get(path) and info.get(sha):
             out[role] = {"path": str(Path(info[path]).resolve()), "sha256": str(info[sha])}
     return out
@@ -138,17 +138,6 @@ def check_data(record: dict[str, Any], info: dict[str, Any], samples: int | None
     if samples != record["data"]["samples"]:
         raise DataError(f"the data has {samples} samples, the CV in {cv_dir} started with "
                         f"{record['data']['samples']}; restore the data, or {START_OVER}")
-
-
-def sha256_now(path: str) -> str | None:
-    """The fingerprint a data file or image folder has now, as ``RawData.info`` records
-    it (None: it is gone)."""
-    p = Path(path)
-    if p.is_dir():
-        from kexp.data.images import list_folder
-
-        return list_folder(p, ("data", "path")).fingerprint
-    return file_sha256(p) if p.is_file() else None
 
 
 def check_unchanged(files: dict[str, dict[str, str]], started: Path, start_over: str) -> None:

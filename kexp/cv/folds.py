@@ -112,6 +112,18 @@ def clear_fold(path: Path) -> None:
     empty_folder(path, keep=("indices.json",))
 
 
+def start_folder(path: Path, cfg: Config) -> tuple[RunFolder, Any, list[str]]:
+    """The fold's run folder, and the checkpoint an earlier attempt that did not complete
+    left to go on from (:func:`kexp.experiment.checkpoint_of`: the fold's own config);
+    without one the earlier attempt's files are removed and the fold starts over (with a
+    note saying why, when there was a checkpoint that could not be used)."""
+    resume, _, problem = experiment.checkpoint_of(path, cfg)
+    if resume is None:
+        clear_fold(path)
+        return RunFolder(path), None, [f"trained again from its first epoch: {problem}"] if problem else []
+    return RunFolder.resumed(path, json_object(path / "status.json")[0], resume.epoch), resume, []
+
+
 def build_fold(cfg: Config, seed: int, parts: tuple[Any, Any, Any, Any],
                notes: list[str]) -> tuple[Any, Any, Any]:
     """A fold's split (preprocessing fitted on ``parts``' training rows) and its freshly
@@ -142,12 +154,11 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None,
     t0 = time.monotonic()
     path = Path(folder or task.path)
     path.mkdir(parents=True, exist_ok=True)
-    clear_fold(path)
-    rf = RunFolder(path)
     cfg = job.cfg.model_copy(update={"seed": task.seed})
+    rf, resume, again = start_folder(path, cfg)
     out = FoldOutcome(task.fold, "failed", *task.sizes, repeat=task.repeat)
     try:
-        notes = list(job.notes)
+        notes = [*job.notes, *again]
         info = {**job.raw_info, "fold": task.fold}
         if isinstance(job.x, Hashed):
             raw = job.x.fold_data(fold_in_repeat(job.cfg, task), task.repeat, info)
@@ -165,7 +176,7 @@ def train_fold(job: Job, task: FoldTask, folder: str | None = None,
                                        weights)
         options = experiment.Options(verbose=0, argv=job.argv, save_model=job.save_model,
                                      plots=job.plots, runs_dir=path.parent)
-        result = experiment.train_in_folder(prepared, rf, options)
+        result = experiment.train_in_folder(prepared, rf, options, resume=resume)
         out.status, out.metrics = "completed", result.metrics
         if task.rows is not None:  # folds, not indices: the samples as the fold counted them
             out.train_size, out.test_size = recorded_sizes(path, task)

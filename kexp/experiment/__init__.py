@@ -23,6 +23,7 @@ _LAZY = {
     **dict.fromkeys(
         ("RunResult", "Validation", "describe_data", "environment", "run", "summary_text",
          "train_in_folder", "validate"), "trainer"),
+    **dict.fromkeys(("checkpoint_of", "resume_run"), "resume"),
 }
 
 __all__ = ["Log", "Options", "check_inputs", "load_checked", "run_file", "silent", "validate_file", *_LAZY]

@@ -15,17 +15,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kexp import backend, report
 from kexp.data import named, sources
 from kexp.errors import KexpError, RunError
 from kexp.experiment.options import Log, Options, silent
 from kexp.experiment.pipeline import Prepared, prepare
+from kexp.hashes import text_sha256
 from kexp.model import draw, keep, objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, resolved
 from kexp.track import live
 from kexp.track.folder import test_metrics
 from kexp.train import baseline as baseline_mod
+from kexp.train import checkpoint
 from kexp.train import fit as fit_mod
 from kexp.train.callbacks import epoch_status, learning_rate_log, stop_on_signal
 from kexp.train.compile import loss_of
@@ -47,16 +51,20 @@ def run(spec: Spec, options: Options, log: Log = silent) -> RunResult:
     return train_in_folder(prepared, RunFolder.create(options.runs_dir, prepared.cfg.name), options, log)
 
 
-def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = silent) -> RunResult:
-    """Train a prepared experiment, writing everything into ``rf``."""
+def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = silent,
+                    resume: checkpoint.Checkpoint | None = None) -> RunResult:
+    """Train a prepared experiment, writing everything into ``rf``; with ``resume``, go on
+    from that checkpoint of the run in ``rf`` (its inputs are written already)."""
     cfg = p.cfg
-    rf.set_status("running", name=cfg.name, notes=p.notes)
+    rf.set_status("running", name=cfg.name, notes=p.notes,
+                  **({"epochs": resume.epoch} if resume is not None else {}))
     log(f"Run folder: {rf.path}")
     with rf.guard():
-        _write_inputs(p, rf, options, log)
+        if resume is None:
+            _write_inputs(p, rf, options, log)
         with live.begin(cfg, rf, live.warner(rf, p.notes, log)) as tracking:  # MLflow, if asked
             epochs = _train(p, rf, replace(options, callbacks=[*options.callbacks,
-                                                               *tracking.callbacks()]))
+                                                               *tracking.callbacks()]), resume)
             # fit_transform sets the test part (the training data when there is none)
             metrics = fit_mod.evaluate_test(p.model, p.split, cfg.fit.batch_size)
             _write_results(p, rf, metrics, log)
@@ -73,6 +81,7 @@ def train_in_folder(p: Prepared, rf: RunFolder, options: Options, log: Log = sil
                     f"see {rf.file('history.csv')}. Lower the learning rate or scale the inputs"
                 )
             rf.set_status("completed", epochs=epochs, notes=p.notes)
+            checkpoint.remove(rf.path)  # model.keras is the finished model
             tracking.finish(test_metrics(metrics, p.split.test_name),
                             p.model if options.save_model else None)
     return RunResult(rf.path, metrics, p.split.test_name, p.notes)
@@ -97,25 +106,52 @@ def _write_inputs(p: Prepared, rf: RunFolder, options: Options, log: Log) -> Non
     rf.write_json("preprocess.json", p.pre.state())
 
 
-def _train(p: Prepared, rf: RunFolder, options: Options) -> int:
-    """Fit with history.csv logged per epoch (or record a history trained elsewhere:
-    ``kexp cv --stack``); the number of epochs done."""
+def _train(p: Prepared, rf: RunFolder, options: Options,
+           resume: checkpoint.Checkpoint | None) -> int:
+    """Fit with history.csv logged per epoch and checkpoints taken (or record a history
+    trained elsewhere: ``kexp cv --stack``); the number of epochs done. ``resume``: the
+    model, optimizer, callbacks and history.csv as that checkpoint saved them first, and
+    the batches from where it stopped."""
     if options.history is not None:
         rf.write_text("history.csv", options.history.to_csv(index=False))
         return len(options.history)
     keras = backend.keras()
+    own = [objects.callback(c, ("fit", "callbacks", i), rf.path)
+           for i, c in enumerate(p.cfg.fit.callbacks)]
+    fit_cfg, start = p.cfg.fit, 0
+    if resume is not None:
+        rf.write_text("history.csv", resume.history)  # the epochs the checkpoint has seen
+        checkpoint.restore(p.model, resume)
+        start = resume.epoch
+        if resume.stopped:  # a callback ended the training there: no more epochs
+            fit_cfg = fit_cfg.model_copy(update={"epochs": start})
+    saving = p.cfg.fit.checkpoint
     callbacks = [
         learning_rate_log(),  # before CSVLogger, which writes the logs it is given
-        keras.callbacks.CSVLogger(str(rf.file("history.csv"))),
+        keras.callbacks.CSVLogger(str(rf.file("history.csv")), append=resume is not None),
         epoch_status(rf),
-        *(objects.callback(c, ("fit", "callbacks", i), rf.path) for i, c in enumerate(p.cfg.fit.callbacks)),
+        *own,
         *options.callbacks,
-        stop_on_signal(),  # last: an epoch is logged before a SIGTERM/Ctrl-C stops the fit
+        *([checkpoint.saver(checkpoint.folder_of(rf.path), saving, own, rf.file("history.csv"),
+                            resume.meta["record"] if resume else _record(p, rf), start)]
+          if saving is not False else []),
+        stop_on_signal(),  # an epoch is logged and saved before a SIGTERM/Ctrl-C stops the fit
+        *([checkpoint.restorer(resume, own)] if resume is not None else []),  # after resets
     ]
     verbose = _verbosity(p.cfg.fit.verbose if options.verbose == "auto" else options.verbose)
-    history = fit_mod.fit(p.model, p.cfg.fit, p.split, callbacks, verbose, p.class_weight,
-                          p.seed, p.cfg.compile.steps_per_execution)
-    return len(history.epoch)
+    history = fit_mod.fit(p.model, fit_cfg, p.split, callbacks, verbose, p.class_weight,
+                          p.seed, p.cfg.compile.steps_per_execution, start)
+    return start + len(history.epoch)
+
+
+def _record(p: Prepared, rf: RunFolder) -> dict[str, Any]:
+    """What a checkpoint says the run started from: its config and spec as written, and
+    where the spec was (its relative paths)."""
+    config = rf.file("config.yaml").read_text(encoding="utf-8")
+    spec = rf.file("spec.yaml").read_text(encoding="utf-8")
+    return {"config_sha256": text_sha256(config), "config": yaml.safe_load(config),
+            "spec_sha256": text_sha256(spec),
+            "spec_path": str(Path(p.spec.path).absolute()) if p.spec.path else None}
 
 
 def _write_results(p: Prepared, rf: RunFolder, metrics: dict[str, float], log: Log) -> None:

@@ -100,3 +100,19 @@ def differences(records: list[dict[str, Any]], run_dir: Path) -> list[str]:
             notes.append(f"module '{rec['module']}' was loaded from {file}, which differs from the "
                          f"run's copy {run_dir / rec['path']}")
     return notes
+
+
+def changed(records: list[dict[str, Any]]) -> list[str]:
+    """For each module of ``records`` (env.json's ``custom_code``) imported now from a file
+    whose content is not the one recorded: ``module 'm' (path): sha256 a… then, b… now``."""
+    out = []
+    for rec in records:
+        module = sys.modules.get(str(rec.get("module")))
+        file = getattr(module, "__file__", None)
+        if not file or not Path(file).is_file():
+            continue
+        now = bytes_sha256(Path(file).read_bytes())
+        if now != rec.get("sha256"):
+            out.append(f"module '{rec['module']}' ({file}): sha256 {str(rec.get('sha256'))[:12]}… "
+                       f"then, {now[:12]}… now")
+    return out

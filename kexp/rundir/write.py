@@ -209,6 +209,16 @@ class RunFolder:
                       host=socket.gethostname())
         return rf
 
+    @classmethod
+    def resumed(cls, path: Path, status: dict[str, Any], from_epoch: int) -> RunFolder:
+        """A run folder going on from its checkpoint of ``from_epoch`` epochs
+        (``kexp run --resume``, a fold or trial trained again): :meth:`reopen`, with the
+        resume added to status.json's ``resumes`` (from which epoch, when, which process)."""
+        rf = cls.reopen(path, status)
+        rf.set_status(resumes=[*(status.get("resumes") or []), {
+            "from_epoch": from_epoch, "at": now_iso(), "pid": os.getpid()}])
+        return rf
+
     # -- files
     def file(self, name: str) -> Path:
         return self.path / name

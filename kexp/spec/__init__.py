@@ -13,7 +13,7 @@ from kexp.spec.labels import BinaryLabels, LabelMap
 from kexp.spec.load import PathT, Spec, apply_overrides, load_spec, parse_override, parse_spec
 from kexp.spec.messages import check_as_written, configure, load_config
 from kexp.spec.network import FunctionalModel, GraphInput, GraphNode, SequentialModel
-from kexp.spec.schema import CompileConfig, Config, CVConfig, FitConfig, resolved
+from kexp.spec.schema import CheckpointConfig, CompileConfig, Config, CVConfig, FitConfig, resolved
 from kexp.spec.sources import (
     DATA_SOURCES,
     CsvData,
@@ -43,7 +43,7 @@ from kexp.spec.steps import (
 
 __all__ = [
     "DATA_SOURCES", "RESERVED_TOKENS", "X_STEPS", "Base", "BinaryLabels", "CVConfig", "Column",
-    "CompileConfig", "Config", "CsvData", "FitConfig", "FlattenStep", "FunctionalModel",
+    "CheckpointConfig", "CompileConfig", "Config", "CsvData", "FitConfig", "FlattenStep", "FunctionalModel",
     "GetDummiesStep", "GraphInput", "GraphNode", "Holdout", "ImagesData", "ImputeStep", "KerasData", "Label",
     "LabelMap", "MinMaxStep", "NamedObject", "NpzData", "PadStep", "PathT", "PreprocessConfig", "PythonData",
     "RandomData", "ReshapeStep", "ScaleStep", "SequenceData", "SequentialModel", "Spec",

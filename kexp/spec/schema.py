@@ -104,6 +104,24 @@ def _class_weight(weight: float) -> float:
 ClassWeight = Annotated[float, AfterValidator(_class_weight), Limits(minimum=0)]
 
 
+class CheckpointConfig(Base):
+    """When a run saves what ``kexp run --resume`` continues from exactly: at the end of an
+    epoch, every ``every_epochs`` epochs or once ``every_minutes`` have passed since the last
+    save (whichever comes first; neither given: every epoch), and at the last epoch."""
+
+    every_epochs: Annotated[int, Bounded(1, MAX_INT32, "a number of epochs")] | None = Field(
+        default=None,
+        description="Save at the end of every N-th epoch (neither this nor every_minutes: every "
+                    "epoch)")
+    every_minutes: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Save at the end of the first epoch after this many minutes since the last "
+                    "save")
+    keep: Annotated[int, Bounded(1, 1000, "a number of checkpoints")] = Field(
+        default=2, description="How many of the newest checkpoints are kept (a damaged newest "
+                               "one falls back to the one before)")
+
+
 class FitConfig(Base):
     """How the model is trained (Keras's ``model.fit``)."""
 
@@ -134,6 +152,10 @@ class FitConfig(Base):
         default_factory=list,
         description="Keras callbacks, e.g. [{EarlyStopping: {patience: 3}}, TerminateOnNaN]; "
                     "relative paths land in the run folder")
+    checkpoint: CheckpointConfig | Literal[False] = Field(
+        default_factory=CheckpointConfig,
+        description="Checkpoints to resume an interrupted run from exactly (kexp run --resume): "
+                    "{every_epochs: 1, every_minutes: null, keep: 2}; false: none")
 
     @model_validator(mode="after")
     def _one_validation(self) -> FitConfig:

@@ -18,7 +18,7 @@ from kexp import experiment
 from kexp.errors import KexpError
 from kexp.rundir.read import json_object, read_history
 from kexp.rundir.write import RunFolder
-from kexp.spec import Spec, load_config
+from kexp.spec import Config, Spec, load_config
 from kexp.sweep import cvtrial
 from kexp.train import warm
 
@@ -53,16 +53,18 @@ class TrialOutcome:
 
 
 def run_trial(task: TrialTask) -> TrialOutcome:
-    """Train the trial into ``task.path`` (emptied first: a resumed trial starts over)."""
+    """Train the trial into ``task.path``: on from the checkpoint an earlier attempt left
+    there (:func:`kexp.experiment.checkpoint_of`), else into an emptied folder."""
     t0 = time.monotonic()
     path = Path(task.path)
-    if path.exists():
+    resume = _checkpoint(task, path)
+    if path.exists() and resume is None:
         shutil.rmtree(path)
     out = TrialOutcome(task.number, task.params, "failed", folder=path.name)
     if task.cv is not None:
         _cross_validated(task, path, out)
     else:
-        _single_run(task, path, out)
+        _single_run(task, path, out, resume)
     out.duration_s = round(time.monotonic() - t0, 3)
     return out
 
@@ -71,17 +73,30 @@ def _message(exc: Exception) -> str:
     return str(exc) if isinstance(exc, KexpError) else f"{type(exc).__name__}: {exc}"
 
 
-def _single_run(task: TrialTask, path: Path, out: TrialOutcome) -> None:
-    path.mkdir(parents=True)
+def _checkpoint(task: TrialTask, path: Path) -> tuple[Any, Any] | None:
+    """(checkpoint, the folder's config) of a trial folder that did not complete, when it
+    has a usable one (a ``--cv`` trial's folds resume through its CV folder instead)."""
+    if task.cv is not None or not path.is_dir():
+        return None
+    ckpt, cfg, _ = experiment.checkpoint_of(path, load_config(task.spec))
+    return (ckpt, cfg) if ckpt is not None else None
+
+
+def _single_run(task: TrialTask, path: Path, out: TrialOutcome,
+                resume: tuple[Any, Any] | None = None) -> None:
+    path.mkdir(parents=True, exist_ok=resume is not None)
     rf = RunFolder(path)
+    if resume is not None:
+        rf = RunFolder.resumed(path, json_object(path / "status.json")[0], resume[0].epoch)
     pruning = task.prune.callback() if task.prune is not None else None
     extra = {"callbacks": [pruning]} if pruning is not None else {}  # sweep.prune
     options = experiment.Options(verbose=0, argv=task.argv, plots=task.plots,
                                  save_model=task.save_model, runs_dir=path.parent,
                                  reuse_data=True, **extra)
     try:
-        prepared = _on_warm_model(task.spec, options)
-        result = experiment.train_in_folder(prepared, rf, options)
+        prepared = _on_warm_model(task.spec, options, resume[1] if resume else None)
+        result = experiment.train_in_folder(prepared, rf, options,
+                                            resume=resume[0] if resume else None)
         out.status, out.metrics = "completed", result.metrics
         out.value = metric_value(path, result.metrics, task.metric)
         if out.value is None:
@@ -98,12 +113,13 @@ def _single_run(task: TrialTask, path: Path, out: TrialOutcome) -> None:
     out.epochs = int(rf.status.get("epochs") or 0)
 
 
-def _on_warm_model(spec: Spec, options: experiment.Options) -> experiment.Prepared:
+def _on_warm_model(spec: Spec, options: experiment.Options,
+                   cfg: Config | None = None) -> experiment.Prepared:
     """The trial prepared (its fresh model built from its seed), on this process's warm
     model when an earlier trial had the same model and compile sections: a grid over batch
     size, epochs or seeds traces its model once (:func:`kexp.train.warm.start_on`, the
-    same numbers)."""
-    cfg = load_config(spec)
+    same numbers). ``cfg``: the config a resumed trial's folder holds (its seed)."""
+    cfg = cfg or load_config(spec)
 
     def build() -> tuple[experiment.Prepared, Any]:
         prepared = experiment.prepare(spec, options, cfg=cfg)

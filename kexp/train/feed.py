@@ -75,15 +75,17 @@ def holdout(x: Any, y: Any, fraction: float) -> tuple[Any, Any, Any, Any]:
 
 
 def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
-            repeat: bool = False) -> Any:
+            repeat: bool = False, skip: int = 0) -> Any:
     """A ``tf.data.Dataset`` of ``(x, y)`` batches, one epoch per iteration: reshuffled
     each epoch (``shuffle``) from ``seed``, in order otherwise; ``repeat``: every epoch
     after another in one endless stream (a fit with ``steps_per_epoch`` then keeps one
-    iterator, and epoch ``e`` has row order ``epoch_orders(...)[e]``)."""
+    iterator, and epoch ``e`` has row order ``epoch_orders(...)[e]``); ``skip``: that
+    stream from its ``skip``-th batch on (a resumed run's next batch: the same batches
+    as the stream that was not stopped)."""
     import tensorflow as tf
 
     if images.is_files(x):
-        return image_batches(x, y, batch_size, shuffle, seed, repeat)
+        return image_batches(x, y, batch_size, shuffle, seed, repeat).skip(skip)
     x, y = floatx(x), floatx(y)
     n = rows(x)
     seed = int(seed) % 2**63
@@ -94,10 +96,12 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
         ds = ds.batch(batch_size)
         if repeat:
             ds = ds.repeat()
+        ds = ds.skip(skip)
     else:
         index = _index(n, shuffle, seed).batch(batch_size)
         if repeat:
             index = index.repeat()
+        index = index.skip(skip)  # before the rows are gathered: skipping costs no copy
         whole = tf.data.Dataset.from_tensors((x, y)).repeat()
         ds = tf.data.Dataset.zip((index, whole)).map(
             lambda i, data: tf.nest.map_structure(lambda a: tf.gather(a, i), data),

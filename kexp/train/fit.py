@@ -130,15 +130,17 @@ def fit(
     class_weight: dict[int, float] | None = None,
     seed: int = 0,
     per_execution: int = 1,
+    initial_epoch: int = 0,
 ) -> Any:
     """Train ``model`` on the split's training part, batches from :mod:`kexp.train.feed`
     (reshuffled each epoch from ``seed``, one stream over all epochs); validation on the
     split's validation part, or on the last ``validation_split`` of the training rows as
     Keras holds them out. ``steps_per_execution`` becomes the largest divisor of the
-    epoch's batches up to ``per_execution``, the spec's (:func:`kexp.train.feed.per_execution`)."""
+    epoch's batches up to ``per_execution``, the spec's (:func:`kexp.train.feed.per_execution`).
+    ``initial_epoch``: a resumed run's epochs done; the batches go on from there."""
     if split.stream is not None:
         return _fit_stream(model, cfg, split.stream, callbacks, verbose, class_weight,
-                           per_execution)
+                           per_execution, initial_epoch)
     x, y = for_keras(split.x_train), for_keras(split.y_train)
     x_val, y_val = for_keras(split.x_val), for_keras(split.y_val)
     if x_val is None and cfg.validation_split:
@@ -150,8 +152,10 @@ def fit(
     steps = feed.steps(rows(x), cfg.batch_size)
     set_per_execution(model, feed.per_execution(per_execution, steps))
     return model.fit(
-        feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True),
+        feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True,
+                     skip=initial_epoch * steps),
         epochs=cfg.epochs,
+        initial_epoch=initial_epoch,
         steps_per_epoch=steps,
         validation_data=validation,
         shuffle=False,  # the batches are shuffled already (feed.batches)
@@ -179,16 +183,21 @@ def one_pass_per_epoch() -> Iterator[None]:
 
 def _fit_stream(model: Any, cfg: FitConfig, stream: Streams, callbacks: list[Any],
                 verbose: int | str, class_weight: dict[int, float] | None,
-                per_execution: int) -> Any:
+                per_execution: int, initial_epoch: int) -> Any:
     """Keras's fit on batches read as they come (``steps`` of the training part an epoch:
-    the spec's ``steps_per_epoch``, a streamed CSV's count; None: one pass)."""
+    the spec's ``steps_per_epoch``, a streamed CSV's count; None: one pass). A streamed
+    CSV resumed at ``initial_epoch`` shuffles that epoch's chunks as it did then (its
+    order is drawn from the seed and the epoch)."""
     steps = stream.train.steps
+    if initial_epoch and hasattr(stream.train, "epoch"):
+        stream.train.epoch = initial_epoch
     set_per_execution(model, feed.per_execution(per_execution, steps) if steps else 1)
     val = stream.validation
     with one_pass_per_epoch():
         return model.fit(
             stream.train.for_keras(),
             epochs=cfg.epochs,
+            initial_epoch=initial_epoch,
             steps_per_epoch=steps,
             validation_data=None if val is None else val.for_keras(),
             validation_steps=None if val is None else val.steps,
