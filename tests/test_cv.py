@@ -264,10 +264,10 @@ def cv_failing_at_fold_2(project: Path, runs: Path, monkeypatch: pytest.MonkeyPa
 
     real = experiment.train_in_folder
 
-    def train(p, rf, options, log=None):  # noqa: ANN001, ANN202
+    def train(p, rf, options, log=None, **kw):  # noqa: ANN001, ANN003, ANN202
         if rf.path.name == "fold-02":
             fail(rf)
-        return real(p, rf, options)
+        return real(p, rf, options, **kw)
 
     monkeypatch.chdir(project)
     monkeypatch.setattr(experiment, "train_in_folder", train)
