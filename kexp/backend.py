@@ -1,4 +1,11 @@
-"""Import TensorFlow/Keras lazily and quietly, and set seeds.
+"""Keras's backend (TensorFlow, JAX or PyTorch), chosen before Keras is imported, and
+Keras imported lazily and quietly; seeds, determinism, threads and versions per backend.
+
+The backend is Keras's own ``KERAS_BACKEND``: :func:`select` sets it (from the spec's
+``backend``, ``--backend``, or ``KERAS_BACKEND`` as the user set it) before the first
+import of Keras in this process, and worker processes inherit it. TensorFlow is imported
+on every backend: kexp's data pipelines are ``tf.data`` (Keras 3 trains from ``tf.data``
+on each backend).
 
 TensorFlow prints start-up lines (CUDA probing, oneDNN notices) to the process's
 stderr from C++ before Python's logging exists; unless the user asked for
@@ -13,7 +20,63 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from kexp.errors import ConfigError
+
 _verbose = False
+
+#: Keras 3's backends that kexp trains on, and the package each needs
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+DEFAULT = "tensorflow"
+
+
+def default_name() -> str:
+    """The backend when the spec names none: ``KERAS_BACKEND`` when set (Keras's own
+    variable), else TensorFlow."""
+    return os.environ.get("KERAS_BACKEND") or DEFAULT
+
+
+def imported() -> str | None:
+    """The backend Keras was imported on in this process, or None before its import."""
+    if "keras" not in sys.modules:
+        return None
+    return str(sys.modules["keras"].backend.backend())
+
+
+def check(name: str) -> None:
+    """ConfigError (at ``backend``) unless ``name`` can train in this process: a backend
+    kexp knows, its package installed, Keras not already imported on another backend."""
+    import importlib.util
+
+    if name not in BACKENDS:
+        raise ConfigError(("backend",), f"expected one of {', '.join(BACKENDS)}, received "
+                          f"{name!r} (from KERAS_BACKEND)",
+                          hint="Write backend: tensorflow, jax or torch in the spec, or set "
+                               "KERAS_BACKEND to one of them")
+    if importlib.util.find_spec(BACKENDS[name]) is None:
+        raise ConfigError(("backend",), f"the {name} backend needs the {BACKENDS[name]} package, "
+                          "which is not installed",
+                          hint=f"pip install 'kexp[{name}]', or use backend: tensorflow")
+    now = imported()
+    if now is not None and now != name:
+        raise ConfigError(
+            ("backend",), f"{name}: Keras is already imported on {now} in this process, and a "
+            "process trains on one backend",
+            hint=f"Run it in its own process (kexp run ... --backend {name}), or set "
+                 f"KERAS_BACKEND={name} before Keras is imported")
+
+
+def select(name: str | None) -> str:
+    """Use backend ``name`` (None: :func:`default_name`) in this process and the workers it
+    starts: checked (:func:`check`), then set as ``KERAS_BACKEND`` before Keras's import."""
+    name = name or default_name()
+    check(name)
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def name() -> str:
+    """The backend this process trains on (Keras's, once imported)."""
+    return imported() or default_name()
 
 
 def is_verbose() -> bool:
@@ -52,8 +115,9 @@ def _stderr_silenced() -> Iterator[None]:
 
 
 def keras() -> Any:
-    """Import and return keras (TensorFlow backend)."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    """Import and return keras, on the backend :func:`select` chose (none chosen:
+    ``KERAS_BACKEND``, else TensorFlow), with TensorFlow beside it for the data."""
+    os.environ.setdefault("KERAS_BACKEND", DEFAULT)
     if not _verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_silenced():
@@ -70,25 +134,101 @@ def keras() -> Any:
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    """Python, NumPy and TensorFlow seeds; op determinism when asked."""
+    """Python, NumPy, the backend's and TensorFlow's seeds (Keras's ``set_random_seed``);
+    with ``deterministic``, what :func:`determinism` says."""
+    if deterministic and os.environ.get("KERAS_BACKEND") == "jax" and "jax" not in sys.modules:
+        _add_xla_flag("--xla_gpu_deterministic_ops=true")  # read when JAX starts its devices
     k = keras()
     k.utils.set_random_seed(seed)
+    if not deterministic:
+        return
     import tensorflow as tf
 
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
+    tf.config.experimental.enable_op_determinism()  # the tf.data pipelines, and TensorFlow's ops
+    if name() == "torch":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
+def determinism(deterministic: bool) -> str | None:
+    """What ``deterministic: true`` does on this process's backend, for the record."""
+    if not deterministic:
+        return None
+    return {
+        "tensorflow": "tf.config.experimental.enable_op_determinism (ops and tf.data)",
+        "jax": "XLA on the CPU is deterministic; on GPUs --xla_gpu_deterministic_ops=true; "
+               "tf.data with TensorFlow's op determinism",
+        "torch": "torch.use_deterministic_algorithms(True); tf.data with TensorFlow's op "
+                 "determinism",
+    }[name()]
+
+
+def _add_xla_flag(flag: str) -> None:
+    flags = os.environ.get("XLA_FLAGS", "")
+    if flag.split("=")[0] not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+
+
+def rng_state() -> dict[str, Any]:
+    """The backend's global random state, where training draws from it (as NumPy arrays
+    by name): PyTorch's, which Keras's Dropout without a seed draws from on that backend.
+    TensorFlow's and JAX's Keras layers draw from their seed generators (model variables)."""
+    if name() != "torch":
+        return {}
+    import torch
+
+    out = {"torch.cpu": torch.get_rng_state().numpy()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            out[f"torch.cuda.{i}"] = state.numpy()
+    return out
+
+
+def set_rng_state(states: dict[str, Any]) -> None:
+    """Put back what :func:`rng_state` gave."""
+    if name() != "torch" or not states:
+        return
+    import torch
+
+    for key, value in states.items():
+        state = torch.from_numpy(value.copy())
+        if key == "torch.cpu":
+            torch.set_rng_state(state)
+        elif key.startswith("torch.cuda.") and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state, int(key.rsplit(".", 1)[1]))
 
 
 def versions() -> dict[str, str]:
+    """The backend and the versions of Keras, TensorFlow, NumPy and the backend's packages."""
+    import importlib.metadata
+
     import numpy
 
     k = keras()
     import tensorflow as tf
 
-    return {"tensorflow": tf.__version__, "keras": k.__version__, "numpy": numpy.__version__}
+    out = {"backend": name(), "tensorflow": tf.__version__, "keras": k.__version__,
+           "numpy": numpy.__version__}
+    for package in {"jax": ("jax", "jaxlib"), "torch": ("torch",)}.get(name(), ()):
+        out[package] = importlib.metadata.version(package)
+    return out
 
 
 def devices() -> dict[str, Any]:
+    """The accelerators and CPU devices the backend sees."""
+    if name() == "jax":
+        import jax
+
+        found = jax.devices()
+        return {"gpus": [str(d) for d in found if d.platform != "cpu"],
+                "cpus": len(jax.devices("cpu"))}
+    if name() == "torch":
+        import torch
+
+        return {"gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+                "cpus": 1}
     import tensorflow as tf
 
     return {
@@ -101,13 +241,21 @@ _threads_set = False
 
 
 def set_threads(threads: int) -> None:
-    """TensorFlow's thread pools (and OpenMP's), set once per process before its first op:
-    a worker of ``kexp cv --jobs N`` or ``kexp sweep --jobs N`` uses its share of the cores."""
+    """TensorFlow's thread pools (and OpenMP's, PyTorch's; XLA's on the CPU at one thread),
+    set once per process before its first op: a worker of ``kexp cv --jobs N`` or ``kexp
+    sweep --jobs N`` uses its share of the cores."""
     global _threads_set
     if _threads_set:
         return
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if threads == 1 and os.environ.get("KERAS_BACKEND") == "jax" and "jax" not in sys.modules:
+        _add_xla_flag("--xla_cpu_multi_thread_eigen=false")
+        _add_xla_flag("intra_op_parallelism_threads=1")
     keras()
+    if name() == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
     import tensorflow
 
     try:

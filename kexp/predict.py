@@ -28,9 +28,11 @@ from kexp.train.predictions import predictions
 
 
 def predict(run_dir: Path, data_path: Path | list[Path], out: Path | None,
-            log: Log = silent) -> tuple[Path, int]:
+            log: Log = silent, on: str | None = None) -> tuple[Path, int]:
     """Apply a finished run's preprocessing and model to new data (a file; for a model
-    trained on images, a folder of them or a list of image files); write a CSV."""
+    trained on images, a folder of them or a list of image files); write a CSV. The model
+    loads on ``on`` (a Keras backend; None: the one it was trained on, recorded in its
+    ``config.yaml``)."""
     run_dir = Path(run_dir)
     for name in ("config.yaml", "preprocess.json", "model.keras"):
         if not (run_dir / name).is_file():
@@ -45,6 +47,11 @@ def predict(run_dir: Path, data_path: Path | list[Path], out: Path | None,
     shown = data_path[0].parent / "images" if isinstance(data_path, list) else Path(data_path)
     out = Path(out) if out else run_dir / f"predictions-{shown.stem}.csv"
     check_creatable(out.parent, "--out", out)  # before Keras: nothing is loaded for nothing
+    try:
+        backend.select(on or cfg.backend)
+    except ConfigError as exc:
+        raise RunError(f"--backend {on}: {exc.message}" if on else
+                       f"{run_dir / 'config.yaml'}: backend: {exc.message}; {exc.hint}") from None
     ins, outs = named.names_of(cfg)
     pre = NamedPreprocessor.from_state(json.loads((run_dir / "preprocess.json").read_text()), ins, outs)
     model = load_model(run_dir, cfg_data, log)

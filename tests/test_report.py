@@ -139,12 +139,12 @@ def test_cli_ls_table(runs):
     result = invoke("ls", str(runs))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "name", "kind", "status", "started", "duration", "done",
+    assert lines[0].split() == ["id", "name", "kind", "status", "started", "duration", "done", "backend",
                                 "optimizer", "lr", "batch_size", "loss", "accuracy"]
     assert len(lines) == 6
     first = lines[1].split()
     assert first[1:5] == ["mnist-mlp", "run", "completed", "2026-11-28"]
-    assert first[6:] == ["12.3s", "5/10", "SGD", "0.01", "800", "0.1", "0.97"]
+    assert first[6:] == ["12.3s", "5/10", "tensorflow", "SGD", "0.01", "800", "0.1", "0.97"]
     assert "1m15s" in lines[3] and "died" in lines[4]
     assert lines[5].split()[3:4] + lines[5].split()[7:9] == ["completed", "3/3", "folds"]
 
@@ -422,7 +422,7 @@ def test_ls_shows_a_sweep_by_its_trials_and_its_best_trials_settings(tmp_path):
     assert (row["best_trial"], row["loss"], row["accuracy"]) == (3, pytest.approx(0.47),
                                                                  pytest.approx(0.73))
     line = invoke("ls", str(root), exit_code=0).stdout.splitlines()[1].split()
-    assert line[6:12] == ["1m00s", "5/5", "trials", "Adam", "0.003", "16"]
+    assert line[6:13] == ["1m00s", "5/5", "trials", "tensorflow", "Adam", "0.003", "16"]
 
     import shutil
 

@@ -477,7 +477,7 @@ def test_a_string_read_as_a_number_is_refused_with_the_fix():
 def test_the_name_option_is_a_string_as_given():
     from kexp.cli.common import spec_overrides
 
-    assert _configure(BASE, spec_overrides((), "007", None, 3)).name == "007"
+    assert _configure(BASE, spec_overrides((), "007", None, 3, None)).name == "007"
     assert _configure(BASE, spec_overrides((), "1e3", 4, None)).name == "1e3"
 
 

@@ -77,19 +77,22 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--seed", type=int, help="Random seed (overrides the spec's seed).")(fn)
     fn = click.option("--epochs", type=click.IntRange(min=1),
                       help="Epochs (overrides fit.epochs).")(fn)
+    fn = backend_option(fn)
     return fn
 
 
+def backend_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--backend", type=click.Choice(["tensorflow", "jax", "torch"]),
+        help="Keras's backend (overrides the spec's backend; default: KERAS_BACKEND, else "
+             "tensorflow).")(fn)
+
+
 def spec_overrides(overrides: tuple[str, ...], name: str | None, seed: int | None,
-               epochs: int | None) -> list[Any]:
-    items: list[Any] = list(overrides)
-    if name is not None:
-        items.append((f"name={json.dumps(name)}", f"--name {name}"))  # a string, as given
-    if seed is not None:
-        items.append((f"seed={seed}", f"--seed {seed}"))
-    if epochs is not None:
-        items.append((f"fit.epochs={epochs}", f"--epochs {epochs}"))
-    return items
+                   epochs: int | None, backend: str | None) -> list[Any]:
+    from kexp.spec import option_items
+
+    return [*overrides, *option_items(name, seed, epochs, backend)]
 
 
 def mlflow_option(fn: Callable[..., Any]) -> Callable[..., Any]:

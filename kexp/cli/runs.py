@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from kexp.cli.common import (
+    backend_option,
     fmt_metrics,
     log,
     mlflow_option,
@@ -31,8 +32,8 @@ from kexp.errors import UsageError
 @mlflow_option
 @user_errors
 def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
-        seed: int | None, epochs: int | None, runs_dir: str, resume_dir: str | None,
-        mlflow: str | None) -> None:
+        seed: int | None, epochs: int | None, backend: str | None, runs_dir: str,
+        resume_dir: str | None, mlflow: str | None) -> None:
     """Train and evaluate the experiment in SPEC; write a run folder.
 
     A run saves a checkpoint at the end of every epoch (fit.checkpoint); one that
@@ -47,7 +48,8 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
 
     if resume_dir is not None:
         given = [o for o, v in (("SPEC", spec), ("--set", overrides), ("--name", name),
-                                ("--seed", seed), ("--epochs", epochs), ("--mlflow", mlflow))
+                                ("--seed", seed), ("--epochs", epochs), ("--backend", backend),
+                                ("--mlflow", mlflow))
                  if v not in (None, ())]
         if given:
             raise UsageError(f"--resume continues the run with its own config.yaml; "
@@ -58,7 +60,7 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
         raise UsageError("missing SPEC: give a spec file (kexp run configs/mnist.yaml), or "
                          "--resume RUN_DIR to continue a run")
     else:
-        options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs)
+        options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs, backend)
                                      + mlflow_overrides(mlflow), runs_dir=Path(runs_dir))
         result = experiment.run_file(spec, options, log=log)
     click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
@@ -72,7 +74,8 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
               help="Also draw the model's graph to this file (needs pydot and Graphviz).")
 @user_errors
 def validate(spec: str, overrides: tuple[str, ...], name: str | None,
-             seed: int | None, epochs: int | None, graph: str | None) -> None:
+             seed: int | None, epochs: int | None, backend: str | None,
+             graph: str | None) -> None:
     """Check SPEC, load its data and build the model without training.
 
     Prints the model summary with parameter counts.
@@ -83,7 +86,7 @@ def validate(spec: str, overrides: tuple[str, ...], name: str | None,
     """
     from kexp import experiment
 
-    options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs))
+    options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs, backend))
     result = experiment.validate_file(spec, options, log=log)
     click.echo(result.text, nl=False)
     if graph:
@@ -100,17 +103,19 @@ def validate(spec: str, overrides: tuple[str, ...], name: str | None,
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Output CSV (default: RUN_DIR/predictions-<DATA>.csv).")
+@backend_option
 @user_errors
-def predict(run_dir: str, data: tuple[str, ...], out: str | None) -> None:
+def predict(run_dir: str, data: tuple[str, ...], out: str | None, backend: str | None) -> None:
     """Predict DATA (a CSV or .npz file; for a model trained on an image folder, a folder
     of images or image files) with the model and preprocessing of RUN_DIR.
 
     Writes predicted classes with probabilities (or values, for regression); images with
-    their file paths, and their true class when the folder has class subfolders.
+    their file paths, and their true class when the folder has class subfolders. The
+    model loads on the backend it was trained on (--backend: another one).
     """
     from kexp import predict as predict_mod
 
     paths = [Path(d) for d in data]
     path, rows = predict_mod.predict(Path(run_dir), paths if len(paths) > 1 else paths[0],
-                                     Path(out) if out else None, log=log)
+                                     Path(out) if out else None, log=log, on=backend)
     click.echo(f"Wrote {rows} predictions to {path}")

@@ -31,6 +31,10 @@ def run(request: CVRequest, log: Log = silent) -> CVResult:
     """
     request.check()
     backend.set_verbose(request.verbose)
+    from kexp.experiment import select_backend
+
+    select_backend(request.spec, request.spec_overrides(),
+                   Path(request.resume_dir) if request.resume_dir is not None else None)
     cv_opts = request.cv_options()
     wanted = cv_opts.jobs > 1 and cv_opts.executor == "local" and not cv_opts.stack
     if wanted:

@@ -11,7 +11,6 @@ Light on purpose: the command line imports this module before the spec is checke
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ CV_OVERRIDES = (
 #: options that ``--resume`` takes from the CV folder instead, in the order they are named
 FROM_THE_CV_FOLDER = (
     ("spec", "SPEC"), ("overrides", "--set"), ("name", "--name"), ("seed", "--seed"),
-    ("epochs", "--epochs"), ("folds", "--folds"), ("repeats", "--repeats"),
+    ("epochs", "--epochs"), ("backend", "--backend"), ("folds", "--folds"), ("repeats", "--repeats"),
     ("shuffle", "--shuffle"), ("stratify", "--stratify"), ("group", "--group"),
     ("cv_seed", "--cv-seed"),
 )
@@ -77,6 +76,7 @@ class CVRequest:
     name: str | None = None
     seed: int | None = None
     epochs: int | None = None
+    backend: str | None = None
     runs_dir: str = "runs"
     folds: int | None = None
     repeats: int | None = None
@@ -111,13 +111,10 @@ class CVRequest:
 
     def spec_overrides(self) -> list[Any]:
         """``--set`` items, then ``(override, origin)`` pairs for the other spec options."""
-        items: list[Any] = list(self.overrides)
-        if self.name is not None:
-            items.append((f"name={json.dumps(self.name)}", f"--name {self.name}"))  # a string
-        if self.seed is not None:
-            items.append((f"seed={self.seed}", f"--seed {self.seed}"))
-        if self.epochs is not None:
-            items.append((f"fit.epochs={self.epochs}", f"--epochs {self.epochs}"))
+        from kexp.spec import option_items
+
+        items: list[Any] = [*self.overrides,
+                            *option_items(self.name, self.seed, self.epochs, self.backend)]
         for attr, key, option in CV_OVERRIDES:
             value = getattr(self, attr)
             if value is not None:

@@ -100,7 +100,7 @@ def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
             return
     log(f"--stack: training the folds as sub-networks of one model ({reason})")
     keras.backend.clear_session()
-    parts = _parts(job, tasks, NOTE, rename=True)
+    parts = _parts(job, tasks, f"{NOTE} (not vectorized: {reason})", rename=True)
     inputs = [keras.Input(tuple(for_keras(p.split.x_train).shape[1:]), name=f"x_{p.cfg.model.name}")
               for p, _ in parts]
     outputs = [p.model(i) for (p, _), i in zip(parts, inputs, strict=True)]

@@ -50,7 +50,8 @@ SUMMED = ("L1", "L2", "L1L2")
 def why_not_vectorized(cfg: Config, models: list[Any]) -> str | None:
     """Why the folds' models cannot train vectorized, or None when they can.
 
-    They can when: the spec names no custom code (``kexp.model.custom.references``, as
+    They can when: the backend is TensorFlow (the training step is a ``tf.GradientTape``);
+    the spec names no custom code (``kexp.model.custom.references``, as
     for a warm model); the loss and metrics are per-sample means (:func:`per_sample`:
     each fold's mean over its own rows is taken in one masked sum); the optimizer is one of
     :data:`ELEMENTWISE` without ``clipnorm`` / ``global_clipnorm`` (a norm over a batched
@@ -60,6 +61,8 @@ def why_not_vectorized(cfg: Config, models: list[Any]) -> str | None:
     only L1 / L2 / L1L2, no LoRA or quantization), all with the same variable shapes.
     """
     keras = backend.keras()
+    if backend.name() != "tensorflow":
+        return f"the vectorized stack's training step is TensorFlow's; this CV trains on {backend.name()}"
     tree = {"model": cfg.model.model_dump(mode="json"),
             "compile": cfg.compile.model_dump(mode="json")}
     if references(tree):

@@ -13,7 +13,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from kexp.experiment.command import check_inputs, load_checked, run_file, validate_file
+from kexp.experiment.command import (
+    check_inputs,
+    load_checked,
+    run_file,
+    select_backend,
+    validate_file,
+)
 from kexp.experiment.options import Log, Options, silent
 
 _LAZY = {
@@ -26,7 +32,7 @@ _LAZY = {
     **dict.fromkeys(("checkpoint_of", "resume_run"), "resume"),
 }
 
-__all__ = ["Log", "Options", "check_inputs", "load_checked", "run_file", "silent", "validate_file", *_LAZY]
+__all__ = ["Log", "Options", "check_inputs", "load_checked", "run_file", "select_backend", "silent", "validate_file", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

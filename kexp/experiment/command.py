@@ -8,11 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kexp import backend
 from kexp.data.paths import base_dirs, check_data_paths
-from kexp.errors import ConfigError
+from kexp.errors import ConfigError, KexpError
 from kexp.experiment.options import Log, Options, silent
 from kexp.rundir.write import check_creatable
-from kexp.spec import Config, Spec, apply_overrides, configure, load_spec
+from kexp.spec import (
+    Config,
+    Spec,
+    apply_overrides,
+    configure,
+    load_spec,
+    wanted_backend,
+)
 
 if TYPE_CHECKING:
     from kexp.experiment.trainer import RunResult, Validation
@@ -40,6 +48,7 @@ def check_inputs(spec: Spec, cfg: Config, overrides: list[Any], runs_dir: Path |
         check_creatable(runs_dir, "--runs-dir")
     full = apply_overrides(spec, overrides)
     try:
+        check_backend(cfg, command)
         if command is not None and cfg.distribute is not None:
             raise ConfigError(("distribute",), f"{command} trains its models one per process (or "
                               "worker); distribute trains one kexp run on several devices",
@@ -53,6 +62,38 @@ def check_inputs(spec: Spec, cfg: Config, overrides: list[Any], runs_dir: Path |
         if exc.loc is None:
             raise
         raise exc.located(*full.locate(exc.loc)) from None
+
+
+def check_backend(cfg: Config, command: str | None = None) -> str:
+    """The backend ``cfg`` trains on (its ``backend``, else ``KERAS_BACKEND``, else
+    TensorFlow), a ConfigError unless it can train here and everything the spec asks
+    for works on it: ``distribute`` is TensorFlow's MirroredStrategy."""
+    name = cfg.backend or backend.default_name()
+    backend.check(name)
+    if name != "tensorflow" and cfg.distribute is not None and command is None:
+        raise ConfigError(("distribute",), f"distribute trains on TensorFlow's MirroredStrategy; "
+                          f"this spec trains on {name}",
+                          hint="Use backend: tensorflow for distribute, or remove distribute")
+    return name
+
+
+def select_backend(spec_file: str | Path | None, overrides: list[Any],
+                   folder: Path | None = None) -> None:
+    """Select the backend a CV or sweep trains on before its workers are spawned (they
+    inherit ``KERAS_BACKEND``): the spec's ``backend`` with ``overrides``, or, resuming
+    ``folder``, its ``config.yaml``'s. A ConfigError names the key and its line; a spec
+    that cannot be read is left to the validation that follows."""
+    try:
+        if folder is not None:
+            full = load_spec(folder / "config.yaml")
+        else:
+            full = apply_overrides(load_spec(spec_file or ""), overrides)
+    except KexpError:
+        return
+    try:
+        backend.select(wanted_backend(full, []))
+    except ConfigError as exc:
+        raise exc.located(*full.locate(("backend",))) from None
 
 
 def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult:

@@ -69,6 +69,7 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
     full = apply_overrides(spec, options.overrides)
     try:
         cfg = cfg or load_config(full)
+        backend.select(cfg.backend)  # before Keras's import
         distribute.configure_devices(cfg.distribute)  # before TensorFlow's first operation
         cfg, base_dirs = setup(full, cfg)
         seed = cfg.seed
@@ -95,15 +96,20 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
 
 def setup(full: Spec, cfg: Config | None = None) -> tuple[Config, list[Path]]:
     """Validate the spec (overrides applied), fix its seed (drawn and recorded when
-    the spec has none), make custom code importable from the spec's folders and resolve
-    every name the spec gives (:func:`check_names`)."""
+    the spec has none) and its backend (selected before Keras is imported), make custom
+    code importable from the spec's folders and resolve every name the spec gives
+    (:func:`check_names`)."""
     cfg = cfg or load_config(full)
+    try:
+        name = backend.select(cfg.backend)
+    except ConfigError as exc:
+        raise located(full, exc) from None
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     dirs = base_dirs(full)
     for d in dirs:
         resolve.add_search_path(d)
     check_names(cfg)
-    return cfg.model_copy(update={"seed": seed}), dirs
+    return cfg.model_copy(update={"seed": seed, "backend": name}), dirs
 
 
 def check_names(cfg: Config) -> None:

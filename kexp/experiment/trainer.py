@@ -245,6 +245,7 @@ def environment(cfg: Config, seed: int, raw: sources.RawData, argv: list[str]) -
         "cwd": str(Path.cwd()),
         "seed": seed,
         "deterministic": cfg.deterministic,
+        "determinism": backend.determinism(cfg.deterministic),
         "precision": cfg.precision,
         "git_commit": _git_commit(),
         "data": raw.info,

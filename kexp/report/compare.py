@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from kexp.errors import KexpError
-from kexp.report.tables import cell, map_cells, metric_order
+from kexp.report.tables import OLD_BACKEND, cell, map_cells, metric_order
 from kexp.rundir.read import Run
 
 __all__ = ["Comparison", "compare_runs", "config_differences", "format_comparison", "with_defaults"]
@@ -83,7 +83,9 @@ def with_defaults(configs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     another config's item at the same place writes out: a layer without ``repeat`` beside one
     with ``repeat: 2`` reads ``repeat: 1``, as the spec means it (``"Flatten"`` reads
     ``{Flatten: null, repeat: 1}``, as config.yaml writes a repeated named layer). New dicts;
-    ``configs`` are left as they are."""
+    ``configs`` are left as they are. A config without ``backend`` (written before kexp
+    had a choice) reads TensorFlow's."""
+    configs = [{**c, "backend": c.get("backend") or OLD_BACKEND} if c else c for c in configs]
     stacks = [_layers(c) for c in configs]
     written = {(i, key) for layers in stacks for i, item in enumerate(layers)
                if isinstance(item, dict) for key in LAYER_DEFAULTS if key in item}

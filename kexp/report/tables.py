@@ -32,8 +32,10 @@ __all__ = [
 TABLE_FORMATS = ("table", "csv", "json")
 BASE_COLUMNS = [
     "id", "name", "kind", "status", "started", "duration_s", "epochs", "done",
-    "optimizer", "learning_rate", "batch_size", "max_epochs",
+    "backend", "optimizer", "learning_rate", "batch_size", "max_epochs",
 ]
+#: the backend of a run folder whose config.yaml names none (kexp trained on TensorFlow only)
+OLD_BACKEND = "tensorflow"
 
 
 @dataclass
@@ -77,6 +79,7 @@ def run_row(run: Run) -> dict[str, Any]:
         "duration_s": run.status.get("duration_s"),
         "epochs": epochs,
         "done": run.progress() or _epochs_done(epochs, fit.get("epochs")),
+        "backend": (config.get("backend") or OLD_BACKEND) if config else None,
         "optimizer": optimizer,
         "learning_rate": lr,
         "batch_size": fit.get("batch_size"),

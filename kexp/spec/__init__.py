@@ -10,7 +10,16 @@ from kexp.errors import format_path
 from kexp.spec import graph
 from kexp.spec.base import Base, Column, Label, NamedObject, named, per_name, single_key
 from kexp.spec.labels import BinaryLabels, LabelMap
-from kexp.spec.load import PathT, Spec, apply_overrides, load_spec, parse_override, parse_spec
+from kexp.spec.load import (
+    PathT,
+    Spec,
+    apply_overrides,
+    load_spec,
+    option_items,
+    parse_override,
+    parse_spec,
+    wanted_backend,
+)
 from kexp.spec.messages import check_as_written, configure, load_config
 from kexp.spec.network import FunctionalModel, GraphInput, GraphNode, SequentialModel
 from kexp.spec.schema import CheckpointConfig, CompileConfig, Config, CVConfig, FitConfig, resolved
@@ -47,7 +56,7 @@ __all__ = [
     "GetDummiesStep", "GraphInput", "GraphNode", "Holdout", "ImagesData", "ImputeStep", "KerasData", "Label",
     "LabelMap", "MinMaxStep", "NamedObject", "NpzData", "PadStep", "PathT", "PreprocessConfig", "PythonData",
     "RandomData", "ReshapeStep", "ScaleStep", "SequenceData", "SequentialModel", "Spec",
-    "StandardizeStep", "StepArgs", "TokenizeStep", "apply_overrides", "check_as_written", "configure", "format_path",
+    "StandardizeStep", "StepArgs", "TokenizeStep", "apply_overrides", "option_items", "wanted_backend", "check_as_written", "configure", "format_path",
     "graph", "load_config", "load_spec", "named", "parse_override", "parse_spec", "per_name",
     "resolved", "single_key",
 ]

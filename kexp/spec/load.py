@@ -11,6 +11,7 @@ later errors can say ``model.layers[0].Dense (line 7): ...``.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -243,6 +244,30 @@ def _value(raw: str, item: str) -> Any:
         return raw
     finally:
         loader.dispose()
+
+
+def option_items(name: str | None = None, seed: int | None = None, epochs: int | None = None,
+                 backend: str | None = None) -> list[tuple[str, str]]:
+    """The ``(override, origin)`` pairs of the options ``--name``, ``--seed``, ``--epochs``
+    and ``--backend`` that were given (a name is a string, as given: ``--name 007``)."""
+    items = []
+    if name is not None:
+        items.append((f"name={json.dumps(name)}", f"--name {name}"))
+    if seed is not None:
+        items.append((f"seed={seed}", f"--seed {seed}"))
+    if epochs is not None:
+        items.append((f"fit.epochs={epochs}", f"--epochs {epochs}"))
+    if backend is not None:
+        items.append((f"backend={backend}", f"--backend {backend}"))
+    return items
+
+
+def wanted_backend(spec: Spec, items: Sequence[str | tuple[str, str]]) -> str | None:
+    """The spec's ``backend`` with the overrides applied, as written (None: not given, or
+    not a name: the validation reports it): what a command selects before its workers
+    start, before the spec is validated."""
+    value = apply_overrides(spec, items).data.get("backend")
+    return value if isinstance(value, str) else None
 
 
 def apply_overrides(spec: Spec, items: Sequence[str | tuple[str, str]]) -> Spec:

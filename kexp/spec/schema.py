@@ -292,8 +292,15 @@ class Config(Base):
     seed: Seed | None = Field(
         default=None,
         description="Seeds Python, NumPy and TensorFlow; null: drawn and recorded (kexp cv: 0)")
+    backend: Literal["tensorflow", "jax", "torch"] | None = Field(
+        default=None,
+        description="Keras's backend: tensorflow, jax (pip install 'kexp[jax]') or torch (pip "
+                    "install 'kexp[torch]'); null: KERAS_BACKEND when set, else tensorflow "
+                    "(recorded)")
     deterministic: bool = Field(
-        default=False, description="TensorFlow's deterministic ops (reproducible, slower)")
+        default=False,
+        description="Deterministic ops (reproducible, slower): TensorFlow's op determinism, "
+                    "PyTorch's deterministic algorithms; XLA on the CPU is deterministic")
     distribute: DistributeConfig | None = Field(
         default=None,
         description="Train on several devices (kexp run): {strategy: data_parallel, devices: [...]}; "

@@ -4,7 +4,6 @@ spec validated), then run it (:mod:`kexp.sweep.run`) or resume a sweep folder
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,8 @@ if TYPE_CHECKING:
 #: options that ``--resume`` takes from the sweep folder instead, in the order they are named
 FROM_THE_SWEEP_FOLDER = (
     ("spec", "SPEC"), ("overrides", "--set"), ("name", "--name"), ("seed", "--seed"),
-    ("epochs", "--epochs"), ("params", "--param"), ("trials", "--trials"), ("cv", "--cv"),
+    ("epochs", "--epochs"), ("backend", "--backend"), ("params", "--param"),
+    ("trials", "--trials"), ("cv", "--cv"),
 )
 
 
@@ -35,6 +35,7 @@ class SweepRequest:
     name: str | None = None
     seed: int | None = None
     epochs: int | None = None
+    backend: str | None = None
     params: tuple[str, ...] = ()
     trials: int | None = None
     cv: int | None = None  # K-fold CV per trial, then the refit (overrides sweep.cv)
@@ -69,12 +70,10 @@ class SweepRequest:
 
     def spec_overrides(self) -> list[Any]:
         """``--set`` items, then ``(override, origin)`` pairs for the other spec options."""
-        items: list[Any] = list(self.overrides)
-        for attr, key in (("name", "name"), ("seed", "seed"), ("epochs", "fit.epochs")):
-            value = getattr(self, attr)
-            if value is not None:  # --name is a string, as given (--name 007)
-                text = json.dumps(value) if attr == "name" else value
-                items.append((f"{key}={text}", f"--{attr} {value}"))
+        from kexp.spec import option_items
+
+        items: list[Any] = [*self.overrides,
+                            *option_items(self.name, self.seed, self.epochs, self.backend)]
         if self.trials is not None:
             items.append((f"sweep.trials={self.trials}", f"--trials {self.trials}"))
         return items
@@ -94,6 +93,10 @@ def run(request: SweepRequest, log: Log = silent) -> SweepResult:
 
         import_ray()
     backend.set_verbose(request.verbose)
+    from kexp.experiment import select_backend
+
+    select_backend(request.spec, request.spec_overrides(),
+                   Path(request.resume_dir) if request.resume_dir is not None else None)
     wanted = request.jobs > 1 and request.executor == "local"
     if wanted:
         request.jobs = cores.jobs_to_use(request.jobs, log)

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from kexp import backend
 from kexp.errors import ConfigError, ConfigErrors, UsageError
 from kexp.rundir.read import higher_is_better
 from kexp.spec import Config, Spec, apply_overrides, check_as_written, load_config
@@ -99,6 +100,14 @@ def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any]
         seed = random.SystemRandom().randrange(2**31)
         base = apply_overrides(base, [(f"seed={seed}", "a seed drawn for every trial of the sweep")])
         cfg = cfg.model_copy(update={"seed": seed})
+    if cfg.backend is None:  # recorded: every trial, and a resume, on the one backend
+        name = backend.default_name()
+        base = apply_overrides(base, [(f"backend={name}", "the backend of every trial")])
+        cfg = cfg.model_copy(update={"backend": name})
+    if "backend" in sweep.parameters:
+        raise ConfigError(("sweep", "parameters", "backend"),
+                          "a sweep trains every trial in processes of one Keras backend",
+                          hint="Sweep one backend at a time: kexp sweep SPEC --backend jax")
     tpe.check(cfg, sweep)  # tpe and prune: Optuna (kexp[sweep]) installed, validation data
     if sweep.method == "tpe":  # values proposed as it goes: every value and range end checked
         for params in tpe.probes(sweep):

@@ -4,8 +4,9 @@ so that ``kexp run --resume`` continues exactly where the run stopped.
 A checkpoint is taken at the end of an epoch (:class:`Saving` says which ones: the spec's
 ``fit.checkpoint``) and holds
 
-- the model's variables (weights, and the seed-generator states that Dropout draws from)
-  and the optimizer's (its step count, which a learning-rate schedule reads, the learning
+- the model's variables (weights, and the seed-generator states that Dropout draws from;
+  on PyTorch, whose Dropout without a seed draws from torch's own generator, that
+  generator's state too) and the optimizer's (its step count, which a learning-rate schedule reads, the learning
   rate that ReduceLROnPlateau lowers, the moments), by position with their shapes;
 - the state of every callback of the spec: the attributes that are numbers, text or lists
   of arrays (EarlyStopping's ``wait``, ``best`` and ``best_weights``, ReduceLROnPlateau's
@@ -101,6 +102,8 @@ def save(folder: Path, model: Any, callbacks: list[Any], epoch: int, steps: int,
     for part, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
         for i, value in enumerate(_numpy(variables)):
             arrays[f"{part}.{i}"] = value
+    for key, value in backend.rng_state().items():
+        arrays[f"rng.{key}"] = value
     states = []
     for j, cb in enumerate(callbacks):
         simple, lists = callback_state(cb)
@@ -188,7 +191,8 @@ def restore(model: Any, ckpt: Checkpoint) -> None:
 
 def restorer(ckpt: Checkpoint, callbacks: list[Any]) -> Any:
     """A callback, last in the fit's list, that gives each callback of the spec its saved
-    state once every callback's ``on_train_begin`` has reset it."""
+    state once every callback's ``on_train_begin`` has reset it (and the backend's global
+    random state, where the checkpoint holds one, as the first batch begins)."""
     Callback: Any = backend.keras().callbacks.Callback
     states = ckpt.meta["callbacks"]
     if len(states) != len(callbacks) or any(
@@ -205,7 +209,22 @@ def restorer(ckpt: Checkpoint, callbacks: list[Any]) -> Any:
                 for key, count in saved["arrays"].items():
                     setattr(cb, key, [ckpt.arrays[f"callback.{j}.{key}.{k}"] for k in range(count)])
 
-    return RestoreState()
+    rng = {k.removeprefix("rng."): v for k, v in ckpt.arrays.items() if k.startswith("rng.")}
+    if not rng:
+        return RestoreState()
+
+    class RestoreStateAndRng(RestoreState):
+        """PyTorch's generator is set as the first batch begins: once the fit's data loader
+        has drawn its seed from it, as the fit that saved the checkpoint had."""
+
+        pending = True
+
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            if self.pending:
+                backend.set_rng_state(rng)
+                self.pending = False
+
+    return RestoreStateAndRng()
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 from kexp.errors import ConfigError, did_you_mean
 from kexp.model import objects
 from kexp.spec import CompileConfig, single_key
+from kexp.train import feed
 
 
 def compile_model(model: Any, cfg: CompileConfig, outputs: list[str], notes: list[str], *,
@@ -31,7 +32,7 @@ def compile_model(model: Any, cfg: CompileConfig, outputs: list[str], notes: lis
         optimizer=objects.optimizer(cfg.optimizer, ("compile", "optimizer"), notes),
         metrics=args["metrics"],
         loss_weights=args["loss_weights"],
-        steps_per_execution=cfg.steps_per_execution,
+        steps_per_execution=feed.per_execution(cfg.steps_per_execution, cfg.steps_per_execution),
         jit_compile=cfg.jit_compile,
     )
 

@@ -164,7 +164,12 @@ def steps(n: int, batch_size: int) -> int:
 def per_execution(asked: int, steps_per_epoch: int) -> int:
     """The largest divisor of ``steps_per_epoch`` up to ``asked`` (the spec's
     ``steps_per_execution``): every call into TensorFlow then ends on an epoch's last
-    step of an endless stream of batches. The same batches and the same math either way."""
+    step of an endless stream of batches. The same batches and the same math either way.
+    On PyTorch, whose Keras trainer runs one step a call, 1."""
+    from kexp import backend
+
+    if backend.name() == "torch":
+        return 1
     top = min(asked, steps_per_epoch)
     return max(d for d in range(1, top + 1) if steps_per_epoch % d == 0)
 

@@ -151,9 +151,11 @@ def fit(
         validation = feed.batches(x_val, y_val, cfg.batch_size, shuffle=False, seed=seed)
     steps = feed.steps(rows(x), cfg.batch_size)
     set_per_execution(model, feed.per_execution(per_execution, steps))
+    train = feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True,
+                         skip=initial_epoch * steps)
+    build_from_shapes(model, train)
     return model.fit(
-        feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True,
-                     skip=initial_epoch * steps),
+        train,
         epochs=cfg.epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=steps,
@@ -193,9 +195,11 @@ def _fit_stream(model: Any, cfg: FitConfig, stream: Streams, callbacks: list[Any
         stream.train.epoch = initial_epoch
     set_per_execution(model, feed.per_execution(per_execution, steps) if steps else 1)
     val = stream.validation
+    train = stream.train.for_keras()
+    build_from_shapes(model, train)
     with one_pass_per_epoch():
         return model.fit(
-            stream.train.for_keras(),
+            train,
             epochs=cfg.epochs,
             initial_epoch=initial_epoch,
             steps_per_epoch=steps,
@@ -206,6 +210,27 @@ def _fit_stream(model: Any, cfg: FitConfig, stream: Streams, callbacks: list[Any
             callbacks=callbacks,
             verbose=verbose,
         )
+
+
+def build_from_shapes(model: Any, data: Any) -> None:
+    """Build what ``model.fit`` would build from ``data``'s first batch, from the shapes of
+    its batches instead. On JAX and PyTorch, Keras's fit of a model whose metrics or loss
+    are not built yet takes one batch of a first pass over the data to build them, then
+    starts the data again: a ``tf.data`` stream reshuffled at each pass (:mod:`kexp.train.feed`)
+    would train on the pass after the one TensorFlow trains on, a warm or resumed model on
+    another one than a fresh model, and a Python generator would be called once more. Data
+    that is not a ``tf.data.Dataset`` (a PyDataset) is left to Keras."""
+    from kexp import backend
+
+    spec = getattr(data, "element_spec", None)
+    if backend.name() == "tensorflow" or spec is None or not hasattr(model, "_symbolic_build"):
+        return
+    import tensorflow as tf
+
+    def zeros(s: Any) -> np.ndarray:
+        return np.zeros([1 if d is None else d for d in s.shape], s.dtype.as_numpy_dtype)
+
+    model._symbolic_build(data_batch=tf.nest.map_structure(zeros, spec))
 
 
 def set_per_execution(model: Any, per_execution: int) -> None:

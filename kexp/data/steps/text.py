@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kexp.backend import keras as import_keras
+from kexp.backend import name as backend_name
 from kexp.data.steps.base import RawStep, column_of
 from kexp.errors import ConfigError
 from kexp.spec import RESERVED_TOKENS, PadStep, TokenizeStep
@@ -88,7 +89,7 @@ class Tokenize(RawStep):
         kwargs: dict[str, Any] = {
             "standardize": self._standardize(),
             "split": self.args.split,
-            "ragged": True,
+            "ragged": _ragged(),
         }
         if vocabulary is None:
             kwargs["max_tokens"] = self.args.max_tokens
@@ -127,7 +128,7 @@ class Tokenize(RawStep):
         texts = self._texts(x, fitting=False)
         if self._layer is None:
             self._layer = self._make_layer(self.vocabulary)
-        seqs = self._layer(texts.astype(str)).to_list() if len(texts) else []
+        seqs = _sequences(self._layer(texts.astype(str))) if len(texts) else []
         out = np.empty(len(seqs), dtype=object)
         for i, seq in enumerate(seqs):
             # Keras 2's Tokenizer without oov_token drops unknown words
@@ -209,3 +210,18 @@ class Pad(RawStep):
 
     def load(self, state: dict[str, Any]) -> None:
         self.maxlen = state["maxlen"]
+
+
+def _ragged() -> bool:
+    """Whether TextVectorization gives ragged sequences: only on TensorFlow (Keras refuses
+    ``ragged=True`` on the other backends, which get rows padded with 0 to the longest)."""
+    return backend_name() == "tensorflow"
+
+
+def _sequences(out: Any) -> list[list[int]]:
+    """TextVectorization's output as one list of token indices per text: the ragged rows,
+    or the padded rows without their padding (index 0 is never a token)."""
+    if _ragged():
+        return out.to_list()
+    rows = np.asarray(import_keras().ops.convert_to_numpy(out))
+    return [row[row != 0].tolist() for row in rows]

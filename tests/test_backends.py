@@ -1,0 +1,101 @@
+"""``backend``: the spec's Keras backend (``--backend``, ``KERAS_BACKEND``), checked before
+anything trains, recorded, shown; and tests/backend_suite run on JAX and on PyTorch in a
+process of their own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TINY
+from tests.helpers import invoke, kexp_env, only_folder
+
+
+def test_the_backend_is_resolved_recorded_and_shown(tiny: Path) -> None:
+    invoke("run", str(tiny), "--runs-dir", "runs", exit_code=0)
+    run = only_folder(Path("runs"))
+    assert "\nbackend: tensorflow\n" in (run / "config.yaml").read_text()  # null: resolved
+    env = json.loads((run / "env.json").read_text())
+    assert env["backend"] == "tensorflow" and env["tensorflow"]
+    from kexp import report
+
+    assert report.list_runs(Path("runs")).frame.iloc[0]["backend"] == "tensorflow"
+
+
+def test_another_backend_than_this_process_imported_is_refused_at_its_line(tiny: Path) -> None:
+    tiny.write_text("backend: jax\n" + TINY)
+    result = invoke("run", str(tiny), "--runs-dir", "runs", exit_code=2)
+    assert ("backend (line 1): jax: Keras is already imported on tensorflow in this process"
+            in result.output), result.output
+    assert "Traceback" not in result.output and not Path("runs").exists()
+    result = invoke("validate", str(tiny), "--backend", "tensorflow", exit_code=0)
+
+
+def test_a_backend_whose_package_is_missing_says_what_to_install(
+        tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    result = invoke("validate", str(tiny), "--backend", "torch", exit_code=2)
+    assert ("backend (from --backend torch): the torch backend needs the torch package, which "
+            "is not installed. pip install 'kexp[torch]'") in result.output, result.output
+
+
+def test_keras_backend_is_the_default_and_a_bad_one_is_named(
+        tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kexp import backend
+
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backend.default_name() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "theano")
+    result = invoke("validate", str(tiny), exit_code=2)
+    assert "received 'theano' (from KERAS_BACKEND)" in result.output, result.output
+    assert "Write backend: tensorflow, jax or torch" in result.output
+    result = invoke("validate", str(tiny), "--backend", "tensorflow", exit_code=0)
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--resume", "runs/x", "--backend", "jax"],
+    ["cv", "--resume", "runs/x", "--backend", "jax"],
+    ["sweep", "--resume", "runs/x", "--backend", "jax"],
+], ids=["run", "cv", "sweep"])
+def test_resume_takes_the_backend_from_the_folder(tiny: Path, args: list[str]) -> None:
+    Path("runs/x").mkdir(parents=True)
+    result = invoke(*args, exit_code=2)
+    assert "--backend" in result.output and "resume" in result.output, result.output
+
+
+def test_a_sweep_over_the_backend_is_refused(tiny: Path) -> None:
+    result = invoke("sweep", str(tiny), "--param", "backend=tensorflow,jax", "--runs-dir", "runs",
+                    exit_code=2)
+    assert "a sweep trains every trial in processes of one Keras backend" in result.output
+    assert "kexp sweep SPEC --backend jax" in result.output
+
+
+def test_an_older_run_folder_reads_as_tensorflows(tiny: Path) -> None:
+    from kexp.report.compare import with_defaults
+
+    assert with_defaults([{"name": "a"}, {"name": "b", "backend": "jax"}]) == [
+        {"name": "a", "backend": "tensorflow"}, {"name": "b", "backend": "jax"}]
+
+
+@pytest.mark.slow  # a process of its own: the backend imported, every shipped config trained
+@pytest.mark.parametrize("name", ["jax", "torch"])
+def test_the_backend_suite_passes_on(name: str) -> None:
+    if find_spec(name) is None:
+        pytest.skip(f"{name} is not installed (pip install 'kexp[{name}]')")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         str(ROOT / "tests" / "backend_suite")],
+        cwd=ROOT, env=kexp_env(KERAS_BACKEND=name, KEXP_BACKEND_SUITE="1"),
+        capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    assert " passed" in done.stdout and os.environ.get("KEXP_BACKEND_SUITE") != "1"
