@@ -478,7 +478,7 @@ def test_the_name_option_is_a_string_as_given():
     from kexp.cli.common import spec_overrides
 
     assert _configure(BASE, spec_overrides((), "007", None, 3, None)).name == "007"
-    assert _configure(BASE, spec_overrides((), "1e3", 4, None)).name == "1e3"
+    assert _configure(BASE, spec_overrides((), "1e3", 4, None, None)).name == "1e3"
 
 
 # ---------------------------------------------------------------- name and delimiter

@@ -62,6 +62,9 @@ def main() -> None:
         with command_process():
             cli(prog_name="kexp")
     except SystemExit as exc:
+        from kexp.engine import multihost
+
+        multihost.leave(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
         if exc.code in (0, None) and quick_exit_safe():
             quick_exit()
         raise

@@ -29,11 +29,18 @@ from kexp.errors import UsageError
               shell_complete=run_folders,
               help="Continue this interrupted, failed or died run folder from its last "
                    "checkpoint, exactly as it would have gone on (no SPEC).")
+@click.option("--workers", metavar="HOST:PORT,HOST:PORT",
+              help="Train one model on several processes or machines (backend: jax): every "
+                   "worker's address, the chief's (worker 0, the coordinator) first. Start "
+                   "kexp run SPEC --workers ... --worker I on each.")
+@click.option("--worker", type=click.IntRange(min=0),
+              help="Which of --workers this process is (0 writes the run folder).")
 @mlflow_option
 @user_errors
 def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
         seed: int | None, epochs: int | None, backend: str | None, runs_dir: str,
-        resume_dir: str | None, mlflow: str | None) -> None:
+        resume_dir: str | None, workers: str | None, worker: int | None,
+        mlflow: str | None) -> None:
     """Train and evaluate the experiment in SPEC; write a run folder.
 
     A run saves a checkpoint at the end of every epoch (fit.checkpoint); one that
@@ -49,7 +56,7 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
     if resume_dir is not None:
         given = [o for o, v in (("SPEC", spec), ("--set", overrides), ("--name", name),
                                 ("--seed", seed), ("--epochs", epochs), ("--backend", backend),
-                                ("--mlflow", mlflow))
+                                ("--workers", workers), ("--worker", worker), ("--mlflow", mlflow))
                  if v not in (None, ())]
         if given:
             raise UsageError(f"--resume continues the run with its own config.yaml; "
@@ -60,9 +67,20 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
         raise UsageError("missing SPEC: give a spec file (kexp run configs/mnist.yaml), or "
                          "--resume RUN_DIR to continue a run")
     else:
+        cluster = None
+        if workers is not None or worker is not None:
+            from kexp.engine import multihost
+
+            cluster = multihost.parse(workers or "", worker)
         options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs, backend)
-                                     + mlflow_overrides(mlflow), runs_dir=Path(runs_dir))
+                                     + mlflow_overrides(mlflow), runs_dir=Path(runs_dir),
+                                     cluster=cluster)
         result = experiment.run_file(spec, options, log=log)
+        if cluster is not None and not cluster.chief:
+            click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
+            click.echo(f"Worker {cluster.index} of {cluster.size}: trained; the chief (worker 0) "
+                       "wrote the run folder")
+            return
     click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
     click.echo(f"Run folder: {result.run_dir}")
 

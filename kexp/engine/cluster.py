@@ -33,7 +33,7 @@ def ray_init(ray: Any, address: str | None, num_cpus: int | None) -> Callable[[]
     root = str(Path(__file__).resolve().parents[2])
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
-           "KERAS_BACKEND": "tensorflow"}
+           "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}  # kexp selected it
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "runtime_env": {"env_vars": env}}
     if address:

@@ -5,6 +5,7 @@ the data or TensorFlow are loaded; only then is the training side imported."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,12 +98,50 @@ def select_backend(spec_file: str | Path | None, overrides: list[Any],
 
 
 def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult:
-    """``kexp run``: check the spec file, then train and record it in a new run folder."""
+    """``kexp run``: check the spec file, then train and record it in a new run folder
+    (``options.cluster``: one of the workers of a training on several; only the chief's
+    run folder is kept)."""
     spec, cfg = _checked(path, options.overrides)
     check_inputs(spec, cfg, options.overrides, options.runs_dir)
+    if options.cluster is not None:
+        check_cluster(spec, cfg, options)
     from kexp.experiment.trainer import run
 
-    return run(spec, options, log)
+    if options.cluster is None or options.cluster.chief:
+        return run(spec, options, log)
+    import shutil
+
+    from kexp.engine import multihost
+
+    scratch = Path(multihost.scratch_runs_dir())
+    try:
+        return run(spec, replace(options, runs_dir=scratch, overrides=[
+            *options.overrides, ("tracking.mlflow=null", "a worker that is not the chief")]), log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_cluster(spec: Spec, cfg: Config, options: Options) -> None:
+    """A training on several workers: JAX's (``backend: jax``), with a seed every worker
+    shares, no ``distribute`` of its own. A ConfigError names the key."""
+    full = apply_overrides(spec, options.overrides)
+    try:
+        if (cfg.backend or backend.default_name()) != "jax":
+            raise ConfigError(("backend",), "a training on several workers (--workers) runs on "
+                              "JAX's multi-process runtime (TensorFlow's "
+                              "MultiWorkerMirroredStrategy cannot fit in Keras 3: "
+                              "keras-team/keras#20585)",
+                              hint="Add --backend jax (pip install 'kexp[jax]')")
+        if cfg.seed is None:
+            raise ConfigError(("seed",), "every worker must start from the same weights and "
+                              "batches; a seed drawn by each would differ",
+                              hint="Give seed: N in the spec, or --seed N")
+        if cfg.distribute is not None:
+            raise ConfigError(("distribute",), "--workers trains on every worker's devices; "
+                              "distribute is one process's devices",
+                              hint="Remove distribute")
+    except ConfigError as exc:
+        raise exc.located(*full.locate(exc.loc or ())) from None
 
 
 def validate_file(path: str | Path, options: Options, log: Log = silent) -> Validation:

@@ -30,3 +30,5 @@ class Options:
     #: read the data once per process for all runs that share it (``kexp sweep``'s trials:
     #: :func:`kexp.data.sources.load_kept`)
     reuse_data: bool = False
+    #: the workers of one training on several processes or machines (``kexp run --workers``)
+    cluster: Any = None

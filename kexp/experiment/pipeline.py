@@ -17,6 +17,7 @@ from kexp import backend
 from kexp.data import named, paths, python, sources, stream
 from kexp.data.preprocess import NamedPreprocessor, preprocessor_for
 from kexp.data.split import holdout
+from kexp.engine import multihost
 from kexp.errors import ConfigError, format_path
 from kexp.experiment import streamed
 from kexp.experiment.options import Log, Options, silent
@@ -70,12 +71,16 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
     try:
         cfg = cfg or load_config(full)
         backend.select(cfg.backend)  # before Keras's import
+        if options.cluster is not None:
+            multihost.start(options.cluster)  # before JAX's first computation
         distribute.configure_devices(cfg.distribute)  # before TensorFlow's first operation
         cfg, base_dirs = setup(full, cfg)
         seed = cfg.seed
         assert seed is not None
         notes: list[str] = []
         backend.seed_everything(seed, cfg.deterministic)
+        if options.cluster is not None:
+            multihost.distribute(backend.keras())  # before the model is built
         raw = (sources.load_kept if options.reuse_data else sources.load)(cfg.data, seed, base_dirs)
         for note in raw.notes:
             log(f"Warning: {note}")

@@ -291,7 +291,8 @@ class Config(Base):
         json_schema_extra={"pattern": r"^(?!\.+$)[A-Za-z0-9_.+-]+$", "maxLength": MAX_NAME})
     seed: Seed | None = Field(
         default=None,
-        description="Seeds Python, NumPy and TensorFlow; null: drawn and recorded (kexp cv: 0)")
+        description="Seeds Python, NumPy, the backend and TensorFlow; null: drawn and recorded (kexp "
+                    "cv: 0)")
     backend: Literal["tensorflow", "jax", "torch"] | None = Field(
         default=None,
         description="Keras's backend: tensorflow, jax (pip install 'kexp[jax]') or torch (pip "

@@ -17,6 +17,7 @@ import numpy as np
 
 from kexp.data.named import Named, for_keras, rows
 from kexp.data.stream_batches import NOT_FINITE
+from kexp.engine import multihost
 from kexp.errors import ConfigError, DataError
 from kexp.spec import FitConfig
 from kexp.train import feed
@@ -148,23 +149,43 @@ def fit(
         x, y, x_val, y_val = feed.holdout(x, y, cfg.validation_split)
     validation = None
     if x_val is not None:
-        validation = feed.batches(x_val, y_val, cfg.batch_size, shuffle=False, seed=seed)
+        validation = multihost.shard(
+            feed.batches(x_val, y_val, cfg.batch_size, shuffle=False, seed=seed))
     steps = feed.steps(rows(x), cfg.batch_size)
     set_per_execution(model, feed.per_execution(per_execution, steps))
+    check_split(cfg.batch_size, {"training": rows(x)}
+                | ({"validation": rows(x_val)} if x_val is not None else {}))
     train = feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True,
                          skip=initial_epoch * steps)
     build_from_shapes(model, train)
-    return model.fit(
-        train,
-        epochs=cfg.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps,
-        validation_data=validation,
-        shuffle=False,  # the batches are shuffled already (feed.batches)
-        class_weight=class_weight,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    try:
+        history = model.fit(
+            multihost.shard(train),
+            epochs=cfg.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=validation,
+            shuffle=False,  # the batches are shuffled already (feed.batches)
+            class_weight=class_weight,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    except Exception as exc:
+        lost = multihost.lost(exc)
+        if lost is None:
+            raise
+        raise lost from None
+    multihost.localize(model)
+    return history
+
+
+def check_split(batch_size: int, sizes: dict[str, int]) -> None:
+    """DataError unless every batch of the parts of ``sizes`` rows splits evenly between
+    the workers of a training on several (:mod:`kexp.engine.multihost`)."""
+    why = multihost.split_sizes(sizes, batch_size)
+    if why is not None:
+        raise DataError(f"{why}: each worker trains on an equal part of every batch; choose "
+                        "a fit.batch_size and a validation size whose batches split evenly")
 
 
 @contextmanager
@@ -195,6 +216,9 @@ def _fit_stream(model: Any, cfg: FitConfig, stream: Streams, callbacks: list[Any
         stream.train.epoch = initial_epoch
     set_per_execution(model, feed.per_execution(per_execution, steps) if steps else 1)
     val = stream.validation
+    if multihost.active() is not None:
+        raise DataError("a training on several workers (--workers) reads its data into memory; "
+                        "a streamed CSV or a Python data set trains on one worker")
     train = stream.train.for_keras()
     build_from_shapes(model, train)
     with one_pass_per_epoch():
