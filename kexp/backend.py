@@ -71,6 +71,8 @@ def select(name: str | None) -> str:
     name = name or default_name()
     check(name)
     os.environ["KERAS_BACKEND"] = name
+    if name == "jax" and "jax" not in sys.modules:
+        _jax_cache()
     return name
 
 
@@ -118,6 +120,8 @@ def keras() -> Any:
     """Import and return keras, on the backend :func:`select` chose (none chosen:
     ``KERAS_BACKEND``, else TensorFlow), with TensorFlow beside it for the data."""
     os.environ.setdefault("KERAS_BACKEND", DEFAULT)
+    if os.environ["KERAS_BACKEND"] == "jax" and "jax" not in sys.modules:
+        _jax_cache()
     if not _verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_silenced():
@@ -131,6 +135,16 @@ def keras() -> Any:
 
         tf.get_logger().setLevel("ERROR")
     return _keras
+
+
+def _jax_cache() -> None:
+    """JAX's persistent compilation cache, in the user's cache folder unless
+    ``JAX_COMPILATION_CACHE_DIR`` says where (set before JAX is imported): a process
+    compiles a training step another process compiled already once (``kexp cv`` of the
+    Pima network, 5 folds x 30 epochs: 10.8 s, then 8.6 s a process)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(base, "kexp", "jax"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -213,6 +227,8 @@ def versions() -> dict[str, str]:
            "numpy": numpy.__version__}
     for package in {"jax": ("jax", "jaxlib"), "torch": ("torch",)}.get(name(), ()):
         out[package] = importlib.metadata.version(package)
+    if name() == "jax":
+        out["jax_compilation_cache"] = os.environ.get("JAX_COMPILATION_CACHE_DIR", "")
     return out
 
 
