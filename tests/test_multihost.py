@@ -74,10 +74,11 @@ def test_several_workers_need_jax_and_a_seed(tiny: Path) -> None:
 def test_two_workers_train_the_loss_curve_of_one_process(tmp_path: Path) -> None:
     (tmp_path / "tiny.yaml").write_text(tiny_spec(samples=160, epochs=3, batch_size=16, test=0.2))
     workers = _workers()
-    procs = [_start(tmp_path, "tiny.yaml", "--workers", workers, "--worker", str(i))
+    held_out = ("--set", "fit.validation_split=0.25")  # 96 rows train, 32 validate: batches of 16
+    procs = [_start(tmp_path, "tiny.yaml", "--workers", workers, "--worker", str(i), *held_out)
              for i in (1, 0)]
     alone = subprocess.run([sys.executable, "-m", "kexp", "run", "tiny.yaml", "--backend", "jax",
-                            "--runs-dir", "alone"], cwd=tmp_path, env=kexp_env(),
+                            "--runs-dir", "alone", *held_out], cwd=tmp_path, env=kexp_env(),
                            capture_output=True, text=True, timeout=300)
     assert alone.returncode == 0, alone.stderr
     for proc in procs:
@@ -88,7 +89,10 @@ def test_two_workers_train_the_loss_curve_of_one_process(tmp_path: Path) -> None
     assert status["status"] == "completed"
     together = pd.read_csv(run / "history.csv")
     one = pd.read_csv(only_folder(tmp_path / "alone") / "history.csv")
+    assert together["val_loss"].notna().all()
     pd.testing.assert_frame_equal(together, one, rtol=1e-5)
+    assert (run / "predictions.csv").read_text() == (
+        only_folder(tmp_path / "alone") / "predictions.csv").read_text()
     scratch = [line.split(": ", 1)[1] for line in _output(tmp_path).splitlines()
                if line.startswith("Run folder: ") and "kexp-worker-" in line]
     assert len(scratch) == 1 and not Path(scratch[0]).exists()  # worker 1's, removed
