@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from kexp.cli import cli
@@ -21,8 +23,9 @@ THREE = "deterministic: true\n" + TINY.replace("epochs: 1", "epochs: 3")
 TWO_CPUS = "distribute: {strategy: data_parallel, devices: [/cpu:0, /cpu:1]}\n"
 
 
-def _run(spec: Path, runs: Path) -> Path:
-    done = subprocess.run([sys.executable, "-m", "kexp", "run", str(spec), "--runs-dir", str(runs)],
+def _run(spec: Path, runs: Path, *args: str) -> Path:
+    done = subprocess.run([sys.executable, "-m", "kexp", "run", str(spec), "--runs-dir", str(runs),
+                           *args],
                           capture_output=True, text=True, env=kexp_env(), timeout=300, cwd=spec.parent)
     assert done.returncode == 0, done.stderr
     return only_folder(runs)
@@ -39,6 +42,22 @@ def test_two_cpu_devices_train_the_curve_of_one(tmp_path: Path) -> None:
     np.testing.assert_allclose(b, a, rtol=5e-3)  # the same global batches, summed in another order
     ma, mb = (json.loads((r / "metrics.json").read_text())["metrics"]["loss"] for r in (one, two))
     assert abs(ma - mb) <= 5e-3 * abs(ma)
+
+
+@pytest.mark.slow  # two processes import JAX
+@pytest.mark.skipif(find_spec("jax") is None, reason="jax is not installed (kexp[jax])")
+def test_two_jax_cpu_devices_train_the_curve_of_one(tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text(THREE)
+    (tmp_path / "two.yaml").write_text(TWO_CPUS + THREE)
+    one = _run(tmp_path / "one.yaml", tmp_path / "r1", "--backend", "jax")
+    two = _run(tmp_path / "two.yaml", tmp_path / "r2", "--backend", "jax")
+    env = json.loads((two / "env.json").read_text())
+    assert env["backend"] == "jax" and env["devices_used"] == ["cpu:0", "cpu:1"]
+    a, b = (pd.read_csv(r / "history.csv")["loss"].to_numpy() for r in (one, two))
+    assert len(a) == len(b) == 3
+    np.testing.assert_allclose(b, a, rtol=5e-3)
+    assert (one / "predictions.csv").read_text().splitlines()[0] == \
+        (two / "predictions.csv").read_text().splitlines()[0]
 
 
 def test_devices_that_are_not_there_and_cv_are_refused(tiny: Path) -> None:

@@ -115,18 +115,29 @@ def distribute(keras: Any) -> None:
     _sharding = True
 
 
+def _devices() -> int:
+    """The devices a Keras distribution (JAX's) splits each batch between; 1 without one."""
+    from kexp import backend
+
+    if "keras" not in sys.modules or backend.name() != "jax":
+        return 1
+    dist = backend.keras().distribution.distribution()
+    return 1 if dist is None else int(dist.device_mesh.devices.size)
+
+
 def split_sizes(sizes: dict[str, int], batch_size: int) -> str | None:
     """Why the batches of parts of ``sizes`` rows cannot be split evenly between the
-    workers (every batch of ``batch_size``, and each part's last, smaller one), or None."""
-    if _active is None:
+    devices of JAX's data parallelism (the workers', or one process's ``distribute``):
+    every batch of ``batch_size``, and each part's last, smaller one; None when they can."""
+    n = _devices()
+    if n == 1:
         return None
-    n = _active.size
     if batch_size % n:
-        return f"fit.batch_size {batch_size} does not split between {n} workers"
+        return f"fit.batch_size {batch_size} does not split between {n} devices"
     for part, rows in sizes.items():
         if rows % batch_size % n:
             return (f"the {part} part's last batch ({rows % batch_size} of its {rows} rows) "
-                    f"does not split between {n} workers")
+                    f"does not split between {n} devices")
     return None
 
 
@@ -147,11 +158,12 @@ def shard(ds: Any) -> Any:
 
 
 def localize(model: Any) -> None:
-    """After the fit: the model's and optimizer's variables, replicated on every worker,
-    as ordinary local values, and no distribution, so that evaluation, predictions and
-    saving run on each worker alone."""
+    """After the fit under a Keras distribution (JAX's: several workers, or one process's
+    ``distribute``): the model's and optimizer's variables, replicated on every device, as
+    ordinary local values, and no distribution, so that evaluation, predictions and saving
+    run on each worker alone, and the process's next model on one device."""
     global _sharding
-    if _active is None or not _sharding:
+    if _devices() == 1 and not _sharding:
         return
     import numpy as np
 

@@ -68,13 +68,15 @@ def check_inputs(spec: Spec, cfg: Config, overrides: list[Any], runs_dir: Path |
 def check_backend(cfg: Config, command: str | None = None) -> str:
     """The backend ``cfg`` trains on (its ``backend``, else ``KERAS_BACKEND``, else
     TensorFlow), a ConfigError unless it can train here and everything the spec asks
-    for works on it: ``distribute`` is TensorFlow's MirroredStrategy."""
+    for works on it: ``distribute`` is TensorFlow's MirroredStrategy or Keras's JAX
+    DataParallel, not PyTorch's."""
     name = cfg.backend or backend.default_name()
     backend.check(name)
-    if name != "tensorflow" and cfg.distribute is not None and command is None:
-        raise ConfigError(("distribute",), f"distribute trains on TensorFlow's MirroredStrategy; "
-                          f"this spec trains on {name}",
-                          hint="Use backend: tensorflow for distribute, or remove distribute")
+    if name == "torch" and cfg.distribute is not None and command is None:
+        raise ConfigError(("distribute",), "distribute trains on TensorFlow's MirroredStrategy or "
+                          "JAX's DataParallel; this spec trains on torch",
+                          hint="Use backend: tensorflow or jax for distribute, or remove "
+                               "distribute")
     return name
 
 
@@ -102,9 +104,9 @@ def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult
     (``options.cluster``: one of the workers of a training on several; only the chief's
     run folder is kept)."""
     spec, cfg = _checked(path, options.overrides)
-    check_inputs(spec, cfg, options.overrides, options.runs_dir)
     if options.cluster is not None:
         check_cluster(spec, cfg, options)
+    check_inputs(spec, cfg, options.overrides, options.runs_dir)
     from kexp.experiment.trainer import run
 
     if options.cluster is None or options.cluster.chief:

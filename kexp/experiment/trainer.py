@@ -23,7 +23,7 @@ from kexp.errors import KexpError, RunError
 from kexp.experiment.options import Log, Options, silent
 from kexp.experiment.pipeline import Prepared, prepare
 from kexp.hashes import text_sha256
-from kexp.model import draw, keep, objects
+from kexp.model import distribute, draw, keep, objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, Spec, resolved
 from kexp.track import live
@@ -92,11 +92,10 @@ def _write_inputs(p: Prepared, rf: RunFolder, options: Options, log: Log) -> Non
     rf.write_text("spec.yaml", p.spec.text if p.spec.text else "")
     config = objects.as_used(resolved(p.cfg))
     rf.write_yaml("config.yaml", config)
-    strategy = getattr(p.model, "distribute_strategy", None) if p.cfg.distribute else None
+    devices = distribute.used(p.model) if p.cfg.distribute else None
     rf.write_json("env.json", {**environment(p.cfg, p.seed, p.raw, options.argv),
                                "custom_code": keep.keep(config, rf.path),
-                               **({"devices_used": list(strategy.extended.worker_devices)}
-                                  if strategy is not None else {})})
+                               **({"devices_used": devices} if devices is not None else {})})
     rf.write_text("summary.txt", summary_text(p.model))
     if options.plots:
         notice = draw.save(p.model, rf.file("model.png"))

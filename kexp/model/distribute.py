@@ -1,11 +1,14 @@
 """``distribute: {strategy: data_parallel, devices: [...]}``: one model trained on several
-devices through TensorFlow's ``tf.distribute.MirroredStrategy``, which Keras 3 trains with
-when the model is made and compiled in its scope (:func:`scope`): a copy of the variables
-on each device, each batch (``fit.batch_size`` is the global batch) split between them,
-the gradients summed.
+devices: on TensorFlow through ``tf.distribute.MirroredStrategy``, which Keras 3 trains with
+when the model is made and compiled in its scope (:func:`scope`); on JAX through Keras's
+``keras.distribution.DataParallel``, set while the model is built and until its fit ends
+(:func:`kexp.engine.multihost.localize` then makes the variables local again). Either way
+a copy of the variables on each device, each batch (``fit.batch_size`` is the global
+batch) split between them, the gradients combined.
 
 CPU devices past the first (``/cpu:1``) are logical devices TensorFlow makes from the one
-CPU (:func:`configure_devices`), which must happen before TensorFlow's first operation in
+CPU, or host devices XLA makes (``--xla_force_host_platform_device_count``) on JAX
+(:func:`configure_devices`), which must happen before the backend's first operation in
 the process; they give a second device to test with, not more speed.
 """
 
@@ -29,6 +32,9 @@ def configure_devices(dist: Any) -> None:
                       if (m := re.fullmatch(r"cpu:(\d+)", _short(d)))), default=0)
     if wanted < 2:
         return
+    if backend.name() == "jax":
+        _jax_cpus(wanted)
+        return
     backend.keras()
     import tensorflow as tf
 
@@ -44,6 +50,62 @@ def configure_devices(dist: Any) -> None:
                           f"{wanted} CPU devices must be made before TensorFlow's first operation, "
                           "and this process has started TensorFlow already",
                           hint="Run it as its own kexp run") from None
+
+
+def _jax_cpus(wanted: int) -> None:
+    """XLA's host platform split in ``wanted`` devices, before JAX starts its devices."""
+    import os
+    import sys
+
+    if "jax" not in sys.modules:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            os.environ["XLA_FLAGS"] = (f"{flags} --xla_force_host_platform_device_count={wanted}"
+                                       .strip())
+        return
+    import jax
+
+    if len(jax.devices("cpu")) < wanted:
+        raise ConfigError(("distribute", "devices"),
+                          f"{wanted} CPU devices must be made before JAX starts its devices, and "
+                          f"this process has started JAX with {len(jax.devices('cpu'))}",
+                          hint="Run it as its own kexp run")
+
+
+def _jax_devices(dist: Any) -> list[Any]:
+    """:func:`devices` on JAX: its devices by ``cpu:N`` / ``gpu:N`` names."""
+    import jax
+
+    present = {f"{platform}:{i}": d for platform in {d.platform for d in jax.devices()} | {"cpu"}
+               for i, d in enumerate(jax.devices(platform))}
+    if dist.devices is None:
+        found = [d for d in jax.devices() if d.platform != "cpu"]
+        if len(found) < 2:
+            raise ConfigError(("distribute",), f"data_parallel over every GPU needs two or more; "
+                              f"JAX sees {len(found)}",
+                              hint="Name the devices: distribute.devices: [/cpu:0, /cpu:1], or "
+                                   "remove distribute")
+        return found
+    out = []
+    for i, name in enumerate(dist.devices):
+        if _short(name) not in present:
+            raise ConfigError(("distribute", "devices", i), f"no device {name!r} here (devices: "
+                              f"{', '.join('/' + d for d in sorted(present))})",
+                              hint="Name devices JAX lists, e.g. /gpu:0, /cpu:0")
+        out.append(present[_short(name)])
+    if len(set(out)) < len(out):
+        raise ConfigError(("distribute", "devices"), f"a device is named twice in {dist.devices}",
+                          hint="Name each device once")
+    return out
+
+
+def used(model: Any) -> list[str] | None:
+    """The devices ``model`` trains on, for the record (None: one device)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if backend.name() == "tensorflow":
+        return None if strategy is None else list(strategy.extended.worker_devices)
+    dist = backend.keras().distribution.distribution()
+    return None if dist is None else [str(d) for d in dist.device_mesh.devices.flatten()]
 
 
 def _short(name: str) -> str:
@@ -84,7 +146,12 @@ def scope(dist: Any) -> Iterator[Any]:
     if dist is None:
         yield None
         return
-    backend.keras()
+    keras = backend.keras()
+    if backend.name() == "jax":  # kept after the scope: the fit distributes its batches
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=_jax_devices(dist)))
+        yield None
+        return
     import tensorflow as tf
 
     strategy = tf.distribute.MirroredStrategy(devices=devices(dist))

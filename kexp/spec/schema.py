@@ -236,12 +236,13 @@ class MlflowTracking(Base):
 
 class DistributeConfig(Base):
     """One model trained on several devices (``kexp run``): Keras on TensorFlow's
-    ``MirroredStrategy``, each batch split between the devices."""
+    ``MirroredStrategy`` or JAX's ``DataParallel``, each batch split between the devices."""
 
     strategy: Literal["data_parallel"] = Field(
         default="data_parallel",
         description="data_parallel: a copy of the model on each device, each batch split between "
-                    "them, the gradients summed (tf.distribute.MirroredStrategy)")
+                    "them, the gradients summed (tf.distribute.MirroredStrategy; on JAX "
+                    "keras.distribution.DataParallel)")
     devices: Annotated[list[str], Field(min_length=2)] | None = Field(
         default=None,
         description="The devices, e.g. [/gpu:0, /gpu:1] (or [/cpu:0, /cpu:1]: the CPU split in "

@@ -181,10 +181,10 @@ def fit(
 
 def check_split(batch_size: int, sizes: dict[str, int]) -> None:
     """DataError unless every batch of the parts of ``sizes`` rows splits evenly between
-    the workers of a training on several (:mod:`kexp.engine.multihost`)."""
+    the devices of JAX's data parallelism (:func:`kexp.engine.multihost.split_sizes`)."""
     why = multihost.split_sizes(sizes, batch_size)
     if why is not None:
-        raise DataError(f"{why}: each worker trains on an equal part of every batch; choose "
+        raise DataError(f"{why}: each device trains on an equal part of every batch; choose "
                         "a fit.batch_size and a validation size whose batches split evenly")
 
 
