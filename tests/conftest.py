@@ -18,8 +18,9 @@ from click.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-#: every process a test starts ends with it (tests/reaper.py)
-pytest_plugins = ["tests.reaper"]
+#: every process a test starts ends with it (tests/reaper.py); the backend suites run beside
+#: the rest (tests/backend_runs.py)
+pytest_plugins = ["tests.reaper", "tests.backend_runs"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PIMA = ROOT / "datasets" / "pima-indians-diabetes.csv"

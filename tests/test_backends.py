@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TINY
-from tests.helpers import invoke, kexp_env, only_folder
+from tests.conftest import TINY
+from tests.helpers import invoke, only_folder
 
 
 def test_the_backend_is_resolved_recorded_and_shown(tiny: Path) -> None:
@@ -87,20 +84,17 @@ def test_an_older_run_folder_reads_as_tensorflows(tiny: Path) -> None:
         {"name": "a", "backend": "tensorflow"}, {"name": "b", "backend": "jax"}]
 
 
-@pytest.mark.slow  # a process per backend (both at once: this one only waits)
+@pytest.mark.slow  # a process per backend, started once the session collected this test
 def test_the_backend_suite_passes_on_jax_and_torch() -> None:
-    names = [name for name in ("jax", "torch") if find_spec(name) is not None]
+    from tests import backend_runs
+
+    names = backend_runs.installed()
     if not names:
         pytest.skip("neither jax nor torch is installed (pip install 'kexp[jax]' 'kexp[torch]')")
-    procs = {name: subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-         str(ROOT / "tests" / "backend_suite")],
-        cwd=ROOT, env=kexp_env(KERAS_BACKEND=name, KEXP_BACKEND_SUITE="1"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for name in names}
-    outputs = {name: proc.communicate(timeout=1500)[0] for name, proc in procs.items()}
-    for name, proc in procs.items():
-        assert proc.returncode == 0, f"on {name}:\n{outputs[name][-6000:]}"
-        assert " passed" in outputs[name]
+    for name in names:
+        code, output = backend_runs.result(name)
+        assert code == 0, f"on {name}:\n{output[-6000:]}"
+        assert " passed" in output
     assert os.environ.get("KEXP_BACKEND_SUITE") != "1"
     if len(names) < 2:
         pytest.skip(f"only {names[0]} is installed; its suite passed")
