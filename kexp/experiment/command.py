@@ -116,9 +116,15 @@ def run_file(path: str | Path, options: Options, log: Log = silent) -> RunResult
     from kexp.engine import multihost
 
     scratch = Path(multihost.scratch_runs_dir())
+
+    def worker_log(line: str) -> None:
+        if not line.startswith("Run folder: "):  # the chief's is the run folder
+            log(line)
+
     try:
         return run(spec, replace(options, runs_dir=scratch, overrides=[
-            *options.overrides, ("tracking.mlflow=null", "a worker that is not the chief")]), log)
+            *options.overrides, ("tracking.mlflow=null", "a worker that is not the chief")]),
+            worker_log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
