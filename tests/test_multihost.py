@@ -6,6 +6,7 @@ with no process left."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -101,7 +102,11 @@ def test_two_workers_train_the_loss_curve_of_one_process(tmp_path: Path) -> None
 
 @pytest.mark.slow  # two processes import JAX
 @needs_jax
-def test_a_killed_worker_fails_the_run_and_leaves_no_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "cpu-busy"])
+def test_a_killed_worker_fails_the_run_and_leaves_no_process(tmp_path: Path, busy: bool,
+                                                             request: pytest.FixtureRequest) -> None:
+    if busy:
+        request.getfixturevalue("busy_cpu")
     (tmp_path / "long.yaml").write_text(tiny_spec(samples=128, epochs=100000, batch_size=16))
     workers = _workers()
     other = _start(tmp_path, "long.yaml", "--workers", workers, "--worker", "1")
@@ -119,6 +124,10 @@ def test_a_killed_worker_fails_the_run_and_leaves_no_process(tmp_path: Path) -> 
         t0 = time.monotonic()
         assert chief.wait(timeout=60) == 1, _output(tmp_path)
         assert time.monotonic() - t0 < 30
+        other.wait(timeout=30)
+        for proc in (chief, other):  # nothing left in either worker's process group
+            with pytest.raises(ProcessLookupError):
+                os.killpg(proc.pid, 0)
     finally:
         kill_group(chief)
         kill_group(other)
