@@ -50,8 +50,7 @@ SUMMED = ("L1", "L2", "L1L2")
 def why_not_vectorized(cfg: Config, models: list[Any]) -> str | None:
     """Why the folds' models cannot train vectorized, or None when they can.
 
-    They can when: the backend is TensorFlow (the training step is a ``tf.GradientTape``);
-    the spec names no custom code (``kexp.model.custom.references``, as
+    They can when: the spec names no custom code (``kexp.model.custom.references``, as
     for a warm model); the loss and metrics are per-sample means (:func:`per_sample`:
     each fold's mean over its own rows is taken in one masked sum); the optimizer is one of
     :data:`ELEMENTWISE` without ``clipnorm`` / ``global_clipnorm`` (a norm over a batched
@@ -61,8 +60,6 @@ def why_not_vectorized(cfg: Config, models: list[Any]) -> str | None:
     only L1 / L2 / L1L2, no LoRA or quantization), all with the same variable shapes.
     """
     keras = backend.keras()
-    if backend.name() != "tensorflow":
-        return f"the vectorized stack's training step is TensorFlow's; this CV trains on {backend.name()}"
     tree = {"model": cfg.model.model_dump(mode="json"),
             "compile": cfg.compile.model_dump(mode="json")}
     if references(tree):
@@ -213,41 +210,44 @@ def _classes() -> tuple[type, type, type]:
 
 
 def _model_class(keras: Any, fold_sums: type) -> type:
-    import tensorflow as tf
+    ops = keras.ops
 
     class Folds(keras.Model):
-        """The folds' Dense networks as one; a step trains every fold on its own rows."""
+        """The folds' Dense networks as one; a step trains every fold on its own rows. The
+        loss is :meth:`compute_loss`, in ``keras.ops``: Keras's own training step of each
+        backend takes its gradient and applies the optimizer."""
 
         def __init__(self, dense: list[Any], loss: Any, metrics: list[tuple[str, Any]],
                      **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.dense, self.loss_fn, self.metric_fns = dense, loss, metrics
-            self.sums = fold_sums(dense[0].folds, len(metrics), name="fold_sums")
+            self.sums = fold_sums(dense[0].folds, len(metrics), name="fold_means")
 
         def call(self, x: Any) -> Any:
+            h = x[0] if isinstance(x, (tuple, list)) else x  # (x, sizes) when training
             for layer in self.dense:
-                x = layer(x)
-            return x
+                h = layer(h)
+            return h
 
-        def train_step(self, data: Any) -> Any:
-            (x, sizes), y = data
-            mask = tf.sequence_mask(sizes, tf.shape(x)[1], dtype=x.dtype)  # (K, batch)
-            count = tf.cast(sizes, x.dtype)
-            with tf.GradientTape() as tape:
-                p = self(x, training=True)
-                if len(y.shape) == len(p.shape) - 1 and p.shape[-1] == 1:
-                    y = y[..., None]  # as Keras matches a target's rank to the output's
-                # the target in the output's type, as Keras hands it to a loss
-                per_fold = _masked_sum(self.loss_fn(tf.cast(y, p.dtype), p), mask) / count
-                for layer in self.dense:
-                    per_fold = per_fold + penalty(layer)
-                total = tf.reduce_sum(per_fold)
-            grads = tape.gradient(total, self.trainable_variables)
-            self.optimizer.apply(grads, self.trainable_variables)
+        def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
+                         sample_weight: Any = None, training: bool = True) -> Any:
+            h, sizes = x
+            p = y_pred
+            mask = ops.cast(ops.arange(ops.shape(h)[1])[None, :] < sizes[:, None], p.dtype)
+            count = ops.cast(sizes, p.dtype)  # (K,)
+            if len(y.shape) == len(p.shape) - 1 and p.shape[-1] == 1:
+                y = y[..., None]  # as Keras matches a target's rank to the output's
+            # the target in the output's type, as Keras hands it to a loss
+            per_fold = _masked_sum(self.loss_fn(ops.cast(y, p.dtype), p), mask) / count
+            for layer in self.dense:
+                per_fold = per_fold + penalty(layer)
             sums = [per_fold * count]
             for _, fn in self.metric_fns:
                 sums.append(_masked_sum(fn(y, p), mask))
-            self.sums.update_state(tf.stack(sums), count)
+            self.sums.update_state(ops.stack(sums), count)
+            return ops.sum(per_fold)
+
+        def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
             return {"fold_means": self.sums.result()}
 
     return Folds

@@ -70,15 +70,13 @@ def test_every_shipped_config_trains_and_records_its_backend(config: Path, tmp_p
     assert f"\nbackend: {BACKEND}\n" in (run / "config.yaml").read_text()
 
 
-def test_stack_trains_the_folds_as_sub_networks_saying_why(tiny: Path) -> None:
+def test_stack_trains_the_folds_vectorized(tiny: Path) -> None:
     invoke("cv", str(tiny), "--folds", "2", "--stack", "--runs-dir", "runs", "--no-plots",
            exit_code=0)
     cv = only_folder(Path("runs"))
     assert json.loads((cv / "summary.json").read_text())["completed"] == 2
     notes = json.loads((cv / "fold-01" / "status.json").read_text())["notes"]
-    assert (f"trained with --stack: one model of disjoint per-fold sub-networks (not vectorized: "
-            f"the vectorized stack's training step is TensorFlow's; this CV trains on {BACKEND})"
-            in notes), notes
+    assert "trained with --stack, vectorized: one batched kernel per layer for all folds" in notes
 
 
 def test_a_run_of_this_backend_predicts_on_tensorflow_too(write_spec, workdir: Path) -> None:
