@@ -65,14 +65,17 @@ def check(name: str) -> None:
                  f"KERAS_BACKEND={name} before Keras is imported")
 
 
-def select(name: str | None) -> str:
+def select(name: str | None, deterministic: bool = False) -> str:
     """Use backend ``name`` (None: :func:`default_name`) in this process and the workers it
-    starts: checked (:func:`check`), then set as ``KERAS_BACKEND`` before Keras's import."""
+    starts: checked (:func:`check`), then set as ``KERAS_BACKEND`` before Keras's import
+    (on JAX with ``deterministic``, XLA's deterministic GPU ops too: read when JAX starts)."""
     name = name or default_name()
     check(name)
     os.environ["KERAS_BACKEND"] = name
     if name == "jax" and "jax" not in sys.modules:
         _jax_cache()
+        if deterministic:
+            _add_xla_flag("--xla_gpu_deterministic_ops=true")
     return name
 
 
@@ -149,9 +152,8 @@ def _jax_cache() -> None:
 
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Python, NumPy, the backend's and TensorFlow's seeds (Keras's ``set_random_seed``);
-    with ``deterministic``, what :func:`determinism` says."""
-    if deterministic and os.environ.get("KERAS_BACKEND") == "jax" and "jax" not in sys.modules:
-        _add_xla_flag("--xla_gpu_deterministic_ops=true")  # read when JAX starts its devices
+    with ``deterministic``, what :func:`determinism` says (JAX's flag is set by
+    :func:`select`, before JAX starts)."""
     k = keras()
     k.utils.set_random_seed(seed)
     if not deterministic:

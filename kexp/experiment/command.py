@@ -94,7 +94,7 @@ def select_backend(spec_file: str | Path | None, overrides: list[Any],
     except KexpError:
         return
     try:
-        backend.select(wanted_backend(full, []))
+        backend.select(wanted_backend(full, []), full.data.get("deterministic") is True)
     except ConfigError as exc:
         raise exc.located(*full.locate(("backend",))) from None
 

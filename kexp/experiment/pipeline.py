@@ -70,7 +70,7 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
     full = apply_overrides(spec, options.overrides)
     try:
         cfg = cfg or load_config(full)
-        backend.select(cfg.backend)  # before Keras's import
+        backend.select(cfg.backend, cfg.deterministic)  # before Keras's import
         if options.cluster is not None:
             multihost.start(options.cluster)  # before JAX's first computation
         distribute.configure_devices(cfg.distribute)  # before TensorFlow's first operation
