@@ -53,6 +53,7 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
     """
     from kexp import experiment
 
+    cluster = None
     if resume_dir is not None:
         given = [o for o, v in (("SPEC", spec), ("--set", overrides), ("--name", name),
                                 ("--seed", seed), ("--epochs", epochs), ("--backend", backend),
@@ -67,7 +68,6 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
         raise UsageError("missing SPEC: give a spec file (kexp run configs/mnist.yaml), or "
                          "--resume RUN_DIR to continue a run")
     else:
-        cluster = None
         if workers is not None or worker is not None:
             from kexp.engine import multihost
 
@@ -76,13 +76,12 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
                                      + mlflow_overrides(mlflow), runs_dir=Path(runs_dir),
                                      cluster=cluster)
         result = experiment.run_file(spec, options, log=log)
-        if cluster is not None and not cluster.chief:
-            click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
-            click.echo(f"Worker {cluster.index} of {cluster.size}: trained; the chief (worker 0) "
-                       "wrote the run folder")
-            return
     click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
-    click.echo(f"Run folder: {result.run_dir}")
+    if cluster is not None and not cluster.chief:
+        click.echo(f"Worker {cluster.index} of {cluster.size}: trained; the chief (worker 0) "
+                   "wrote the run folder")
+    else:
+        click.echo(f"Run folder: {result.run_dir}")
 
 
 @click.command()

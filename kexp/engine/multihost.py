@@ -59,7 +59,6 @@ class Cluster:
 
 
 _active: Cluster | None = None
-_sharding = False
 
 
 def parse(workers: str, worker: int | None) -> Cluster:
@@ -106,13 +105,11 @@ def start(cluster: Cluster) -> None:
 def distribute(keras: Any) -> None:
     """Keras's data parallelism over every worker's devices, each worker feeding its own
     part of each batch (:func:`shard`)."""
-    global _sharding
     import jax
 
     dist = keras.distribution.DataParallel(devices=jax.devices())
     dist.auto_shard_dataset = False
     keras.distribution.set_distribution(dist)
-    _sharding = True
 
 
 def _devices() -> int:
@@ -143,8 +140,8 @@ def split_sizes(sizes: dict[str, int], batch_size: int) -> str | None:
 
 def shard(ds: Any) -> Any:
     """``ds`` (batches) with each batch cut to this worker's contiguous part, while the
-    model is distributed; ``ds`` as it is otherwise."""
-    if _active is None or not _sharding:
+    model is distributed between the workers; ``ds`` as it is otherwise."""
+    if _active is None or _devices() == 1:
         return ds
     import tensorflow as tf
 
@@ -162,8 +159,7 @@ def localize(model: Any) -> None:
     ``distribute``): the model's and optimizer's variables, replicated on every device, as
     ordinary local values, and no distribution, so that evaluation, predictions and saving
     run on each worker alone, and the process's next model on one device."""
-    global _sharding
-    if _devices() == 1 and not _sharding:
+    if _devices() == 1:
         return
     import numpy as np
 
@@ -175,7 +171,6 @@ def localize(model: Any) -> None:
         value = np.asarray(variable.value)
         variable._layout = None  # Keras's JAX variable: assign() would distribute it again
         variable.assign(value)
-    _sharding = False
 
 
 def lost(exc: BaseException) -> WorkerLost | None:

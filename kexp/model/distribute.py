@@ -78,20 +78,25 @@ def _jax_devices(dist: Any) -> list[Any]:
 
     present = {f"{platform}:{i}": d for platform in {d.platform for d in jax.devices()} | {"cpu"}
                for i, d in enumerate(jax.devices(platform))}
+    return _chosen(dist, present, [d for d in jax.devices() if d.platform != "cpu"], "JAX")
+
+
+def _chosen(dist: Any, present: dict[str, Any], gpus: list[Any], engine: str) -> list[Any]:
+    """The devices ``dist`` names, from ``present`` (short name -> the ``engine``'s device;
+    each checked to exist, none twice), else every one of ``gpus`` (two or more)."""
     if dist.devices is None:
-        found = [d for d in jax.devices() if d.platform != "cpu"]
-        if len(found) < 2:
+        if len(gpus) < 2:
             raise ConfigError(("distribute",), f"data_parallel over every GPU needs two or more; "
-                              f"JAX sees {len(found)}",
+                              f"{engine} sees {len(gpus)}",
                               hint="Name the devices: distribute.devices: [/cpu:0, /cpu:1], or "
                                    "remove distribute")
-        return found
+        return gpus
     out = []
     for i, name in enumerate(dist.devices):
         if _short(name) not in present:
             raise ConfigError(("distribute", "devices", i), f"no device {name!r} here (devices: "
                               f"{', '.join('/' + d for d in sorted(present))})",
-                              hint="Name devices JAX lists, e.g. /gpu:0, /cpu:0")
+                              hint=f"Name devices {engine} lists, e.g. /gpu:0, /cpu:0")
         out.append(present[_short(name)])
     if len(set(out)) < len(out):
         raise ConfigError(("distribute", "devices"), f"a device is named twice in {dist.devices}",
@@ -119,25 +124,8 @@ def devices(dist: Any) -> list[str]:
     import tensorflow as tf
 
     present = {_short(d.name): d.name for d in tf.config.list_logical_devices()}
-    if dist.devices is None:
-        found = [d.name for d in tf.config.list_logical_devices("GPU")]
-        if len(found) < 2:
-            raise ConfigError(("distribute",), f"data_parallel over every GPU needs two or more; "
-                              f"TensorFlow sees {len(found)}",
-                              hint="Name the devices: distribute.devices: [/cpu:0, /cpu:1], or "
-                                   "remove distribute")
-        return found
-    out = []
-    for i, name in enumerate(dist.devices):
-        if _short(name) not in present:
-            raise ConfigError(("distribute", "devices", i), f"no device {name!r} here (devices: "
-                              f"{', '.join('/' + d for d in sorted(present))})",
-                              hint="Name devices TensorFlow lists, e.g. /gpu:0, /cpu:0")
-        out.append(present[_short(name)])
-    if len(set(out)) < len(out):
-        raise ConfigError(("distribute", "devices"), f"a device is named twice in {dist.devices}",
-                          hint="Name each device once")
-    return out
+    return _chosen(dist, present, [d.name for d in tf.config.list_logical_devices("GPU")],
+                   "TensorFlow")
 
 
 @contextlib.contextmanager

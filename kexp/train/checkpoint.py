@@ -6,8 +6,9 @@ A checkpoint is taken at the end of an epoch (:class:`Saving` says which ones: t
 
 - the model's variables (weights, and the seed-generator states that Dropout draws from;
   on PyTorch, whose Dropout without a seed draws from torch's own generator, that
-  generator's state too) and the optimizer's (its step count, which a learning-rate schedule reads, the learning
-  rate that ReduceLROnPlateau lowers, the moments), by position with their shapes;
+  generator's state too) and the optimizer's (its step count, which a learning-rate
+  schedule reads, the learning rate that ReduceLROnPlateau lowers, the moments), by
+  position with their shapes;
 - the state of every callback of the spec: the attributes that are numbers, text or lists
   of arrays (EarlyStopping's ``wait``, ``best`` and ``best_weights``, ReduceLROnPlateau's
   ``wait``, ``cooldown_counter`` and ``best``, ModelCheckpoint's ``best``), set again after

@@ -32,7 +32,7 @@ def compile_model(model: Any, cfg: CompileConfig, outputs: list[str], notes: lis
         optimizer=objects.optimizer(cfg.optimizer, ("compile", "optimizer"), notes),
         metrics=args["metrics"],
         loss_weights=args["loss_weights"],
-        steps_per_execution=feed.per_execution(cfg.steps_per_execution, cfg.steps_per_execution),
+        steps_per_execution=feed.per_call(cfg.steps_per_execution),
         jit_compile=cfg.jit_compile,
     )
 

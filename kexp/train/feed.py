@@ -161,16 +161,20 @@ def steps(n: int, batch_size: int) -> int:
     return max(1, math.ceil(n / batch_size))
 
 
-def per_execution(asked: int, steps_per_epoch: int) -> int:
-    """The largest divisor of ``steps_per_epoch`` up to ``asked`` (the spec's
-    ``steps_per_execution``): every call into TensorFlow then ends on an epoch's last
-    step of an endless stream of batches. The same batches and the same math either way.
-    On PyTorch, whose Keras trainer runs one step a call, 1."""
+def per_call(asked: int) -> int:
+    """The steps one call into the backend may run, of the spec's ``steps_per_execution``:
+    ``asked``; 1 on PyTorch, whose Keras trainer runs one step a call."""
     from kexp import backend
 
-    if backend.name() == "torch":
-        return 1
-    top = min(asked, steps_per_epoch)
+    return 1 if backend.name() == "torch" else asked
+
+
+def per_execution(asked: int, steps_per_epoch: int) -> int:
+    """The largest divisor of ``steps_per_epoch`` up to ``asked`` (the spec's
+    ``steps_per_execution``, as :func:`per_call` allows): every call into the backend then
+    ends on an epoch's last step of an endless stream of batches. The same batches and the
+    same math either way."""
+    top = min(per_call(asked), steps_per_epoch)
     return max(d for d in range(1, top + 1) if steps_per_epoch % d == 0)
 
 
