@@ -90,6 +90,7 @@ def test_two_workers_train_the_loss_curve_of_one_process(tmp_path: Path) -> None
     assert "Worker 1 of 2: trained; the chief (worker 0) wrote the run folder" in _output(tmp_path)
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "completed"
+    assert json.loads((run / "env.json").read_text())["workers"] == workers.split(",")
     together = pd.read_csv(run / "history.csv")
     one = pd.read_csv(only_folder(tmp_path / "alone") / "history.csv")
     assert together["val_loss"].notna().all()

@@ -66,6 +66,11 @@ def resume_run(run_dir: Path, options: Options, log: Log = silent) -> Any:
             if changed:
                 raise RunError(f"{run_dir}: custom code changed since the run started: "
                                f"{'; '.join(changed)}. Restore it, or {START_OVER}")
+            if env.get("workers"):  # said in status.json's notes too
+                problems.append(f"trained on {len(env['workers'])} workers (--workers) up to epoch "
+                                f"{ckpt.epoch}; resumed as one process: the same global batches, "
+                                "summed in another order")
+                prepared.notes.append(problems[-1])
             for note in problems:
                 log(f"Note: {note}")
             rf = RunFolder.resumed(run_dir, status, ckpt.epoch)

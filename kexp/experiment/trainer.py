@@ -95,7 +95,9 @@ def _write_inputs(p: Prepared, rf: RunFolder, options: Options, log: Log) -> Non
     devices = distribute.used(p.model) if p.cfg.distribute else None
     rf.write_json("env.json", {**environment(p.cfg, p.seed, p.raw, options.argv),
                                "custom_code": keep.keep(config, rf.path),
-                               **({"devices_used": devices} if devices is not None else {})})
+                               **({"devices_used": devices} if devices is not None else {}),
+                               **({"workers": list(options.cluster.addresses)}
+                                  if options.cluster is not None else {})})
     rf.write_text("summary.txt", summary_text(p.model))
     if options.plots:
         notice = draw.save(p.model, rf.file("model.png"))
