@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from kexp import backend
 from kexp.cli import cli
-from kexp.cv import stack, vector
+from kexp.cv import scan, stack, vector
 from tests.conftest import write_tiny_classes
 from tests.helpers import only_folder
 
@@ -108,6 +109,9 @@ def test_stacked_folds_train_the_numbers_of_unstacked_ones(project: Path, tmp_pa
         # Keras logs a stacked output's training loss as the plain mean of its batches'
         # losses (the last, smaller batch weighs as much as a full one): close, not equal
         pd.testing.assert_series_equal(a["loss"], b["loss"], rtol=0.05)
+    if backend.name() == "jax":  # the folds' own models as one program on the device
+        assert scan.NOTE in notes(stacked / "fold-01")
+        return
     # a Dropout layer: not vectorized, the folds train as sub-networks of one model
     assert any(n.startswith(f"{stack.NOTE} (not vectorized: layer ") and "is a Dropout" in n
                for n in notes(stacked / "fold-01"))
@@ -149,7 +153,8 @@ def test_vectorized_stacked_folds_train_the_numbers_of_unstacked_ones(
     for k in (1, 2, 3):
         a, b = (pd.read_csv(d / f"fold-0{k}" / "predictions.csv") for d in (alone, stacked))
         pd.testing.assert_frame_equal(a, b, rtol=1e-5)
-        assert vector.NOTE in notes(stacked / f"fold-0{k}")
+        assert (scan.NOTE if backend.name() == "jax" else vector.NOTE) in \
+            notes(stacked / f"fold-0{k}")
         assert (alone / f"fold-0{k}" / "summary.txt").read_text() == \
             (stacked / f"fold-0{k}" / "summary.txt").read_text()
     for a, b in zip(histories(alone), histories(stacked), strict=True):
@@ -157,6 +162,36 @@ def test_vectorized_stacked_folds_train_the_numbers_of_unstacked_ones(
         pd.testing.assert_series_equal(a["accuracy"], b["accuracy"])
         # the loss logged with its L2 penalty and weighted by batch size, as Keras logs it
         pd.testing.assert_series_equal(a["loss"], b["loss"], rtol=1e-5)
+
+
+SCANNED = VECTOR.replace("""    - Dense: {units: 1, activation: sigmoid}""", """\
+    - Dropout: {rate: 0.3, seed: 5}
+    - Dense: {units: 1, activation: sigmoid}""").replace(
+    "optimizer: {Adam: {learning_rate: 0.02}}",
+    "optimizer: {Adam: {learning_rate: {ExponentialDecay: {initial_learning_rate: 0.05, "
+    "decay_steps: 3, decay_rate: 0.8}}, clipnorm: 0.5}}")
+
+
+@pytest.mark.skipif("backend.name() != 'jax'", reason="the device-side loop is JAX's")
+def test_on_jax_stacked_folds_train_as_one_program_the_numbers_of_unstacked_ones(
+        project: Path, tmp_path: Path) -> None:
+    """Keras's own JAX training step mapped over the folds, every epoch in one scan: a
+    Dropout layer (its seed state per fold), a learning-rate schedule and clipping by norm
+    (per fold, as alone), last batches of 7, 7 and 6 rows (one step per size)."""
+    write_tiny_classes(project / "tiny46.csv", n=46, seed=1, c_high=9)
+    (project / "scanned.yaml").write_text(SCANNED)
+    alone = cv(project, tmp_path / "alone", spec="scanned.yaml")
+    stacked = cv(project, tmp_path / "stacked", "--stack", spec="scanned.yaml")
+    folds = [pd.read_csv(d / "folds.csv") for d in (alone, stacked)]
+    cols = ["fold", "status", "loss", "accuracy", "epochs"]
+    pd.testing.assert_frame_equal(folds[0][cols], folds[1][cols], rtol=1e-5)
+    for k in (1, 2, 3):
+        assert scan.NOTE in notes(stacked / f"fold-0{k}")
+        a, b = (pd.read_csv(d / f"fold-0{k}" / "predictions.csv") for d in (alone, stacked))
+        pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    for a, b in zip(histories(alone), histories(stacked), strict=True):
+        assert list(a.columns) == list(b.columns) and len(a) == 3
+        pd.testing.assert_frame_equal(a, b, rtol=1e-5)
 
 
 def test_only_dense_networks_with_elementwise_updates_are_vectorized() -> None:

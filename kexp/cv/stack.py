@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from kexp import backend, experiment
-from kexp.cv import vector
+from kexp.cv import scan, vector
 from kexp.cv.folds import FoldOutcome, FoldTask, Job, build_fold, clear_fold, fold_parts
 from kexp.data import sources as data_mod
 from kexp.data.named import for_keras
@@ -89,6 +89,15 @@ def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
     keras.backend.clear_session()
+    if backend.name() == "jax":
+        parts = _parts(job, tasks, scan.NOTE, rename=False)
+        scan.build(*_arrays(parts))
+        reason = scan.why_not([p.model for p, _ in parts])
+        if reason is None:
+            log(f"--stack: training {len(parts)} folds as one program on the device")
+            yield from _scanned(job, tasks, parts, t0)
+            return
+        keras.backend.clear_session()
     first = _parts(job, tasks[:1], vector.NOTE, rename=False)
     reason = vector.why_not_vectorized(cfg, [p.model for p, _ in first])
     if reason is None:
@@ -138,6 +147,27 @@ def _vectorized(job: Job, tasks: list[FoldTask],
         evaluator.set_weights(vector.fold_weights(model, k))
         p.model = evaluator
         yield _record(job, task, p, _frame(vector.fold_history(model, history, k)), per_fold_s)
+
+
+def _scanned(job: Job, tasks: list[FoldTask],
+             parts: list[tuple[experiment.Prepared, Any]], t0: float) -> Iterator[FoldOutcome]:
+    """Train the folds' own models as one program on the device (:mod:`kexp.cv.scan`);
+    record each fold on one evaluation model (the first fold's) set to the fold's
+    variables, so that nothing is traced again per fold."""
+    models, xs, ys = _arrays(parts)
+    histories = scan.train(models, xs, ys, [o for _, o in parts], job.cfg.fit.batch_size)
+    per_fold_s = (time.monotonic() - t0) / len(parts)
+    evaluator = models[0]
+    for task, (p, _), model, history in zip(tasks, parts, models, histories, strict=True):
+        scan.copy_state(model, evaluator)
+        p.model = evaluator
+        yield _record(job, task, p, _frame(history), per_fold_s)
+
+
+def _arrays(parts: list[tuple[experiment.Prepared, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
+    """The folds' models and their training parts."""
+    return ([p.model for p, _ in parts], [for_keras(p.split.x_train) for p, _ in parts],
+            [for_keras(p.split.y_train) for p, _ in parts])
 
 
 def _name(task: FoldTask) -> str:
@@ -237,6 +267,8 @@ def _fold_history(history: dict[str, list[float]], name: str) -> pd.DataFrame:
 
 
 def _frame(cols: dict[str, list[float]]) -> pd.DataFrame:
-    """A fold's history columns as CSVLogger writes them: ``epoch``, then by name."""
-    return pd.DataFrame({"epoch": range(len(next(iter(cols.values())))),
-                         **dict(sorted(cols.items()))})
+    """A fold's history columns as CSVLogger writes them: ``epoch``, then by name, then
+    (no validation) ``val_`` of each name, ``NA``."""
+    names = sorted(cols)
+    return pd.DataFrame({"epoch": range(len(cols[names[0]])), **{n: cols[n] for n in names},
+                         **{f"val_{n}": "NA" for n in names}})

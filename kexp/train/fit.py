@@ -257,6 +257,18 @@ def build_from_shapes(model: Any, data: Any) -> None:
     model._symbolic_build(data_batch=tf.nest.map_structure(zeros, spec))
 
 
+def build_from_rows(model: Any, x: Any, y: Any) -> None:
+    """Build what ``model.fit`` would build (metrics, loss, optimizer) from a batch of
+    the first row of ``x`` and ``y`` (arrays, or dicts of arrays), without fitting."""
+    if hasattr(model, "_symbolic_build"):
+        def first(a: Any) -> Any:
+            return {k: v[:1] for k, v in a.items()} if isinstance(a, dict) else a[:1]
+
+        model._symbolic_build(data_batch=(first(x), first(y)))
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
 def set_per_execution(model: Any, per_execution: int) -> None:
     """``model``'s steps per execution, its train function made again if it changes (a
     warm model traced for another epoch length)."""

@@ -9,6 +9,7 @@ from tests.test_cv_engine import (  # noqa: F401
     PROJECT,
     fresh,
     test_a_warm_model_trains_the_numbers_of_a_fresh_one,
+    test_on_jax_stacked_folds_train_as_one_program_the_numbers_of_unstacked_ones,
     test_stacked_folds_train_the_numbers_of_unstacked_ones,
     test_vectorized_stacked_folds_train_the_numbers_of_unstacked_ones,
 )
