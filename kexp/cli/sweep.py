@@ -40,6 +40,10 @@ from kexp.cli.complete import run_folders
               help="local processes, or one Ray task per trial (pip install 'kexp[ray]'); with "
                    "ray, --jobs N runs N trials at once on the local instance (default: one per core).")
 @click.option("--address", help="Ray cluster address (default: start a local Ray instance).")
+@click.option("--stack", is_flag=True,
+              help="With --cv: each trial's folds train stacked (as kexp cv --stack); on JAX, "
+                   "trials that differ only in seed, initializers, learning rate or L1/L2 "
+                   "factors train together as one program, each recorded in its own CV folder.")
 @click.option("--plots/--no-plots", default=True, show_default=True,
               help="Draw each trial's PNG plots.")
 @click.option("--save-models/--no-save-models", default=True, show_default=True,

@@ -29,7 +29,7 @@ def outcomes(job: Job, tasks: list[FoldTask], opts: CVOptions,
     if not tasks:
         return iter(())
     if opts.stack:
-        return stack.train(job, tasks, silent)
+        return stack.train(job, tasks, silent, opts.trained)
     job.fresh_models = opts.fresh_models
     work = runner.Work(run_fold, key=lambda t: t.fold, unit="folds", lost=lost_fold,
                        deliver=deliver_fold, shared=job)

@@ -58,6 +58,9 @@ class CVOptions:
     save_models: bool = False
     plots: bool = True
     stack: bool = False  # train the folds together as one model (kexp.cv.stack)
+    #: with ``stack``, the folds trained already (kexp.cv.stack.Trained: a vectorized
+    #: sweep's, kexp.sweep.stacked): only recorded
+    trained: Any = None
     #: build and trace a new model for every fold instead of reusing a worker's (kexp.train.warm)
     fresh_models: bool = False
     #: worker processes started already (kexp.engine.workers.start); None: start them

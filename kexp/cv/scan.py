@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from kexp import backend
+from kexp.cv import factors
 from kexp.train import feed, fit
 from kexp.train.warm import layout
 
@@ -42,20 +43,30 @@ def build(models: list[Any], xs: list[Any], ys: list[Any]) -> None:
         fit.build_from_rows(m, x, y)
 
 
-def why_not(models: list[Any]) -> str | None:
+def why_not(models: list[Any], orders: list[np.ndarray], batch: int) -> str | None:
     """Why the built members (:func:`build`) cannot train as one scanned program, or
-    None when they can: JAX is the backend and every member has the same variables
-    (shapes and types) in its model, optimizer and metrics."""
+    None when they can: JAX is the backend; every member has the same variables (shapes
+    and types) in its model, optimizer and metrics, the same kinds of regularizers
+    (:func:`kexp.cv.factors.kind`: their L1 / L2 factors may differ), and the same numbers
+    of epochs (``orders``) and of batches of ``batch`` rows per epoch.
+
+    Python values of a layer or optimizer that are not variables (a dropout rate, an
+    activation, a schedule's parameters) are the first member's for all: the callers
+    group members by everything else in their configs."""
     if backend.name() != "jax":
         return f"the device-side loop is JAX's (the backend is {backend.name()})"
     if len({_signature(m) for m in models}) > 1:
-        return "the members' models have different variables"
+        return "the members' models have different variables or regularizers"
+    if len({(len(o), feed.steps(len(o[0]), batch)) for o in orders}) > 1:
+        return "the members train different numbers of epochs or batches per epoch"
     return None
 
 
 def _signature(model: Any) -> tuple[Any, ...]:
     opt = tuple((tuple(v.shape), str(v.dtype)) for v in model.optimizer.variables)
-    return (tuple((shape, dtype) for _, shape, dtype in layout(model)), type(model.optimizer), opt)
+    regs = tuple(factors.kind(v.regularizer) for v in model.trainable_variables)
+    return (tuple((shape, dtype) for _, shape, dtype in layout(model)), type(model.optimizer),
+            opt, regs)
 
 
 def train(models: list[Any], xs: list[Any], ys: list[Any], orders: list[np.ndarray],
@@ -70,7 +81,6 @@ def train(models: list[Any], xs: list[Any], ys: list[Any], orders: list[np.ndarr
     ys = [feed.floatx(y) for y in ys]
     sizes = [len(order[0]) for order in orders]
     steps = feed.steps(sizes[0], batch)
-    assert all(feed.steps(n, batch) == steps for n in sizes), sizes
     full = np.stack([o[:, :(steps - 1) * batch] for o in orders], axis=1)  # (E, K, F*B)
     full = full.reshape(len(orders[0]), len(models), steps - 1, batch).transpose(0, 2, 1, 3)
     groups: dict[int, list[int]] = {}
@@ -82,16 +92,20 @@ def train(models: list[Any], xs: list[Any], ys: list[Any], orders: list[np.ndarr
     model = models[0]
     model.reset_metrics()
     fresh_metrics = [np.asarray(v.value) for v in model.metrics_variables]
-    run = jax.jit(_program(model, len(models), [who for who, _ in lasts]), donate_argnums=0)
-    state, logs = run(_stacked(models), _padded(xs), _padded(ys), full,
-                      [idx for _, idx in lasts], fresh_metrics)
+    current = factors.Current()
+    run = jax.jit(_program(model, len(models), [who for who, _ in lasts], current),
+                  donate_argnums=0)
+    own = factors.table(models)  # before the first model's regularizers are swapped
+    with factors.traced(model, current):
+        state, logs = run(_stacked(models), _padded(xs), _padded(ys), full,
+                          [idx for _, idx in lasts], fresh_metrics, own)
     _unstack(models, state)
     logs = {name: np.asarray(v) for name, v in logs.items()}  # (E, K) each
     return [{name: [float(v) for v in values[:, k]] for name, values in logs.items()}
             for k in range(len(models))]
 
 
-def _program(model: Any, members: int, groups: list[np.ndarray]) -> Any:
+def _program(model: Any, members: int, groups: list[np.ndarray], current: factors.Current) -> Any:
     """The whole training as one function of (state, data): a scan over epochs of a scan
     over each epoch's full steps, then its last step once for each group of members whose
     last batches have one size (``groups``: their member numbers)."""
@@ -100,7 +114,12 @@ def _program(model: Any, members: int, groups: list[np.ndarray]) -> Any:
 
     keras = backend.keras()
     optimizer = model.optimizer
-    step = jax.vmap(model.train_step)
+
+    def member_step(state: Any, data: Any, own: Any) -> Any:
+        current.value = own  # this member's L1 / L2 factors (kexp.cv.factors)
+        return model.train_step(state, data)
+
+    mapped = jax.vmap(member_step)
 
     def rate(variables: Any) -> Any:  # what kexp's learning_rate log reads at an epoch's end
         with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, variables,
@@ -112,31 +131,33 @@ def _program(model: Any, members: int, groups: list[np.ndarray]) -> Any:
     def batch_of(data: Any, idx: Any) -> Any:
         return jax.tree.map(lambda a: gather(a, idx), data)
 
-    def last_steps(state: Any, data: Any, lasts: Any) -> Any:
+    def last_steps(state: Any, data: Any, lasts: Any, own: Any) -> Any:
         if len(groups) == 1:  # every member's last batch has one size
-            got, state = step(state, batch_of(data, lasts[0]))
+            got, state = mapped(state, batch_of(data, lasts[0]), own)
             return state, got
         logs: dict[str, Any] = {}
         for who, idx in zip(groups, lasts, strict=True):
             part = jax.tree.map(lambda a, w=who: a[w], state)
-            got, part = step(part, batch_of(jax.tree.map(lambda a, w=who: a[w], data), idx))
+            sub, sub_own = jax.tree.map(lambda a, w=who: a[w], (data, own))
+            got, part = mapped(part, batch_of(sub, idx), sub_own)
             state = jax.tree.map(lambda a, b, w=who: a.at[w].set(b), state, part)
             for name, v in got.items():
                 logs[name] = logs.get(name, jnp.zeros((members,), v.dtype)).at[who].set(v)
         return state, logs
 
-    def program(state: Any, x: Any, y: Any, full: Any, lasts: Any, fresh: Any) -> Any:
+    def program(state: Any, x: Any, y: Any, full: Any, lasts: Any, fresh: Any,
+                own: Any) -> Any:
         def epoch(state: Any, epoch_idx: Any) -> Any:
             full_e, lasts_e = epoch_idx
-            trainable, non_trainable, optimizer, _ = state
-            state = (trainable, non_trainable, optimizer,
+            trainable, non_trainable, opt_state, _ = state
+            state = (trainable, non_trainable, opt_state,
                      [jnp.broadcast_to(v, (members, *v.shape)) for v in fresh])
 
             def one(state: Any, idx: Any) -> Any:
-                return step(state, batch_of((x, y), idx))[1], None
+                return mapped(state, batch_of((x, y), idx), own)[1], None
 
             state, _ = jax.lax.scan(one, state, full_e)
-            state, logs = last_steps(state, (x, y), lasts_e)
+            state, logs = last_steps(state, (x, y), lasts_e, own)
             return state, {**logs, "learning_rate": jax.vmap(rate)(state[2])}
 
         return jax.lax.scan(epoch, state, (full, lasts))
@@ -159,6 +180,9 @@ def _groups(model: Any) -> tuple[list[Any], ...]:
 
 def _unstack(models: list[Any], state: Any) -> None:
     """Set member ``k``'s slice of every state variable into its model."""
+    import jax
+
+    state = jax.device_get(state)  # one copy to the host, then slices of it
     for k, m in enumerate(models):
         for group, values in zip(_groups(m), state, strict=True):
             for v, value in zip(group, values, strict=True):

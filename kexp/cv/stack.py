@@ -19,11 +19,14 @@ of batches per epoch.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kexp import backend, experiment
@@ -37,6 +40,7 @@ from kexp.model import objects
 from kexp.rundir.write import RunFolder
 from kexp.spec import Config, CsvData, ImagesData
 from kexp.train import feed
+from kexp.train.callbacks import learning_rate_log
 
 NOTE = "trained with --stack: one model of disjoint per-fold sub-networks"
 
@@ -80,19 +84,35 @@ def check(cfg: Config, train_sizes: list[int]) -> None:
                           hint="Choose a batch size for which they agree, or run without --stack")
 
 
-def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
-    """Train every task's fold in one stacked model; yield a FoldOutcome per fold:
-    vectorized (:mod:`kexp.cv.vector`) when the folds' model allows it, else as K
-    sub-networks of one model."""
+@dataclass
+class Trained:
+    """Folds trained already as members of a bigger program (a vectorized sweep's,
+    :mod:`kexp.sweep.stacked`): each fold's prepared part (its model trained), its
+    history, and its share of the training's seconds."""
+
+    parts: list[experiment.Prepared]
+    histories: list[dict[str, list[float]]]
+    seconds: float
+
+
+def train(job: Job, tasks: list[FoldTask], log: Log,
+          trained: Trained | None = None) -> Iterator[FoldOutcome]:
+    """Train every task's fold in one stacked model; yield a FoldOutcome per fold: on JAX
+    as one program on the device (:mod:`kexp.cv.scan`), else vectorized
+    (:mod:`kexp.cv.vector`) when the folds' model allows it, else as K sub-networks of
+    one model. ``trained``: the folds trained already, only recorded."""
     keras = backend.keras()
     t0 = time.monotonic()
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
+    if trained is not None:
+        yield from _on_evaluator(job, tasks, trained.parts, trained.histories, trained.seconds)
+        return
     keras.backend.clear_session()
     if backend.name() == "jax":
-        parts = _parts(job, tasks, scan.NOTE, rename=False)
-        scan.build(*_arrays(parts))
-        reason = scan.why_not([p.model for p, _ in parts])
+        parts = scan_parts(job, tasks)
+        reason = scan.why_not([p.model for p, _ in parts], [o for _, o in parts],
+                              cfg.fit.batch_size)
         if reason is None:
             log(f"--stack: training {len(parts)} folds as one program on the device")
             yield from _scanned(job, tasks, parts, t0)
@@ -120,7 +140,7 @@ def train(job: Job, tasks: list[FoldTask], log: Log) -> Iterator[FoldOutcome]:
     history = stacked.fit(_steps([p for p, _ in parts], [o for _, o in parts],
                                  cfg.fit.batch_size, steps),
                           epochs=cfg.fit.epochs, steps_per_epoch=steps, verbose=0,
-                          shuffle=False).history
+                          shuffle=False, callbacks=[learning_rate_log()]).history
     per_fold_s = (time.monotonic() - t0) / len(parts)
     for task, (p, _) in zip(tasks, parts, strict=True):
         yield _record(job, task, p, _fold_history(history, _name(task)), per_fold_s)
@@ -140,13 +160,14 @@ def _vectorized(job: Job, tasks: list[FoldTask],
     data = vector.stream([for_keras(p.split.x_train) for p, _ in parts], ys, orders,
                          cfg.fit.batch_size, steps)
     history = model.fit(data, epochs=cfg.fit.epochs, steps_per_epoch=steps, verbose=0,
-                        shuffle=False).history
+                        shuffle=False, callbacks=[learning_rate_log()]).history
     per_fold_s = (time.monotonic() - t0) / len(parts)
     evaluator = models[0]
     for k, (task, (p, _)) in enumerate(zip(tasks, parts, strict=True)):
         evaluator.set_weights(vector.fold_weights(model, k))
         p.model = evaluator
-        yield _record(job, task, p, _frame(vector.fold_history(model, history, k)), per_fold_s)
+        cols = {**vector.fold_history(model, history, k), "learning_rate": history["learning_rate"]}
+        yield _record(job, task, p, _frame(cols), per_fold_s)
 
 
 def _scanned(job: Job, tasks: list[FoldTask],
@@ -154,18 +175,27 @@ def _scanned(job: Job, tasks: list[FoldTask],
     """Train the folds' own models as one program on the device (:mod:`kexp.cv.scan`);
     record each fold on one evaluation model (the first fold's) set to the fold's
     variables, so that nothing is traced again per fold."""
-    models, xs, ys = _arrays(parts)
+    models, xs, ys = fold_arrays(parts)
     histories = scan.train(models, xs, ys, [o for _, o in parts], job.cfg.fit.batch_size)
-    per_fold_s = (time.monotonic() - t0) / len(parts)
-    evaluator = models[0]
-    for task, (p, _), model, history in zip(tasks, parts, models, histories, strict=True):
-        scan.copy_state(model, evaluator)
+    yield from _on_evaluator(job, tasks, [p for p, _ in parts], histories,
+                             (time.monotonic() - t0) / len(parts))
+
+
+def _on_evaluator(job: Job, tasks: list[FoldTask], parts: list[experiment.Prepared],
+                  histories: list[dict[str, list[float]]],
+                  per_fold_s: float) -> Iterator[FoldOutcome]:
+    """Record each trained fold on one evaluation model (the first fold's) set to the
+    fold's variables: its evaluation and predictions are traced once for all folds."""
+    evaluator = parts[0].model
+    for task, p, history in zip(tasks, parts, histories, strict=True):
+        scan.copy_state(p.model, evaluator)
         p.model = evaluator
         yield _record(job, task, p, _frame(history), per_fold_s)
 
 
-def _arrays(parts: list[tuple[experiment.Prepared, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
-    """The folds' models and their training parts."""
+def fold_arrays(parts: list[tuple[experiment.Prepared, Any]]
+                ) -> tuple[list[Any], list[Any], list[Any]]:
+    """The folds' models and their training parts (as Keras takes them)."""
     return ([p.model for p, _ in parts], [for_keras(p.split.x_train) for p, _ in parts],
             [for_keras(p.split.y_train) for p, _ in parts])
 
@@ -173,6 +203,14 @@ def _arrays(parts: list[tuple[experiment.Prepared, Any]]) -> tuple[list[Any], li
 def _name(task: FoldTask) -> str:
     """The fold's output (and, unvectorized, sub-network) name: its history's prefix."""
     return f"fold_{task.fold:02d}"
+
+
+def scan_parts(job: Job, tasks: list[FoldTask]) -> list[tuple[experiment.Prepared, Any]]:
+    """Each task's prepared fold (its model compiled and built) and its epochs' row
+    orders, for training on the device (:mod:`kexp.cv.scan`)."""
+    parts = _parts(job, tasks, scan.NOTE, rename=False)
+    scan.build(*fold_arrays(parts))
+    return parts
 
 
 def _parts(job: Job, tasks: list[FoldTask], note: str,
@@ -183,7 +221,18 @@ def _parts(job: Job, tasks: list[FoldTask], note: str,
     for task in tasks:
         p = _part(job, task, note, rename)
         rows = len(for_keras(p.split.x_train))
-        out.append((p, feed.epoch_orders(rows, job.cfg.fit.shuffle, p.seed, job.cfg.fit.epochs)))
+        out.append((p, _orders(rows, job.cfg.fit.shuffle, p.seed, job.cfg.fit.epochs)))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _orders(rows: int, shuffle: bool, seed: int, epochs: int) -> np.ndarray:
+    """:func:`kexp.train.feed.epoch_orders` of a fold, drawn once per process: it is
+    called right after :func:`kexp.cv.folds.build_fold` seeded everything with the
+    fold's ``seed``, so the same arguments give the same orders (the trials of a
+    vectorized sweep share their folds'). Read-only."""
+    out = feed.epoch_orders(rows, shuffle, seed, epochs)
+    out.setflags(write=False)
     return out
 
 
@@ -262,8 +311,9 @@ def _record(job: Job, task: FoldTask, p: experiment.Prepared, frame: pd.DataFram
 
 def _fold_history(history: dict[str, list[float]], name: str) -> pd.DataFrame:
     """This fold's columns of the stacked history, named as a lone fold's (CSVLogger layout)."""
-    return _frame({key[len(name) + 1:]: values for key, values in history.items()
-                   if key.startswith(f"{name}_")})
+    return _frame({"learning_rate": history["learning_rate"],
+                   **{key[len(name) + 1:]: values for key, values in history.items()
+                      if key.startswith(f"{name}_")}})
 
 
 def _frame(cols: dict[str, list[float]]) -> pd.DataFrame:

@@ -46,12 +46,16 @@ class SweepRequest:
     address: str | None = None
     plots: bool = True
     save_models: bool = True
+    stack: bool = False
     resume_dir: str | None = None
     verbose: bool = False
 
     def check(self) -> None:
         """Raise UsageError for a missing SPEC, a SPEC or settings given with --resume, or
         --address without --executor ray."""
+        if self.stack and (self.jobs > 1 or self.executor == "ray"):
+            raise UsageError("--stack trains the trials in this process, together where they "
+                             "can be; remove --jobs / --executor ray, or --stack")
         if self.address is not None and self.executor != "ray":
             raise UsageError(f"--address {self.address} is a Ray cluster's address; add "
                              "--executor ray (or remove --address to run trials locally)")
@@ -107,8 +111,20 @@ def run(request: SweepRequest, log: Log = silent) -> SweepResult:
 
         opts = SweepOptions(jobs=request.jobs, threads=request.threads,
                             executor=request.executor, address=request.address,
-                            plots=request.plots, save_models=request.save_models, workers=pool)
+                            plots=request.plots, save_models=request.save_models, workers=pool,
+                            stack=request.stack)
         return _run(request, opts, log)
+
+
+def check_stackable(plan: Any) -> None:
+    """``--stack`` needs cross-validated trials planned ahead (a grid or random sweep)."""
+    if plan.sweep.cv is None:
+        raise UsageError("--stack stacks each trial's folds: add --cv K (or sweep.cv), or "
+                         "remove --stack")
+    if plan.sweep.method == "tpe":
+        raise UsageError("--stack trains the planned trials together; a tpe sweep proposes "
+                         "each trial from the ones before. Use a grid or random sweep, or "
+                         "remove --stack")
 
 
 def check_trial_inputs(plan: Any, runs_dir: Path) -> None:
@@ -166,6 +182,8 @@ def _run(request: SweepRequest, opts: Any, log: Log) -> SweepResult:
             raise UsageError("--cv: sweep.prune stops single runs by their epochs; it does not "
                              "apply to cross-validated trials. Remove sweep.prune or --cv")
         plan.sweep = plan.sweep.model_copy(update={"cv": request.cv})
+    if request.stack:
+        check_stackable(plan)
     check_trial_inputs(plan, Path(request.runs_dir))
     check_metric(plan)
     if plan.sweep.cv is not None:  # the CV's own checks (data, folds), before any trial trains

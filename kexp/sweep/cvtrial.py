@@ -125,13 +125,17 @@ def _plain(a: Any) -> Any:
 
 
 def cross_validate_trial(spec: Spec, path: Path, folds: int, argv: list[str], plots: bool,
-                         save_models: bool) -> CVResult:
-    """Cross-validate ``spec`` into the CV folder ``path`` (replaced if there), in this process."""
+                         save_models: bool, stack: bool = False, plan: CVPlan | None = None,
+                         trained: Any = None) -> CVResult:
+    """Cross-validate ``spec`` into the CV folder ``path`` (replaced if there), in this
+    process; ``stack``: its folds stacked (``kexp cv --stack``); ``plan``: its CV planned
+    already (:func:`cv_plan`), and ``trained`` its folds trained already
+    (:class:`kexp.cv.stack.Trained`, a vectorized sweep's)."""
     if path.exists():
         shutil.rmtree(path)
-    plan = cv_plan(spec, folds)
+    plan = plan if plan is not None else cv_plan(spec, folds)
     options = experiment.Options(verbose=0, argv=argv, runs_dir=path.parent)
-    cv_opts = CVOptions(jobs=1, plots=plots, save_models=save_models)
+    cv_opts = CVOptions(jobs=1, plots=plots, save_models=save_models, stack=stack, trained=trained)
     return cross_validate(plan.spec, options, cv_opts, folder=path, plan=plan)
 
 

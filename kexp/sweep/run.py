@@ -49,6 +49,7 @@ class SweepOptions:
     workers: Any = None
     #: the sweep folder's lock (kexp.engine.lock.hold), which worker processes inherit
     held: Any = None
+    stack: bool = False  # --stack: each trial's folds stacked; on JAX trials together
 
 
 class SweepInterrupted(Unfinished):
@@ -90,7 +91,7 @@ def tasks(plan: SweepPlan, root: Path, options: experiment.Options, opts: SweepO
     """The trials to run (all, or those numbered ``numbers``)."""
     return [
         TrialTask(t.number, t.params, t.spec, str(root / "trials" / t.folder), plan.sweep.metric,
-                  options.argv, opts.plots, opts.save_models, plan.sweep.cv)
+                  options.argv, opts.plots, opts.save_models, plan.sweep.cv, stack=opts.stack)
         for t in plan.trials if numbers is None or t.number in numbers
     ]
 
@@ -103,6 +104,10 @@ def trial_outcomes(root: Path, plan: SweepPlan, todo: list[TrialTask], done: lis
         return outcomes(batch, opts.jobs, opts.threads, opts.executor, opts.address,
                         opts.workers, opts.held)
 
+    if opts.stack:
+        from kexp.sweep import stacked
+
+        return stacked.outcomes(todo)
     if plan.sweep.method != "tpe" and plan.sweep.prune is None:
         return run_tasks(todo)
     from kexp.sweep.bayes import study_outcomes

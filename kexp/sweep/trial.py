@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class TrialTask:
     save_model: bool = True
     cv: int | None = None  # --cv K: a K-fold CV folder, the objective the fold mean
     prune: Any = None  # sweep.prune: the kexp.sweep.prune.PruneTarget each epoch reports to
+    stack: bool = False  # --stack: the CV's folds stacked (kexp.cv.stack)
 
 
 @dataclass
@@ -130,12 +132,19 @@ def _on_warm_model(spec: Spec, options: experiment.Options,
 
 
 def _cross_validated(task: TrialTask, path: Path, out: TrialOutcome) -> None:
-    """A K-fold CV into the CV folder ``path``; the objective is the fold mean. A trial
-    with a failed fold is failed (its mean would cover fewer folds than the others')."""
+    """A K-fold CV into the CV folder ``path``: :func:`cross_validated`."""
     assert task.cv is not None
+    cross_validated(task, out, lambda: cvtrial.cross_validate_trial(
+        task.spec, path, task.cv or 0, task.argv, task.plots, task.save_model, task.stack))
+
+
+def cross_validated(task: TrialTask, out: TrialOutcome, run: Callable[[], Any]) -> None:
+    """Fill ``out`` from the trial's CV (``run()``, into ``task.path``); the objective is
+    the fold mean. A trial with a failed fold is failed (its mean would cover fewer folds
+    than the others'); its own errors are recorded, not raised."""
+    path = Path(task.path)
     try:
-        result = cvtrial.cross_validate_trial(task.spec, path, task.cv, task.argv, task.plots,
-                                              task.save_model)
+        result = run()
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a trial's failure is recorded, the sweep goes on
