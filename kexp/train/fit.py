@@ -20,7 +20,7 @@ from kexp.data.stream_batches import NOT_FINITE
 from kexp.engine import multihost
 from kexp.errors import ConfigError, DataError
 from kexp.spec import FitConfig
-from kexp.train import feed
+from kexp.train import device_loop, feed
 
 
 @dataclass
@@ -158,6 +158,7 @@ def fit(
     train = feed.batches(x, y, cfg.batch_size, cfg.shuffle, seed, repeat=True,
                          skip=initial_epoch * steps)
     build_from_shapes(model, train)
+    device_loop.install(model)
     try:
         history = model.fit(
             multihost.shard(train),

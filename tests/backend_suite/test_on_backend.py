@@ -71,12 +71,16 @@ def test_every_shipped_config_trains_and_records_its_backend(config: Path, tmp_p
 
 
 def test_stack_trains_the_folds_vectorized(tiny: Path) -> None:
+    """On JAX the folds' own models as one program on the device; on PyTorch one batched
+    kernel per layer (kexp.cv.vector)."""
     invoke("cv", str(tiny), "--folds", "2", "--stack", "--runs-dir", "runs", "--no-plots",
            exit_code=0)
     cv = only_folder(Path("runs"))
     assert json.loads((cv / "summary.json").read_text())["completed"] == 2
     notes = json.loads((cv / "fold-01" / "status.json").read_text())["notes"]
-    assert "trained with --stack, vectorized: one batched kernel per layer for all folds" in notes
+    assert ("trained with --stack on JAX: the folds' models as one program on the device"
+            if BACKEND == "jax" else
+            "trained with --stack, vectorized: one batched kernel per layer for all folds") in notes
 
 
 def test_a_run_of_this_backend_predicts_on_tensorflow_too(write_spec, workdir: Path) -> None:
