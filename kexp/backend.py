@@ -27,6 +27,13 @@ _verbose = False
 #: Keras 3's backends that kexp trains on, and the package each needs
 BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 DEFAULT = "tensorflow"
+#: ``backend: auto``: the first of these that is installed. JAX first: on the 2-core CPU
+#: machine it trains the shipped configs' small models fastest (the README's benchmark
+#: table: the Pima CV 0.66x TensorFlow's time, stacked or swept as one program on the
+#: device); TensorFlow, which kexp always installs, else.
+AUTO = ("jax", "tensorflow")
+#: what ``backend: auto`` chose in this process, and why (env.json's ``backend_auto``)
+_auto: str | None = None
 
 
 def default_name() -> str:
@@ -65,11 +72,39 @@ def check(name: str) -> None:
                  f"KERAS_BACKEND={name} before Keras is imported")
 
 
-def select(name: str | None, deterministic: bool = False) -> str:
-    """Use backend ``name`` (None: :func:`default_name`) in this process and the workers it
-    starts: checked (:func:`check`), then set as ``KERAS_BACKEND`` before Keras's import
-    (on JAX with ``deterministic``, XLA's deterministic GPU ops too: read when JAX starts)."""
+def resolve(name: str | None) -> str:
+    """The backend ``name`` means: itself, :func:`default_name` for None, and for ``auto``
+    the first installed of :data:`AUTO` (what it chose is kept for :func:`auto_choice`)."""
+    global _auto
     name = name or default_name()
+    if name != "auto":
+        return name
+    import importlib.util
+
+    now = imported()
+    chosen = now if now in AUTO else next(
+        (b for b in AUTO if importlib.util.find_spec(BACKENDS[b]) is not None), DEFAULT)
+    _auto = (f"backend: auto chose {chosen}" + (" (Keras was imported on it already)"
+             if chosen == now else f" (the first installed of {', '.join(AUTO)})"))
+    return chosen
+
+
+def auto_choice() -> str | None:
+    """What ``backend: auto`` chose in this process, and why; None when not asked."""
+    return _auto
+
+
+def auto_notes() -> list[str]:
+    """:func:`auto_choice` as a run's notes (none when ``auto`` was not asked)."""
+    return [_auto] if _auto else []
+
+
+def select(name: str | None, deterministic: bool = False) -> str:
+    """Use backend ``name`` (None: :func:`default_name`; ``auto``: :func:`resolve`) in this
+    process and the workers it starts: checked (:func:`check`), then set as
+    ``KERAS_BACKEND`` before Keras's import (on JAX with ``deterministic``, XLA's
+    deterministic GPU ops too: read when JAX starts)."""
+    name = resolve(name)
     check(name)
     os.environ["KERAS_BACKEND"] = name
     if name == "jax" and "jax" not in sys.modules:

@@ -46,6 +46,44 @@ def test_a_backend_whose_package_is_missing_says_what_to_install(
             "is not installed. pip install 'kexp[torch]'") in result.output, result.output
 
 
+def test_auto_chooses_the_first_installed_of_jax_and_tensorflow(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from kexp import backend
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(backend, "imported", lambda: None)  # as before Keras's import
+    assert backend.resolve("auto") == "jax"
+    assert backend.auto_choice() == "backend: auto chose jax (the first installed of jax, tensorflow)"
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jax" else real(name, *a))
+    assert backend.resolve("auto") == "tensorflow"
+    monkeypatch.undo()
+    # Keras already on TensorFlow in this process: auto keeps it rather than fail
+    monkeypatch.setattr(backend, "imported", lambda: "tensorflow")
+    assert backend.resolve("auto") == "tensorflow"
+    assert "imported on it already" in str(backend.auto_choice())
+    assert backend.resolve("torch") == "torch" and backend.resolve(None) == backend.default_name()
+
+
+@pytest.mark.slow  # a process of its own imports JAX
+def test_a_run_with_backend_auto_records_what_it_chose(tiny: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "kexp", "run", str(tiny), "--backend", "auto",
+                           "--runs-dir", "runs"], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = only_folder(Path("runs"))
+    assert "\nbackend: jax\n" in (run / "config.yaml").read_text()
+    env = json.loads((run / "env.json").read_text())
+    assert env["backend"] == "jax"
+    assert env["backend_auto"] == "backend: auto chose jax (the first installed of jax, tensorflow)"
+    assert env["backend_auto"] in json.loads((run / "status.json").read_text())["notes"]
+
+
 def test_keras_backend_is_the_default_and_a_bad_one_is_named(
         tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kexp import backend

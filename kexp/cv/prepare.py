@@ -98,7 +98,7 @@ def prepare(spec: Spec, overrides: list[Any], log: Log) -> CVPlan:
         raw = data_mod.load(cfg.data, seed, base_dirs)
         if isinstance(raw.x_train, Table):
             return _hashed_plan(full, cfg, raw, seed, log)
-        notes = list(raw.notes)
+        notes = [*raw.notes, *backend.auto_notes()]
         if cfg.data.test is not None and raw.x_test is None:
             notes.append("cv: data.test is not applied; each fold's held-out part is its test set")
         x, y, groups = whole_data(cfg, raw, base_dirs, notes)

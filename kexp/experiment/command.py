@@ -70,7 +70,7 @@ def check_backend(cfg: Config, command: str | None = None) -> str:
     TensorFlow), a ConfigError unless it can train here and everything the spec asks
     for works on it: ``distribute`` is TensorFlow's MirroredStrategy or Keras's JAX
     DataParallel, not PyTorch's."""
-    name = cfg.backend or backend.default_name()
+    name = backend.resolve(cfg.backend)
     backend.check(name)
     if name == "torch" and cfg.distribute is not None and command is None:
         raise ConfigError(("distribute",), "distribute trains on TensorFlow's MirroredStrategy or "
@@ -134,7 +134,7 @@ def check_cluster(spec: Spec, cfg: Config, options: Options) -> None:
     shares, no ``distribute`` of its own. A ConfigError names the key."""
     full = apply_overrides(spec, options.overrides)
     try:
-        if (cfg.backend or backend.default_name()) != "jax":
+        if backend.resolve(cfg.backend) != "jax":
             raise ConfigError(("backend",), "a training on several workers (--workers) runs on "
                               "JAX's multi-process runtime (TensorFlow's "
                               "MultiWorkerMirroredStrategy cannot fit in Keras 3: "

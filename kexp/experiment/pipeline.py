@@ -77,7 +77,7 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
         cfg, base_dirs = setup(full, cfg)
         seed = cfg.seed
         assert seed is not None
-        notes: list[str] = []
+        notes: list[str] = backend.auto_notes()
         backend.seed_everything(seed, cfg.deterministic)
         if options.cluster is not None:
             multihost.distribute(backend.keras())  # before the model is built

@@ -237,6 +237,7 @@ def environment(cfg: Config, seed: int, raw: sources.RawData, argv: list[str]) -
     return {
         "python": platform.python_version(),
         **backend.versions(),
+        **({"backend_auto": backend.auto_choice()} if backend.auto_choice() else {}),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or None,

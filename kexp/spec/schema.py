@@ -294,11 +294,12 @@ class Config(Base):
         default=None,
         description="Seeds Python, NumPy, the backend and TensorFlow; null: drawn and recorded (kexp "
                     "cv: 0)")
-    backend: Literal["tensorflow", "jax", "torch"] | None = Field(
+    backend: Literal["tensorflow", "jax", "torch", "auto"] | None = Field(
         default=None,
         description="Keras's backend: tensorflow, jax (pip install 'kexp[jax]') or torch (pip "
-                    "install 'kexp[torch]'); null: KERAS_BACKEND when set, else tensorflow "
-                    "(recorded)")
+                    "install 'kexp[torch]'); auto: jax when installed (fastest for the shipped "
+                    "configs), else tensorflow; null: KERAS_BACKEND when set, else tensorflow "
+                    "(the backend used is recorded)")
     deterministic: bool = Field(
         default=False,
         description="Deterministic ops (reproducible, slower): TensorFlow's op determinism, "
