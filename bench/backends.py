@@ -11,7 +11,7 @@ For each backend, as separate processes (``KERAS_BACKEND`` set for the hand-writ
   MNIST script (``--hand-only``) on the same backend;
 - ``kexp cv configs/pima.yaml --folds F`` (``--epochs E``; the tutorial's 10 x 150 by default)
   whole process against the Pima tutorial's hand-written stratified CV loop
-  (``bench/cv_pima.py``'s ``hand_loop``) on the same backend.
+  (``bench/cv_pima.py``'s ``hand_loop``) on the same backend, and with ``--stack``.
 
 Prints a table and the ratios against the hand-written TensorFlow scripts.
 
@@ -114,6 +114,14 @@ def pima_cv(backend: str, runs: Path, folds: int, epochs: int, hand: bool) -> tu
     return kexp, _timed([sys.executable, "-c", code], backend)[0]
 
 
+def pima_stack(backend: str, runs: Path, folds: int, epochs: int) -> float:
+    """``kexp cv configs/pima.yaml --stack`` whole-process seconds (the folds as one program
+    on JAX, vectorized elsewhere)."""
+    return _timed([sys.executable, "-m", "kexp", "cv", "configs/pima.yaml", "--folds", str(folds),
+                   "--epochs", str(epochs), "--backend", backend, "--no-plots", "--stack",
+                   "--runs-dir", str(runs)], backend)[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", default=",".join(b for b in BACKENDS if find_spec(b)),
@@ -141,6 +149,8 @@ def main() -> None:
                 values["kexp cv pima"], values["hand cv pima"] = pima_cv(
                     backend, Path(tmp) / f"c{backend}{i}", args.folds, args.epochs,
                     not args.skip_hand_cv)
+                values["kexp cv --stack"] = pima_stack(backend, Path(tmp) / f"s{backend}{i}",
+                                                       args.folds, args.epochs)
                 for key, value in values.items():
                     runs.setdefault(key, []).append(value)
                 print(f"  {backend} repeat {i + 1}: " + ", ".join(

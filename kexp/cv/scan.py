@@ -4,9 +4,9 @@ folds of ``kexp cv --stack`` (and the trials of a vectorized sweep) as one compi
 Each copy ("member") is an ordinary compiled Keras model of the same layers (its own
 fresh weights, optimizer state, random-seed state, learning rate). Keras's own JAX
 training step (``model.train_step(state, batch)``, a pure function of the model's
-variables) is mapped over the members with ``jax.vmap``, and the steps of every epoch,
-and every epoch, run inside one ``jax.jit`` call with ``jax.lax.scan``: the device loops,
-not Python, so a small model trains at the speed of its arithmetic instead of one host
+variables) is mapped over the members with ``jax.vmap``, and the steps of an epoch run
+inside one ``jax.jit`` call with ``jax.lax.scan`` (one call an epoch, compiled once, so
+that Ctrl-C stops the training between epochs): the device loops, not Python, so a small model trains at the speed of its arithmetic instead of one host
 round-trip per step (Keras 3.15's JAX trainer runs ``steps_per_execution`` as a Python
 loop of one jitted step each).
 
@@ -81,34 +81,37 @@ def train(models: list[Any], xs: list[Any], ys: list[Any], orders: list[np.ndarr
     ys = [feed.floatx(y) for y in ys]
     sizes = [len(order[0]) for order in orders]
     steps = feed.steps(sizes[0], batch)
-    full = np.stack([o[:, :(steps - 1) * batch] for o in orders], axis=1)  # (E, K, F*B)
+    full = np.stack([o[:, :(steps - 1) * batch] for o in orders], axis=1).astype("int32")
     full = full.reshape(len(orders[0]), len(models), steps - 1, batch).transpose(0, 2, 1, 3)
     groups: dict[int, list[int]] = {}
     for k, n in enumerate(sizes):
         groups.setdefault(n - (steps - 1) * batch, []).append(k)
     lasts = [(np.asarray(members), np.stack([orders[k][:, (steps - 1) * batch:]
-                                             for k in members], axis=1))
+                                             for k in members], axis=1).astype("int32"))
              for _, members in sorted(groups.items())]
     model = models[0]
     model.reset_metrics()
     fresh_metrics = [np.asarray(v.value) for v in model.metrics_variables]
     current = factors.Current()
-    run = jax.jit(_program(model, len(models), [who for who, _ in lasts], current),
-                  donate_argnums=0)
+    epoch = jax.jit(_epoch(model, len(models), [who for who, _ in lasts], current),
+                    donate_argnums=0)
     own = factors.table(models)  # before the first model's regularizers are swapped
-    with factors.traced(model, current):
-        state, logs = run(_stacked(models), _padded(xs), _padded(ys), full,
-                          [idx for _, idx in lasts], fresh_metrics, own)
+    data = jax.device_put((_padded(xs), _padded(ys), fresh_metrics, own))
+    state, logs = _stacked(models), []
+    with factors.traced(model, current):  # one call an epoch: Ctrl-C stops between epochs
+        for e in range(len(orders[0])):
+            state, got = epoch(state, *data, full[e], [idx[e] for _, idx in lasts])
+            logs.append(got)
     _unstack(models, state)
-    logs = {name: np.asarray(v) for name, v in logs.items()}  # (E, K) each
-    return [{name: [float(v) for v in values[:, k]] for name, values in logs.items()}
+    logs = jax.device_get(logs)
+    return [{name: [float(epoch_logs[name][k]) for epoch_logs in logs] for name in logs[0]}
             for k in range(len(models))]
 
 
-def _program(model: Any, members: int, groups: list[np.ndarray], current: factors.Current) -> Any:
-    """The whole training as one function of (state, data): a scan over epochs of a scan
-    over each epoch's full steps, then its last step once for each group of members whose
-    last batches have one size (``groups``: their member numbers)."""
+def _epoch(model: Any, members: int, groups: list[np.ndarray], current: factors.Current) -> Any:
+    """One epoch of every member as one function of (state, data): its metrics reset, a
+    scan over its full steps, then its last step once for each group of members whose
+    last batches have one size (``groups``: their member numbers); the epoch's logs."""
     import jax
     import jax.numpy as jnp
 
@@ -145,24 +148,20 @@ def _program(model: Any, members: int, groups: list[np.ndarray], current: factor
                 logs[name] = logs.get(name, jnp.zeros((members,), v.dtype)).at[who].set(v)
         return state, logs
 
-    def program(state: Any, x: Any, y: Any, full: Any, lasts: Any, fresh: Any,
-                own: Any) -> Any:
-        def epoch(state: Any, epoch_idx: Any) -> Any:
-            full_e, lasts_e = epoch_idx
-            trainable, non_trainable, opt_state, _ = state
-            state = (trainable, non_trainable, opt_state,
-                     [jnp.broadcast_to(v, (members, *v.shape)) for v in fresh])
+    def epoch(state: Any, x: Any, y: Any, fresh: Any, own: Any, full_e: Any,
+              lasts_e: Any) -> Any:
+        trainable, non_trainable, opt_state, _ = state
+        state = (trainable, non_trainable, opt_state,
+                 [jnp.broadcast_to(v, (members, *v.shape)) for v in fresh])
 
-            def one(state: Any, idx: Any) -> Any:
-                return mapped(state, batch_of((x, y), idx), own)[1], None
+        def one(state: Any, idx: Any) -> Any:
+            return mapped(state, batch_of((x, y), idx), own)[1], None
 
-            state, _ = jax.lax.scan(one, state, full_e)
-            state, logs = last_steps(state, (x, y), lasts_e, own)
-            return state, {**logs, "learning_rate": jax.vmap(rate)(state[2])}
+        state, _ = jax.lax.scan(one, state, full_e)
+        state, logs = last_steps(state, (x, y), lasts_e, own)
+        return state, {**logs, "learning_rate": jax.vmap(rate)(state[2])}
 
-        return jax.lax.scan(epoch, state, (full, lasts))
-
-    return program
+    return epoch
 
 
 def _stacked(models: list[Any]) -> Any:

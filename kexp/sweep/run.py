@@ -97,7 +97,8 @@ def tasks(plan: SweepPlan, root: Path, options: experiment.Options, opts: SweepO
 
 
 def trial_outcomes(root: Path, plan: SweepPlan, todo: list[TrialTask], done: list[TrialOutcome],
-                   opts: SweepOptions, options: experiment.Options) -> Iterator[TrialOutcome]:
+                   opts: SweepOptions, options: experiment.Options,
+                   log: experiment.Log = experiment.silent) -> Iterator[TrialOutcome]:
     """Each trial's outcome as it finishes; with ``tpe`` or ``prune`` through the sweep's
     Optuna study (:mod:`kexp.sweep.bayes`), which proposes ``tpe``'s trials as it goes."""
     def run_tasks(batch: list[TrialTask]) -> Iterator[TrialOutcome]:
@@ -107,7 +108,7 @@ def trial_outcomes(root: Path, plan: SweepPlan, todo: list[TrialTask], done: lis
     if opts.stack:
         from kexp.sweep import stacked
 
-        return stacked.outcomes(todo)
+        return stacked.outcomes(todo, log)
     if plan.sweep.method != "tpe" and plan.sweep.prune is None:
         return run_tasks(todo)
     from kexp.sweep.bayes import study_outcomes
@@ -130,7 +131,7 @@ def execute(rf: RunFolder, plan: SweepPlan, todo: list[TrialTask], done: list[Tr
     try:
         with interruptible(), progress.shown("trials", plan.total, len(results)):
             for o in trial_outcomes(rf.path, nested, todo, done, opts,
-                                    options or experiment.Options()):
+                                    options or experiment.Options(), log):
                 results.append(o)
                 _write(rf, plan, results)
                 rf.set_status(trials_done=len(results))

@@ -26,6 +26,7 @@ from kexp.cv import stack as stack_mod
 from kexp.cv.prepare import CVPlan
 from kexp.cv.run import fold_tasks
 from kexp.engine.output import Log, silent
+from kexp.errors import exception_line
 from kexp.spec import Config, load_config
 from kexp.sweep import cvtrial
 from kexp.sweep.trial import TrialOutcome, TrialTask, cross_validated, run_trial
@@ -82,33 +83,23 @@ def outcomes(tasks: list[TrialTask], log: Log = silent) -> Iterator[TrialOutcome
 
 
 def _together(tasks: list[TrialTask], log: Log) -> Iterator[TrialOutcome]:
-    """Train the trials' folds as one program, then record each trial's CV folder."""
+    """Train the trials' folds as one program, then record each trial's CV folder; trials
+    that cannot join it train alone (where their errors are recorded)."""
     t0 = time.monotonic()
     plans: list[tuple[TrialTask, CVPlan, list[Any]]] = []
     for task in tasks:
-        assert task.cv is not None
         try:
-            plan = cvtrial.cv_plan(task.spec, task.cv, build=False)  # built below
-            folds = fold_tasks(plan.cfg, plan.folds, Path(task.path), plan.sizes)
-            plans.append((task, plan, stack_mod.scan_parts(plan.job, folds)))
+            plans.append(_plan(task))
         except KeyboardInterrupt:
             raise
         except Exception:  # noqa: BLE001 - the trial trains alone, where its error is recorded
             yield run_trial(task)
-    parts = [part for _, _, trial_parts in plans for part in trial_parts]
-    models = [p.model for p, _ in parts]
-    batch = plans[0][1].cfg.fit.batch_size if plans else 0
-    reason = scan.why_not(models, [o for _, o in parts], batch) if len(plans) > 1 else "one trial"
-    if reason is not None:
-        if len(plans) > 1:
-            log(f"Note: sweep --stack: trials {', '.join(str(t.number) for t, _, _ in plans)} "
-                f"train one by one ({reason})")
+    histories = _train(plans, log) if len(plans) > 1 else None
+    if histories is None:
         for task, _, _ in plans:
             yield run_trial(task)
         return
-    _, xs, ys = stack_mod.fold_arrays(parts)
-    histories = scan.train(models, xs, ys, [o for _, o in parts], batch)
-    seconds = (time.monotonic() - t0) / len(parts)
+    seconds = (time.monotonic() - t0) / len(histories)
     note = NOTE.format(n=len(plans), k=len(plans[0][2]))
     start = 0
     for task, plan, trial_parts in plans:
@@ -125,3 +116,32 @@ def _together(tasks: list[TrialTask], log: Log) -> Iterator[TrialOutcome]:
         out.duration_s = round(seconds * len(own) + time.monotonic() - t1, 3)
         yield out
 
+
+def _plan(task: TrialTask) -> tuple[TrialTask, CVPlan, list[Any]]:
+    """The trial's CV plan (checked for ``--stack``) and its folds' parts, built."""
+    assert task.cv is not None
+    plan = cvtrial.cv_plan(task.spec, task.cv, build=False)  # built below
+    stack_mod.check(plan.cfg, [len(train) for train, _ in plan.folds])
+    folds = fold_tasks(plan.cfg, plan.folds, Path(task.path), plan.sizes)
+    return task, plan, stack_mod.scan_parts(plan.job, folds)
+
+
+def _train(plans: list[tuple[TrialTask, CVPlan, list[Any]]],
+           log: Log) -> list[dict[str, list[float]]] | None:
+    """Every trial's folds trained as one program: their histories, in order; None (and a
+    note saying why) when they cannot be."""
+    parts = [part for _, _, trial_parts in plans for part in trial_parts]
+    models, xs, ys = stack_mod.fold_arrays(parts)
+    orders = [o for _, o in parts]
+    batch = plans[0][1].cfg.fit.batch_size
+    reason = scan.why_not(models, orders, batch)
+    if reason is None:
+        try:
+            return scan.train(models, xs, ys, orders, batch)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - each trial then trains alone
+            reason = exception_line(exc)
+    log(f"Note: sweep --stack: trials {', '.join(str(t.number) for t, _, _ in plans)} "
+        f"train one by one ({reason})")
+    return None
