@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -27,11 +28,15 @@ _verbose = False
 #: Keras 3's backends that kexp trains on, and the package each needs
 BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 DEFAULT = "tensorflow"
-#: ``backend: auto``: the first of these that is installed. JAX first: on the 2-core CPU
-#: machine it trains the shipped configs' small models fastest (the README's benchmark
-#: table: the Pima CV 0.66x TensorFlow's time, stacked or swept as one program on the
-#: device); TensorFlow, which kexp always installs, else.
+#: ``backend: auto``: JAX when it is installed, for a model without convolutions: on the
+#: 2-core CPU machine it trains them fastest (the README's benchmark table: the Pima CV in
+#: 0.61x TensorFlow's time, text_lstm 0.85x; stacked or swept as one program on the
+#: device); TensorFlow for convolutions (its oneDNN kernels train the shipped convnets 1.8x
+#: to 3.7x faster than XLA's on the CPU), and when JAX is not installed.
 AUTO = ("jax", "tensorflow")
+#: the layers that make ``auto`` choose TensorFlow (Conv1D/2D/3D, their Transpose,
+#: Separable and Depthwise kinds, ConvLSTM): class names as the spec writes them
+CONVOLUTIONS = re.compile(r"Conv")
 #: what ``backend: auto`` chose in this process, and why (env.json's ``backend_auto``)
 _auto: str | None = None
 
@@ -72,9 +77,10 @@ def check(name: str) -> None:
                  f"KERAS_BACKEND={name} before Keras is imported")
 
 
-def resolve(name: str | None) -> str:
+def resolve(name: str | None, model: Any = None) -> str:
     """The backend ``name`` means: itself, :func:`default_name` for None, and for ``auto``
-    the first installed of :data:`AUTO` (what it chose is kept for :func:`auto_choice`)."""
+    the fastest for ``model`` (the spec's ``model`` section, as data or validated) of
+    :data:`AUTO` (what it chose and why is kept for :func:`auto_choice`)."""
     global _auto
     name = name or default_name()
     if name != "auto":
@@ -82,11 +88,30 @@ def resolve(name: str | None) -> str:
     import importlib.util
 
     now = imported()
-    chosen = now if now in AUTO else next(
-        (b for b in AUTO if importlib.util.find_spec(BACKENDS[b]) is not None), DEFAULT)
-    _auto = (f"backend: auto chose {chosen}" + (" (Keras was imported on it already)"
-             if chosen == now else f" (the first installed of {', '.join(AUTO)})"))
+    convs = sorted(_layer_names(model, CONVOLUTIONS))
+    if now in AUTO:
+        chosen, why = str(now), "Keras was imported on it already"
+    elif importlib.util.find_spec(BACKENDS["jax"]) is None:
+        chosen, why = DEFAULT, "jax is not installed"
+    elif convs:
+        chosen, why = DEFAULT, (f"the model has convolutions ({', '.join(convs)}), which "
+                                "TensorFlow's CPU kernels train faster than XLA's")
+    else:
+        chosen, why = "jax", "a model without convolutions: JAX trains it fastest on the CPU"
+    _auto = f"backend: auto chose {chosen} ({why})"
     return chosen
+
+
+def _layer_names(tree: Any, pattern: re.Pattern[str]) -> set[str]:
+    """The keys (layer class names) in ``tree`` that ``pattern`` finds."""
+    if hasattr(tree, "model_dump"):
+        tree = tree.model_dump(mode="json")
+    if isinstance(tree, list):
+        return set().union(*(_layer_names(v, pattern) for v in tree))
+    if not isinstance(tree, dict):
+        return set()
+    found = {str(k) for k in tree if pattern.search(str(k))}
+    return found.union(*(_layer_names(v, pattern) for v in tree.values()))
 
 
 def auto_choice() -> str | None:
@@ -99,12 +124,12 @@ def auto_notes() -> list[str]:
     return [_auto] if _auto else []
 
 
-def select(name: str | None, deterministic: bool = False) -> str:
-    """Use backend ``name`` (None: :func:`default_name`; ``auto``: :func:`resolve`) in this
-    process and the workers it starts: checked (:func:`check`), then set as
-    ``KERAS_BACKEND`` before Keras's import (on JAX with ``deterministic``, XLA's
+def select(name: str | None, deterministic: bool = False, model: Any = None) -> str:
+    """Use backend ``name`` (None: :func:`default_name`; ``auto``: :func:`resolve` for
+    ``model``) in this process and the workers it starts: checked (:func:`check`), then
+    set as ``KERAS_BACKEND`` before Keras's import (on JAX with ``deterministic``, XLA's
     deterministic GPU ops too: read when JAX starts)."""
-    name = resolve(name)
+    name = resolve(name, model)
     check(name)
     os.environ["KERAS_BACKEND"] = name
     if name == "jax" and "jax" not in sys.modules:

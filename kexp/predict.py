@@ -48,7 +48,7 @@ def predict(run_dir: Path, data_path: Path | list[Path], out: Path | None,
     out = Path(out) if out else run_dir / f"predictions-{shown.stem}.csv"
     check_creatable(out.parent, "--out", out)  # before Keras: nothing is loaded for nothing
     try:
-        backend.select(on or cfg.backend)
+        backend.select(on or cfg.backend, model=cfg.model)
     except ConfigError as exc:
         raise RunError(f"--backend {on}: {exc.message}" if on else
                        f"{run_dir / 'config.yaml'}: backend: {exc.message}; {exc.hint}") from None

@@ -46,23 +46,31 @@ def test_a_backend_whose_package_is_missing_says_what_to_install(
             "is not installed. pip install 'kexp[torch]'") in result.output, result.output
 
 
-def test_auto_chooses_the_first_installed_of_jax_and_tensorflow(
+def test_auto_chooses_jax_for_a_model_without_convolutions_else_tensorflow(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
     from kexp import backend
 
+    dense = {"layers": [{"Dense": {"units": 4}}, {"Dropout": {"rate": 0.1}}]}
+    conv = {"type": "functional", "inputs": {"x": {"shape": [8, 8, 1]}},
+            "nodes": {"c": {"Conv2D": {"filters": 2, "kernel_size": 3}, "inputs": "x"},
+                      "s": {"SeparableConv2D": {"filters": 2, "kernel_size": 3}, "inputs": "c"}}}
     real = importlib.util.find_spec
     monkeypatch.setattr(backend, "imported", lambda: None)  # as before Keras's import
-    assert backend.resolve("auto") == "jax"
-    assert backend.auto_choice() == "backend: auto chose jax (the first installed of jax, tensorflow)"
+    assert backend.resolve("auto", dense) == "jax"
+    assert backend.auto_choice() == ("backend: auto chose jax (a model without convolutions: "
+                                     "JAX trains it fastest on the CPU)")
+    assert backend.resolve("auto", conv) == "tensorflow"
+    assert "convolutions (Conv2D, SeparableConv2D)" in str(backend.auto_choice())
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "jax" else real(name, *a))
-    assert backend.resolve("auto") == "tensorflow"
+    assert backend.resolve("auto", dense) == "tensorflow"
+    assert "jax is not installed" in str(backend.auto_choice())
     monkeypatch.undo()
     # Keras already on TensorFlow in this process: auto keeps it rather than fail
     monkeypatch.setattr(backend, "imported", lambda: "tensorflow")
-    assert backend.resolve("auto") == "tensorflow"
+    assert backend.resolve("auto", dense) == "tensorflow"
     assert "imported on it already" in str(backend.auto_choice())
     assert backend.resolve("torch") == "torch" and backend.resolve(None) == backend.default_name()
 
@@ -80,7 +88,8 @@ def test_a_run_with_backend_auto_records_what_it_chose(tiny: Path) -> None:
     assert "\nbackend: jax\n" in (run / "config.yaml").read_text()
     env = json.loads((run / "env.json").read_text())
     assert env["backend"] == "jax"
-    assert env["backend_auto"] == "backend: auto chose jax (the first installed of jax, tensorflow)"
+    assert env["backend_auto"] == ("backend: auto chose jax (a model without convolutions: JAX "
+                                   "trains it fastest on the CPU)")
     assert env["backend_auto"] in json.loads((run / "status.json").read_text())["notes"]
 
 

@@ -84,8 +84,8 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def backend_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--backend", type=click.Choice(["tensorflow", "jax", "torch", "auto"]),
-        help="Keras's backend (overrides the spec's backend; auto: jax when installed, else "
-             "tensorflow; default: KERAS_BACKEND, else tensorflow).")(fn)
+        help="Keras's backend (overrides the spec's backend; auto: jax for a model without "
+             "convolutions when installed, else tensorflow; default: KERAS_BACKEND, else tensorflow).")(fn)
 
 
 def spec_overrides(overrides: tuple[str, ...], name: str | None, seed: int | None,

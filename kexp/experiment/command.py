@@ -70,7 +70,7 @@ def check_backend(cfg: Config, command: str | None = None) -> str:
     TensorFlow), a ConfigError unless it can train here and everything the spec asks
     for works on it: ``distribute`` is TensorFlow's MirroredStrategy or Keras's JAX
     DataParallel, not PyTorch's."""
-    name = backend.resolve(cfg.backend)
+    name = backend.resolve(cfg.backend, cfg.model)
     backend.check(name)
     if name == "torch" and cfg.distribute is not None and command is None:
         raise ConfigError(("distribute",), "distribute trains on TensorFlow's MirroredStrategy or "
@@ -94,7 +94,8 @@ def select_backend(spec_file: str | Path | None, overrides: list[Any],
     except KexpError:
         return
     try:
-        backend.select(wanted_backend(full, []), full.data.get("deterministic") is True)
+        backend.select(wanted_backend(full, []), full.data.get("deterministic") is True,
+                       full.data.get("model"))
     except ConfigError as exc:
         raise exc.located(*full.locate(("backend",))) from None
 
@@ -134,7 +135,7 @@ def check_cluster(spec: Spec, cfg: Config, options: Options) -> None:
     shares, no ``distribute`` of its own. A ConfigError names the key."""
     full = apply_overrides(spec, options.overrides)
     try:
-        if backend.resolve(cfg.backend) != "jax":
+        if backend.resolve(cfg.backend, cfg.model) != "jax":
             raise ConfigError(("backend",), "a training on several workers (--workers) runs on "
                               "JAX's multi-process runtime (TensorFlow's "
                               "MultiWorkerMirroredStrategy cannot fit in Keras 3: "

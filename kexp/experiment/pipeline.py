@@ -70,7 +70,7 @@ def prepare(spec: Spec, options: Options, log: Log = silent, cfg: Config | None 
     full = apply_overrides(spec, options.overrides)
     try:
         cfg = cfg or load_config(full)
-        backend.select(cfg.backend, cfg.deterministic)  # before Keras's import
+        backend.select(cfg.backend, cfg.deterministic, cfg.model)  # before Keras's import
         if options.cluster is not None:
             multihost.start(options.cluster)  # before JAX's first computation
         distribute.configure_devices(cfg.distribute)  # before TensorFlow's first operation
@@ -106,7 +106,7 @@ def setup(full: Spec, cfg: Config | None = None) -> tuple[Config, list[Path]]:
     (:func:`check_names`)."""
     cfg = cfg or load_config(full)
     try:
-        name = backend.select(cfg.backend)
+        name = backend.select(cfg.backend, model=cfg.model)
     except ConfigError as exc:
         raise located(full, exc) from None
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)

@@ -297,8 +297,8 @@ class Config(Base):
     backend: Literal["tensorflow", "jax", "torch", "auto"] | None = Field(
         default=None,
         description="Keras's backend: tensorflow, jax (pip install 'kexp[jax]') or torch (pip "
-                    "install 'kexp[torch]'); auto: jax when installed (fastest for the shipped "
-                    "configs), else tensorflow; null: KERAS_BACKEND when set, else tensorflow "
+                    "install 'kexp[torch]'); auto: jax when installed and the model "
+                    "has no convolutions (fastest on the CPU), else tensorflow; null: KERAS_BACKEND when set, else tensorflow "
                     "(the backend used is recorded)")
     deterministic: bool = Field(
         default=False,

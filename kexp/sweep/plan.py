@@ -101,7 +101,7 @@ def make_plan(spec: Spec, sweep: SweepConfig | None = None, overrides: list[Any]
         base = apply_overrides(base, [(f"seed={seed}", "a seed drawn for every trial of the sweep")])
         cfg = cfg.model_copy(update={"seed": seed})
     if cfg.backend in (None, "auto"):  # recorded: every trial, and a resume, on one backend
-        name = backend.resolve(cfg.backend)
+        name = backend.resolve(cfg.backend, cfg.model)
         base = apply_overrides(base, [(f"backend={name}", "the backend of every trial")])
         cfg = cfg.model_copy(update={"backend": name})
     if "backend" in sweep.parameters:
