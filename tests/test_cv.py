@@ -333,7 +333,10 @@ def test_stack_trains_every_fold_as_its_own_sub_network(project: Path, tmp_path:
     for k in (1, 2, 3):
         fold = cv_dir / f"fold-0{k}"
         hist = pd.read_csv(fold / "history.csv")
-        assert list(hist.columns) == ["epoch", "accuracy", "loss"] and len(hist) == 2
+        # a lone fold's CSVLogger columns: the learning rate logged, val_ columns NA
+        assert list(hist.columns) == ["epoch", "accuracy", "learning_rate", "loss",
+                                      "val_accuracy", "val_learning_rate", "val_loss"]
+        assert len(hist) == 2 and hist["val_loss"].isna().all()
         assert (fold / "model.keras").is_file()
         state = json.loads((fold / "status.json").read_text())
         assert any("--stack" in note for note in state["notes"])
