@@ -1,6 +1,8 @@
 """Train the K folds of a CV together as one model.
 
-Opt-in (``kexp cv --stack``). When the folds' model allows it (a Dense network, an
+Opt-in (``kexp cv --stack``). On JAX the folds' own models train as one program on the
+device (:mod:`kexp.cv.scan`: Keras's JAX training step mapped over the folds, any layers).
+Elsewhere, when the folds' model allows it (a Dense network, an
 elementwise optimizer: :func:`kexp.cv.vector.why_not_vectorized`), the folds train vectorized:
 each layer one batched kernel for all folds (:mod:`kexp.cv.vector`). Otherwise they
 train as one model of K disjoint sub-networks, as follows. Each fold keeps its own preprocessing (fitted on
