@@ -37,7 +37,8 @@ AUTO = ("jax", "tensorflow")
 #: the layers that make ``auto`` choose TensorFlow (Conv1D/2D/3D, their Transpose,
 #: Separable and Depthwise kinds, ConvLSTM): class names as the spec writes them
 CONVOLUTIONS = re.compile(r"Conv")
-#: what ``backend: auto`` chose in this process, and why (env.json's ``backend_auto``)
+#: what ``backend: auto`` chose for the spec resolved last in this process, and why
+#: (env.json's ``backend_auto``); None when that spec named its backend
 _auto: str | None = None
 
 
@@ -84,6 +85,7 @@ def resolve(name: str | None, model: Any = None) -> str:
     global _auto
     name = name or default_name()
     if name != "auto":
+        _auto = None  # this process's last choice is not auto's
         return name
     import importlib.util
 

@@ -73,6 +73,7 @@ def test_auto_chooses_jax_for_a_model_without_convolutions_else_tensorflow(
     assert backend.resolve("auto", dense) == "tensorflow"
     assert "imported on it already" in str(backend.auto_choice())
     assert backend.resolve("torch") == "torch" and backend.resolve(None) == backend.default_name()
+    assert backend.auto_choice() is None  # the next spec that names its backend says nothing of auto
 
 
 @pytest.mark.slow  # a process of its own imports JAX
