@@ -95,6 +95,9 @@ class Trained:
     parts: list[experiment.Prepared]
     histories: list[dict[str, list[float]]]
     seconds: float
+    #: the model that records them (set to each fold's variables; traced once for the
+    #: trials it records); None: the first fold's
+    evaluator: Any = None
 
 
 def train(job: Job, tasks: list[FoldTask], log: Log,
@@ -108,7 +111,8 @@ def train(job: Job, tasks: list[FoldTask], log: Log,
     cfg = job.cfg
     check(cfg, [len(t.train) for t in tasks])
     if trained is not None:
-        yield from _on_evaluator(job, tasks, trained.parts, trained.histories, trained.seconds)
+        yield from _on_evaluator(job, tasks, trained.parts, trained.histories, trained.seconds,
+                                 trained.evaluator)
         return
     keras.backend.clear_session()
     if backend.name() == "jax":
@@ -184,11 +188,12 @@ def _scanned(job: Job, tasks: list[FoldTask],
 
 
 def _on_evaluator(job: Job, tasks: list[FoldTask], parts: list[experiment.Prepared],
-                  histories: list[dict[str, list[float]]],
-                  per_fold_s: float) -> Iterator[FoldOutcome]:
-    """Record each trained fold on one evaluation model (the first fold's) set to the
-    fold's variables: its evaluation and predictions are traced once for all folds."""
-    evaluator = parts[0].model
+                  histories: list[dict[str, list[float]]], per_fold_s: float,
+                  evaluator: Any = None) -> Iterator[FoldOutcome]:
+    """Record each trained fold on one evaluation model (``evaluator``, else the first
+    fold's) set to the fold's variables: its evaluation and predictions are traced once
+    for all folds."""
+    evaluator = evaluator if evaluator is not None else parts[0].model
     for task, p, history in zip(tasks, parts, histories, strict=True):
         scan.copy_state(p.model, evaluator)
         p.model = evaluator

@@ -9,7 +9,9 @@ own complete CV folder, folds and all, as ``kexp cv --stack`` records it. A grou
 trial, or one whose models turn out not to fit one program, trains trial by trial.
 
 The numbers of a trial are those of its folds trained alone on JAX up to the order in
-which XLA sums a batched product (tests at rtol 1e-5).
+which XLA sums a batched product (tests at rtol 1e-5). Trials of one group with the same
+L1 / L2 factors are recorded on one evaluation model (their test losses are the same
+function of the weights), so evaluation and predictions are traced once for them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kexp import backend
-from kexp.cv import scan
+from kexp.cv import factors, scan
 from kexp.cv import stack as stack_mod
 from kexp.cv.prepare import CVPlan
 from kexp.cv.run import fold_tasks
@@ -102,11 +104,13 @@ def _together(tasks: list[TrialTask], log: Log) -> Iterator[TrialOutcome]:
     seconds = (time.monotonic() - t0) / len(histories)
     note = NOTE.format(n=len(plans), k=len(plans[0][2]))
     start = 0
+    evaluators: dict[bytes, Any] = {}  # one per set of L1 / L2 factors: the test loss's
     for task, plan, trial_parts in plans:
         own = [p for p, _ in trial_parts]
         for p in own:
             p.notes.append(note)
-        trained = stack_mod.Trained(own, histories[start:start + len(own)], seconds)
+        evaluator = evaluators.setdefault(factors.table([own[0].model]).tobytes(), own[0].model)
+        trained = stack_mod.Trained(own, histories[start:start + len(own)], seconds, evaluator)
         start += len(own)
         out = TrialOutcome(task.number, task.params, "failed", folder=Path(task.path).name)
         t1 = time.monotonic()
