@@ -4,8 +4,10 @@ Keras imported lazily and quietly; seeds, determinism, threads and versions per 
 The backend is Keras's own ``KERAS_BACKEND``: :func:`select` sets it (from the spec's
 ``backend``, ``--backend``, or ``KERAS_BACKEND`` as the user set it) before the first
 import of Keras in this process, and worker processes inherit it. TensorFlow is imported
-on every backend: kexp's data pipelines are ``tf.data`` (Keras 3 trains from ``tf.data``
-on each backend).
+with Keras on its own backend; on JAX and PyTorch only where something needs it
+(:func:`tensorflow`: a ``tf.data`` pipeline of image files or text, Keras's lookup and
+text layers, TensorBoard), which saves those processes its 1.5 s import: in-memory
+arrays are fed by :mod:`kexp.train.feed`'s NumPy batches there.
 
 TensorFlow prints start-up lines (CUDA probing, oneDNN notices) to the process's
 stderr from C++ before Python's logging exists; unless the user asked for
@@ -24,6 +26,12 @@ from typing import Any
 from kexp.errors import ConfigError
 
 _verbose = False
+#: what :func:`tensorflow` applies to TensorFlow when it is imported after they were set:
+#: the seed, op determinism, the threads of its pools
+_tf_seed: int | None = None
+_tf_deterministic = False
+_tf_threads: int | None = None
+_tf_ready = False
 
 #: Keras 3's backends that kexp trains on, and the package each needs
 BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -183,23 +191,85 @@ def _stderr_silenced() -> Iterator[None]:
 
 def keras() -> Any:
     """Import and return keras, on the backend :func:`select` chose (none chosen:
-    ``KERAS_BACKEND``, else TensorFlow), with TensorFlow beside it for the data."""
+    ``KERAS_BACKEND``, else TensorFlow); TensorFlow with it on its own backend."""
     os.environ.setdefault("KERAS_BACKEND", DEFAULT)
     if os.environ["KERAS_BACKEND"] == "jax" and "jax" not in sys.modules:
         _jax_cache()
     if not _verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    first = "keras" not in sys.modules
     with _stderr_silenced():
         import keras as _keras
-        import tensorflow  # noqa: F401
+    if os.environ["KERAS_BACKEND"] == "tensorflow" or "tensorflow" in sys.modules:
+        tensorflow()
+    elif first:
+        _lazy_tensorflow()
+    return _keras
+
+
+def tensorflow() -> Any:
+    """Import and return TensorFlow, quietly, with the process's seed, op determinism and
+    threads applied if they were set before (:func:`seed_everything`, :func:`set_threads`)."""
+    global _tf_ready
+    if not _verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_silenced():
+        import tensorflow as tf
+    if _tf_ready:
+        return tf
+    _tf_ready = True
     if not _verbose:
         import absl.logging
 
         absl.logging.set_verbosity(absl.logging.ERROR)
-        import tensorflow as tf
-
         tf.get_logger().setLevel("ERROR")
-    return _keras
+    if _tf_threads is not None:
+        _tf_pools(tf, _tf_threads)
+    if _tf_seed is not None:
+        tf.random.set_seed(_tf_seed)
+    if _tf_deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def _lazy_tensorflow() -> None:
+    """Tell Keras (on JAX or PyTorch) that TensorFlow is there only once it is imported:
+    Keras's lazy ``tensorflow`` module answers ``available`` by importing it, which its
+    ``set_random_seed`` and its serializer ask for any object; before the import no
+    object can be one of TensorFlow's, and :func:`tensorflow` sets its seed after. The
+    layers that need TensorFlow on every backend (Keras's lookup and text layers) are
+    built after :func:`needs_tensorflow` imported it. Keras without that module as kexp
+    knows it: left as it is."""
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:  # pragma: no cover - another Keras layout
+        return
+    lazy = getattr(module_utils, "tensorflow", None)
+    if type(lazy) is not getattr(module_utils, "LazyModule", None):
+        return
+    base: Any = type(lazy)
+
+    class WhenImported(base):
+        @property
+        def available(self) -> bool:
+            if "tensorflow" not in sys.modules:
+                return False
+            return bool(base.available.fget(self))
+
+        def initialize(self) -> None:  # Keras's own import of it: kexp's seed and threads
+            self.module = tensorflow()
+
+    lazy.__class__ = WhenImported
+
+
+def needs_tensorflow(cls: Any) -> None:
+    """Import TensorFlow (:func:`tensorflow`) before ``cls``, a Keras layer class, is made,
+    where Keras's layer needs it on every backend: its preprocessing layers (lookups,
+    hashing, text vectorization and the others written with ``tf.data``)."""
+    if "tensorflow" in sys.modules:
+        return
+    if str(getattr(cls, "__module__", "")).startswith("keras.src.layers.preprocessing"):
+        tensorflow()
 
 
 def _jax_cache() -> None:
@@ -213,16 +283,19 @@ def _jax_cache() -> None:
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    """Python, NumPy, the backend's and TensorFlow's seeds (Keras's ``set_random_seed``);
-    with ``deterministic``, what :func:`determinism` says (JAX's flag is set by
-    :func:`select`, before JAX starts)."""
+    """Python, NumPy, the backend's and TensorFlow's seeds (Keras's ``set_random_seed``;
+    TensorFlow's when it is imported, now or later: :func:`tensorflow`); with
+    ``deterministic``, what :func:`determinism` says (JAX's flag is set by :func:`select`,
+    before JAX starts)."""
+    global _tf_seed, _tf_deterministic, _tf_ready
     k = keras()
+    _tf_seed, _tf_deterministic = seed, deterministic
     k.utils.set_random_seed(seed)
+    if "tensorflow" in sys.modules:
+        _tf_ready = False  # applied again: tensorflow() sets the seed and determinism
+        tensorflow()
     if not deterministic:
         return
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()  # the tf.data pipelines, and TensorFlow's ops
     if name() == "torch":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         import torch
@@ -237,9 +310,10 @@ def determinism(deterministic: bool) -> str | None:
     return {
         "tensorflow": "tf.config.experimental.enable_op_determinism (ops and tf.data)",
         "jax": "XLA on the CPU is deterministic; on GPUs --xla_gpu_deterministic_ops=true; "
-               "tf.data with TensorFlow's op determinism",
-        "torch": "torch.use_deterministic_algorithms(True); tf.data with TensorFlow's op "
-                 "determinism",
+               "batches of arrays drawn by NumPy from the seed; tf.data (image files, text) "
+               "with TensorFlow's op determinism",
+        "torch": "torch.use_deterministic_algorithms(True); batches of arrays drawn by NumPy "
+                 "from the seed; tf.data (image files, text) with TensorFlow's op determinism",
     }[name()]
 
 
@@ -285,9 +359,8 @@ def versions() -> dict[str, str]:
     import numpy
 
     k = keras()
-    import tensorflow as tf
-
-    out = {"backend": name(), "tensorflow": tf.__version__, "keras": k.__version__,
+    out = {"backend": name(), "tensorflow": importlib.metadata.version("tensorflow"),
+           "keras": k.__version__,
            "numpy": numpy.__version__}
     for package in {"jax": ("jax", "jaxlib"), "torch": ("torch",)}.get(name(), ()):
         out[package] = importlib.metadata.version(package)
@@ -309,8 +382,7 @@ def devices() -> dict[str, Any]:
 
         return {"gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
                 "cpus": 1}
-    import tensorflow as tf
-
+    tf = tensorflow()
     return {
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "cpus": len(tf.config.list_physical_devices("CPU")),
@@ -336,11 +408,16 @@ def set_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
-    import tensorflow
+    global _tf_threads
+    _tf_threads = threads
+    if "tensorflow" in sys.modules:
+        _tf_pools(tensorflow(), threads)
+    _threads_set = True
 
+
+def _tf_pools(tf: Any, threads: int) -> None:
     try:
-        tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
-        tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow already initialized in this process
         pass
-    _threads_set = True

@@ -7,6 +7,7 @@ data file; writes predicted classes with probabilities, or values for regression
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def load_model(run_dir: Path, cfg_data: dict[str, Any], log: Log = silent) -> An
         except ConfigError as exc:
             raise RunError(f"{run_dir / 'config.yaml'}: {exc}") from None
         try:
-            model = keras.saving.load_model(run_dir / "model.keras", custom_objects=custom, compile=False)
+            model = _load(keras, run_dir / "model.keras", custom)
         except (TypeError, ValueError) as exc:
             error = _load_error(run_dir, exc)
             if error is None:
@@ -92,6 +93,19 @@ def load_model(run_dir: Path, cfg_data: dict[str, Any], log: Log = silent) -> An
     for note in keep.differences(_kept(run_dir), run_dir):
         log(f"Warning: {note}")
     return model
+
+
+def _load(keras: Any, path: Path, custom: dict[str, Any]) -> Any:
+    """Keras's ``load_model``; a model with a layer that needs TensorFlow on every backend
+    (a lookup or text layer), which Keras refuses while TensorFlow is not imported on JAX
+    or PyTorch, is loaded again once it is (:func:`kexp.backend.tensorflow`)."""
+    try:
+        return keras.saving.load_model(path, custom_objects=custom, compile=False)
+    except ImportError as exc:
+        if "tensorflow" not in str(exc).lower() or "tensorflow" in sys.modules:
+            raise
+    backend.tensorflow()
+    return keras.saving.load_model(path, custom_objects=custom, compile=False)
 
 
 def _load_error(run_dir: Path, exc: Exception) -> RunError | None:

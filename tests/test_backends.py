@@ -94,6 +94,33 @@ def test_a_run_with_backend_auto_records_what_it_chose(tiny: Path) -> None:
     assert env["backend_auto"] in json.loads((run / "status.json").read_text())["notes"]
 
 
+@pytest.mark.slow  # a process of its own imports JAX
+def test_jax_trains_and_stacks_arrays_in_memory_without_importing_tensorflow(tiny: Path) -> None:
+    """NumPy batches feed JAX (kexp.train.feed.array_batches): the process never pays
+    TensorFlow's import. (A process with TensorFlow loaded ends by quick exit, before the
+    print.)"""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from kexp.cli import main\n"
+            "for argv in (['run', sys.argv[1]], ['cv', sys.argv[1], '--folds', '2', '--stack']):\n"
+            "    sys.argv = ['kexp', *argv, '--backend', 'jax', '--runs-dir', 'runs']\n"
+            "    try:\n"
+            "        main()\n"
+            "    except SystemExit as exc:\n"
+            "        assert exc.code in (0, None), exc.code\n"
+            "print('tensorflow imported:', 'tensorflow' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny)], capture_output=True,
+                          text=True, env={k: v for k, v in os.environ.items()
+                                          if k != "KERAS_BACKEND"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("tensorflow imported: False"), done.stdout[-2000:]
+    run = next(p for p in Path("runs").iterdir() if (p / "env.json").exists())
+    env = json.loads((run / "env.json").read_text())
+    assert env["backend"] == "jax" and env["tensorflow"]  # its version, read from its metadata
+
+
 def test_keras_backend_is_the_default_and_a_bad_one_is_named(
         tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kexp import backend

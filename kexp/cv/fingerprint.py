@@ -50,7 +50,7 @@ def build(config: dict[str, Any], spec_text: str, info: dict[str, Any], samples:
     """``cv.json``'s content; ``folds`` holds ``(fold, repeat, seed, train, test, sizes)``."""
     return {
         "version": VERSION,
-        "batches": feed.GENERATION,
+        "batches": feed.generation(),
         "config": {"sha256": json_sha256(config), "resolved": config},
         "spec": {"sha256": text_sha256(spec_text)},
         "data": {"samples": samples, "files": data_files(info)},

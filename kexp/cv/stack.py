@@ -276,7 +276,7 @@ def _steps(parts: list[experiment.Prepared], orders: list[Any], batch: int, step
     """One stream of the stacked model's steps over all epochs: step ``t`` of epoch ``e``
     gathers each fold's batch ``t`` of its epoch-``e`` order, the batch it would train on
     alone (:func:`kexp.train.feed.batches`); one small graph per step, however many folds."""
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     data = []
     for p, order in zip(parts, orders, strict=True):

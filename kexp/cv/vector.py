@@ -303,7 +303,7 @@ def stream(xs: list[np.ndarray], ys: list[np.ndarray], orders: list[np.ndarray],
     fold's batch ``s`` of its epoch-``e`` order (the batch it would train on alone,
     :func:`kexp.train.feed.batches`), padded with zero rows to ``batch``, with each fold's
     row count in ``sizes``; the targets padded alike."""
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     xs, ys = [feed.floatx(x) for x in xs], [feed.floatx(y) for y in ys]
     epochs, width = len(orders[0]), steps * batch

@@ -298,7 +298,9 @@ def decode(path: Any, d: Decoding) -> Any:
     """One image file (a string tensor) as a float32 ``(height, width, channels)``
     tensor: Keras's ``image_dataset_from_directory`` loader step by step, then divided
     by ``d.scale``."""
-    import tensorflow as tf
+    from kexp import backend
+
+    tf = backend.tensorflow()
 
     img = tf.io.decode_image(tf.io.read_file(path), channels=d.channels, expand_animations=False)
     if d.crop_to_aspect_ratio:

@@ -67,7 +67,9 @@ class Batches:
         if self.is_class:
             made = self.make()
             return _Unwrapped.around(made, self) if any(self.unwrap) else made
-        import tensorflow as tf
+        from kexp import backend
+
+        tf = backend.tensorflow()
 
         def each() -> Iterator[tuple[Any, ...]]:
             for batch in self.make():
@@ -134,7 +136,9 @@ class _Unwrapped:
 
 
 def _signature(batch: tuple[Any, ...]) -> Any:
-    import tensorflow as tf
+    from kexp import backend
+
+    tf = backend.tensorflow()
 
     def spec(a: Any) -> Any:
         if isinstance(a, dict):

@@ -86,7 +86,9 @@ class CsvBatches:
 
     def for_keras(self) -> Any:
         """A ``tf.data`` pipeline of the part's batches."""
-        import tensorflow as tf
+        from kexp import backend
+
+        tf = backend.tensorflow()
 
         assert self.sample is not None
         signature = tf.nest.map_structure(

@@ -143,9 +143,12 @@ def shard(ds: Any) -> Any:
     model is distributed between the workers; ``ds`` as it is otherwise."""
     if _active is None or _devices() == 1:
         return ds
-    import tensorflow as tf
-
     n, i = _active.size, _active.index
+    if hasattr(ds, "for_worker"):  # NumPy batches (kexp.train.feed.array_batches)
+        return ds.for_worker(n, i)
+    from kexp import backend
+
+    tf = backend.tensorflow()
 
     def part(a: Any) -> Any:
         size = tf.shape(a)[0] // n

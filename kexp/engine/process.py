@@ -14,7 +14,7 @@ from kexp.engine.signals import STOP, Interrupted, handled, in_main_thread
 
 #: modules whose exit hooks must run: MLflow ends its runs and flushes queued logging, Ray
 #: stops its processes, Optuna closes its storage. With one loaded, kexp exits the usual way.
-EXIT_HOOKS = ("mlflow", "ray", "optuna")
+EXIT_HOOKS = ("mlflow", "ray", "optuna", "pyinstrument", "coverage")  # their atexit work must run
 
 
 @contextlib.contextmanager

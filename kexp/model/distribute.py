@@ -36,7 +36,7 @@ def configure_devices(dist: Any) -> None:
         _jax_cpus(wanted)
         return
     backend.keras()
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     cpus = tf.config.list_physical_devices("CPU")
     current = tf.config.get_logical_device_configuration(cpus[0]) or []
@@ -121,7 +121,7 @@ def _short(name: str) -> str:
 
 def devices(dist: Any) -> list[str]:
     """The devices to train on: as given (each checked to exist), else every GPU."""
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     present = {_short(d.name): d.name for d in tf.config.list_logical_devices()}
     return _chosen(dist, present, [d.name for d in tf.config.list_logical_devices("GPU")],
@@ -140,7 +140,7 @@ def scope(dist: Any) -> Iterator[Any]:
             keras.distribution.DataParallel(devices=_jax_devices(dist)))
         yield None
         return
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     strategy = tf.distribute.MirroredStrategy(devices=devices(dist))
     with strategy.scope():

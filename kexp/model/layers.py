@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kexp import backend
 from kexp.errors import ConfigError, did_you_mean
 from kexp.model import custom
 from kexp.model.objects import activation, constraint, initializer, regularizer
@@ -90,6 +91,7 @@ def layer(obj: Any, loc: Loc) -> Any:
     if not (isinstance(cls, type) and issubclass(cls, k.layers.Layer)):
         raise ConfigError(lloc, f"unknown layer '{name}'", hint=did_you_mean(name, layer_names()))
     kwargs = layer_kwargs(args or {}, lloc)
+    backend.needs_tensorflow(cls)
     try:
         try:
             return k.layers.deserialize(

@@ -79,7 +79,7 @@ def _start(rf: RunFolder, plan: SweepPlan, options: experiment.Options, opts: Sw
         "spec_path": str(plan.base.path.resolve()) if plan.base.path else None,
         "base": plan.base.data,
         "config_sha256": hashes.file_sha256(config),
-        "batches": feed.GENERATION,
+        "batches": feed.generation(),
         "trials": [{"trial": t.number, "params": t.params, "folder": t.folder} for t in plan.trials],
     })
     (rf.path / "trials").mkdir()

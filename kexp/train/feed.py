@@ -14,6 +14,13 @@ by row (cheapest for a few thousand rows); larger data shuffles the row indices 
 gathers each batch at once (Keras's vectorized way), so the choice between them by
 size never changes a result.
 
+On JAX and PyTorch, arrays in memory (numbers, not image files or text) are fed by
+:class:`ArrayBatches`, a ``keras.utils.PyDataset`` of NumPy batches: the same batches of
+``batch_size`` with the remainder last, each epoch's order a NumPy permutation drawn from
+the seed and the epoch, so those processes never import TensorFlow for it (1.5 s of a
+JAX process's start). The orders differ from TensorFlow's shuffle, so the batches'
+:func:`generation` is another on those backends.
+
 ``holdout`` is Keras's ``validation_split``: the last part of the rows, before
 shuffling, is the validation data.
 """
@@ -33,9 +40,33 @@ from kexp.errors import RunError
 #: above this many bytes of training data, batches are gathered by shuffled index
 GATHER_BYTES = 16 * 2**20
 #: how a fit's batches are formed for a seed; raised whenever the rows a fit sees change.
-#: 1: Keras's own batches from NumPy arrays (kexp before it fed its own stream).
-#: A CV or sweep folder records it, and is resumed only by a kexp of the same generation.
+#: 1: Keras's own batches from NumPy arrays (kexp before it fed its own stream); 2: one
+#: ``tf.data`` stream reshuffled every epoch; 3: on JAX and PyTorch, NumPy's orders
+#: (:class:`ArrayBatches`). A CV or sweep folder records it (:func:`generation`), and is
+#: resumed only by a kexp of the same generation.
 GENERATION = 2
+NUMPY_GENERATION = 3
+
+
+def generation() -> int:
+    """The batch generation of this process's backend: :data:`NUMPY_GENERATION` where
+    arrays are fed by :class:`ArrayBatches`, :data:`GENERATION` on TensorFlow."""
+    return GENERATION if _tf_feeds() else NUMPY_GENERATION
+
+
+def _tf_feeds() -> bool:
+    from kexp import backend
+
+    return backend.name() == "tensorflow"
+
+
+def _numeric(a: Any) -> bool:
+    """Whether ``a`` (an array, a dict of them, or None) holds only numbers and booleans,
+    which NumPy batches feed on every backend (text goes through ``tf.data``)."""
+    if a is None:
+        return True
+    values = a.values() if isinstance(a, dict) else [a]
+    return all(np.asarray(v).dtype.kind in "biuf" for v in values)
 
 
 def floatx(a: Any) -> Any:
@@ -82,10 +113,13 @@ def batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
     iterator, and epoch ``e`` has row order ``epoch_orders(...)[e]``); ``skip``: that
     stream from its ``skip``-th batch on (a resumed run's next batch: the same batches
     as the stream that was not stopped)."""
-    import tensorflow as tf
-
     if images.is_files(x):
         return image_batches(x, y, batch_size, shuffle, seed, repeat).skip(skip)
+    if not _tf_feeds() and _numeric(x) and _numeric(y):
+        return array_batches(x, y, batch_size, shuffle, seed, repeat, skip)
+    from kexp import backend
+
+    tf = backend.tensorflow()
     x, y = floatx(x), floatx(y)
     n = rows(x)
     seed = int(seed) % 2**63
@@ -121,7 +155,9 @@ def image_batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
     Keras's ``image_dataset_from_directory`` does, then batched and prefetched. With
     ``cache``, the decoded images are kept after the first pass and shuffled from there.
     ``y`` None: inputs only (predictions)."""
-    import tensorflow as tf
+    from kexp import backend
+
+    tf = backend.tensorflow()
 
     named = x if isinstance(x, dict) else None
     parts = named if named is not None else {"": x}
@@ -181,16 +217,21 @@ def per_execution(asked: int, steps_per_epoch: int) -> int:
 def epoch_orders(n: int, shuffle: bool, seed: int, epochs: int) -> np.ndarray:
     """``[epochs, n]``: the row order of each epoch of :func:`batches` for ``n`` rows (made
     under the same TensorFlow global seed, the same orders: one shuffle stream reshuffled
-    each epoch, repeated here instead of iterated anew)."""
+    each epoch, repeated here instead of iterated anew; on JAX and PyTorch, the orders of
+    :class:`ArrayBatches`)."""
     if not shuffle:
         return np.tile(np.arange(n, dtype=np.int64), (epochs, 1))
+    if not _tf_feeds():
+        return np.stack([numpy_order(n, seed, e) for e in range(epochs)])
     return next(iter(_index(n, True, seed).batch(n).repeat(epochs).batch(epochs))).numpy()
 
 
 def _index(n: int, shuffle: bool, seed: int) -> Any:
     """Row indices ``0..n-1``, reshuffled each iteration from ``seed`` (``shuffle``): the
     order :func:`batches` gathers by, and :func:`epoch_orders` reads."""
-    import tensorflow as tf
+    from kexp import backend
+
+    tf = backend.tensorflow()
 
     index = tf.data.Dataset.range(n)
     if shuffle:
@@ -198,13 +239,105 @@ def _index(n: int, shuffle: bool, seed: int) -> Any:
     return index
 
 
+def numpy_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """Epoch ``epoch``'s row order of :class:`ArrayBatches` shuffled from ``seed``."""
+    return np.random.default_rng([int(seed) % 2**63, epoch]).permutation(n)
+
+
+class ArrayBatches:
+    """Marks :func:`array_batches`'s PyDataset (the class is made when Keras is there)."""
+
+    def __getitem__(self, g: int) -> Any:
+        raise NotImplementedError
+
+
+_ARRAY_BATCHES: Any = None
+
+
+def array_batches(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
+                  repeat: bool = False, skip: int = 0) -> Any:
+    """The batches of :func:`batches` for arrays in memory on JAX and PyTorch, as a
+    ``keras.utils.PyDataset``: batch ``g`` of the stream is batch ``g % steps`` of epoch
+    ``g // steps`` (from ``skip`` on), rows in that epoch's order (:func:`numpy_order`, in
+    order without ``shuffle``); endless with ``repeat`` (a fit with ``steps_per_epoch``
+    keeps one iterator), one epoch otherwise. ``y`` None: inputs only (predictions)."""
+    global _ARRAY_BATCHES
+    if _ARRAY_BATCHES is None:
+        _ARRAY_BATCHES = _array_batches_class()
+    return _ARRAY_BATCHES(x, y, batch_size, shuffle, seed, repeat, skip)
+
+
+def _array_batches_class() -> Any:
+    from kexp import backend
+
+    keras = backend.keras()
+
+    py_dataset: Any = keras.utils.PyDataset
+
+    class _ArrayBatches(py_dataset, ArrayBatches):
+        def __init__(self, x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
+                     repeat: bool = False, skip: int = 0) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)  # batches made here
+            self.x, self.y = floatx(x), None if y is None else floatx(y)
+            self.n, self.batch_size = rows(self.x), batch_size
+            self.steps = steps(self.n, batch_size)
+            self.shuffle, self.seed, self.repeat, self.skip = shuffle, seed, repeat, skip
+            self.part: tuple[int, int] | None = None  # (workers, this one): its cut of a batch
+            self._epoch, self._order = -1, np.arange(0)
+
+        @property
+        def num_batches(self) -> int | None:
+            return None if self.repeat else self.steps - self.skip
+
+        def __len__(self) -> int:
+            return self.steps - self.skip
+
+        def for_worker(self, workers: int, index: int) -> Any:
+            """These batches, each cut to worker ``index``'s contiguous part of ``workers``."""
+            self.part = (workers, index)
+            return self
+
+        def order(self, epoch: int) -> np.ndarray | None:
+            if not self.shuffle:
+                return None
+            if epoch != self._epoch:
+                self._epoch, self._order = epoch, numpy_order(self.n, self.seed, epoch)
+            return self._order
+
+        def __getitem__(self, g: int) -> Any:
+            epoch, b = divmod(g + self.skip, self.steps)
+            if not self.repeat and epoch:
+                raise IndexError(g)
+            lo, hi = b * self.batch_size, min(self.n, (b + 1) * self.batch_size)
+            if self.part is not None:
+                workers, index = self.part
+                size = (hi - lo) // workers
+                lo, hi = lo + index * size, lo + (index + 1) * size
+            order = self.order(epoch)
+            pick: Any = slice(lo, hi) if order is None else order[lo:hi]
+
+            def take(a: Any) -> Any:
+                return keras.tree.map_structure(lambda v: v[pick], a)
+
+            return (take(self.x),) if self.y is None else (take(self.x), take(self.y))
+
+    return _ArrayBatches
+
+
 def check_generation(recorded: Any, path: Path, start_over: str) -> None:
     """RunError unless ``recorded`` (a CV's or sweep's record of how its fits formed their
-    batches, missing before kexp recorded it) is this kexp's: what is left to train would
-    see other rows for the same seeds than what finished, and the record would mix both."""
-    if recorded == GENERATION:
+    batches, missing before kexp recorded it) is this kexp's on this backend: what is left
+    to train would see other rows for the same seeds than what finished, and the record
+    would mix both."""
+    now = generation()
+    if recorded == now:
         return
-    raise RunError(f"{path}: its finished work trained on the batches of an earlier kexp "
-                   f"(batch generation {recorded or 1}; this kexp: {GENERATION}, one "
-                   "tf.data stream reshuffled every epoch), so resuming would mix two ways of "
-                   f"training; {start_over}")
+    how = {GENERATION: "one tf.data stream reshuffled every epoch",
+           NUMPY_GENERATION: "NumPy's orders, on JAX and PyTorch"}
+    raise RunError(f"{path}: its finished work trained on other batches (batch generation "
+                   f"{recorded or 1}{_how(recorded, how)}; this kexp on this backend: {now}, "
+                   f"{how[now]}), so resuming would mix two ways of training; {start_over}")
+
+
+def _how(recorded: Any, how: dict[int, str]) -> str:
+    return f", {how[recorded]}" if recorded in how else ", an earlier kexp's"

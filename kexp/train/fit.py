@@ -243,14 +243,20 @@ def build_from_shapes(model: Any, data: Any) -> None:
     are not built yet takes one batch of a first pass over the data to build them, then
     starts the data again: a ``tf.data`` stream reshuffled at each pass (:mod:`kexp.train.feed`)
     would train on the pass after the one TensorFlow trains on, a warm or resumed model on
-    another one than a fresh model, and a Python generator would be called once more. Data
-    that is not a ``tf.data.Dataset`` (a PyDataset) is left to Keras."""
+    another one than a fresh model, and a Python generator would be called once more.
+    kexp's NumPy batches (:func:`kexp.train.feed.array_batches`) build from their first
+    batch, which costs no draw. Other data (a user's PyDataset) is left to Keras."""
     from kexp import backend
 
-    spec = getattr(data, "element_spec", None)
-    if backend.name() == "tensorflow" or spec is None or not hasattr(model, "_symbolic_build"):
+    if backend.name() == "tensorflow" or not hasattr(model, "_symbolic_build"):
         return
-    import tensorflow as tf
+    if isinstance(data, feed.ArrayBatches):
+        model._symbolic_build(data_batch=data[0])
+        return
+    spec = getattr(data, "element_spec", None)
+    if spec is None:
+        return
+    tf = backend.tensorflow()
 
     def zeros(s: Any) -> np.ndarray:
         return np.zeros([1 if d is None else d for d in s.shape], s.dtype.as_numpy_dtype)

@@ -123,3 +123,36 @@ def test_distribute_is_refused_before_training(tiny: Path) -> None:
 def test_another_backend_in_this_process_is_refused(tiny: Path) -> None:
     result = invoke("run", str(tiny), "--backend", "tensorflow", exit_code=2)
     assert f"Keras is already imported on {BACKEND} in this process" in result.output
+
+
+def test_numpy_batches_are_each_epochs_order_in_batches_remainder_last() -> None:
+    """What a fit on this backend trains on (kexp.train.feed.array_batches): batch ``g`` is
+    batch ``g % steps`` of epoch ``g // steps`` in that epoch's order (the orders the
+    stack gathers by), the last batch of an epoch the remainder; ``skip`` goes on from
+    there; a worker's cut is its contiguous part of each batch."""
+    import numpy as np
+
+    from kexp.train import feed
+
+    x = np.arange(23 * 2, dtype="float32").reshape(23, 2)
+    y = np.arange(23, dtype="int64")
+    stream = feed.batches(x, y, 5, shuffle=True, seed=11, repeat=True)
+    assert isinstance(stream, feed.ArrayBatches) and feed.generation() == feed.NUMPY_GENERATION
+    orders = feed.epoch_orders(23, True, 11, 3)
+    assert sorted(orders[1]) == list(range(23)) and (orders[0] != orders[1]).any()
+    got = [stream[g] for g in range(15)]
+    for g, (bx, by) in enumerate(got):
+        e, b = divmod(g, 5)
+        want = orders[e][b * 5:(b + 1) * 5]
+        np.testing.assert_array_equal(by, want)
+        np.testing.assert_array_equal(bx, x[want])
+    assert [len(b[1]) for b in got[:5]] == [5, 5, 5, 5, 3]
+    later = feed.batches(x, y, 5, shuffle=True, seed=11, repeat=True, skip=7)
+    np.testing.assert_array_equal(later[0][1], got[7][1])
+    once = feed.batches(x, None, 5, shuffle=False, seed=0)
+    assert len(once) == 5 and once.num_batches == 5 and len(once[4]) == 1  # inputs only
+    np.testing.assert_array_equal(once[4][0], x[20:])
+    with pytest.raises(IndexError):
+        once[5]
+    half = feed.batches(x, y, 4, shuffle=False, seed=0, repeat=True).for_worker(2, 1)
+    np.testing.assert_array_equal(half[0][1], [2, 3])

@@ -109,7 +109,9 @@ class Tokenize(RawStep):
 
     def fit_stream(self, chunks: Iterable[Any]) -> Tokenize:
         """Keras's ``TextVectorization.adapt`` over a dataset of the chunks' texts."""
-        import tensorflow as tf
+        from kexp import backend
+
+        tf = backend.tensorflow()
 
         def texts() -> Iterator[np.ndarray]:
             for k, x in enumerate(chunks):
