@@ -194,6 +194,7 @@ def _on_evaluator(job: Job, tasks: list[FoldTask], parts: list[experiment.Prepar
     fold's) set to the fold's variables: its evaluation and predictions are traced once
     for all folds."""
     evaluator = evaluator if evaluator is not None else parts[0].model
+    evaluator.make_predict_function()  # traced once for all folds (kexp.train.predictions)
     for task, p, history in zip(tasks, parts, histories, strict=True):
         scan.copy_state(p.model, evaluator)
         p.model = evaluator

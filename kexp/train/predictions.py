@@ -78,14 +78,16 @@ def predict(model: Any, x: Any, batch_size: int) -> Any:
     small input (1 to :data:`EAGER_BATCHES` batches) on a model made only of Keras's
     own layers, none of them recurrent (whose eager loops are slow), is predicted by
     calling the model batch by batch in inference mode; anything else goes through
-    ``model.predict``."""
+    ``model.predict``, as does a model whose predict function is made already (one model
+    that records many, a stacked CV's evaluator: traced once, then 3x faster than eager)."""
     if is_files(x):  # decoded batch by batch
         return model.predict(feed.batches(x, None, batch_size, shuffle=False, seed=0), verbose=0)
     keras = backend.keras()
     arrays = keras.tree.flatten(x)
     rows = len(arrays[0]) if arrays else 0
     if (not 0 < -(-rows // batch_size) <= EAGER_BATCHES or not _plain(model, keras)
-            or not all(isinstance(a, np.ndarray) for a in arrays)):
+            or not all(isinstance(a, np.ndarray) for a in arrays)
+            or getattr(model, "predict_function", None) is not None):
         return model.predict(x, batch_size=batch_size, verbose=0)
     parts = []
     for start in range(0, rows, batch_size):
