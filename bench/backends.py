@@ -4,7 +4,8 @@ with the hand-written scripts, in one invocation.
 For each backend, as separate processes (``KERAS_BACKEND`` set for the hand-written ones,
 ``--backend`` for kexp), medians of ``--repeat``:
 
-- import: ``import keras`` on the backend (with TensorFlow, which kexp's data pipelines use);
+- import: ``import keras`` on the backend, with TensorFlow on TensorFlow only (what a kexp
+  process imports: on JAX and PyTorch, arrays in memory are fed by NumPy batches);
 - first epoch / steady epoch: ``configs/mnist.yaml`` through kexp's library call in a process
   of its own, each epoch timed by a callback (the first epoch holds the compile);
 - ``kexp run configs/mnist.yaml`` whole process against ``bench/overhead.py``'s hand-written
@@ -52,7 +53,8 @@ def _timed(cmd: list[str], backend: str) -> tuple[float, str]:
 
 
 def import_time(backend: str) -> float:
-    code = ("import time; t = time.perf_counter(); import keras, tensorflow; "
+    also = ", tensorflow" if backend == "tensorflow" else ""
+    code = (f"import time; t = time.perf_counter(); import keras{also}; "
             "keras.ops.convert_to_numpy(keras.ops.ones(2)); print(time.perf_counter() - t)")
     return float(_timed([sys.executable, "-c", code], backend)[1].split()[-1])
 
@@ -114,12 +116,12 @@ def pima_cv(backend: str, runs: Path, folds: int, epochs: int, hand: bool) -> tu
     return kexp, _timed([sys.executable, "-c", code], backend)[0]
 
 
-def pima_stack(backend: str, runs: Path, folds: int, epochs: int) -> float:
+def pima_stack(backend: str, runs: Path, folds: int, epochs: int, plots: bool = False) -> float:
     """``kexp cv configs/pima.yaml --stack`` whole-process seconds (the folds as one program
-    on JAX, vectorized elsewhere)."""
+    on JAX, vectorized elsewhere), with ``--no-plots`` unless ``plots``."""
     return _timed([sys.executable, "-m", "kexp", "cv", "configs/pima.yaml", "--folds", str(folds),
-                   "--epochs", str(epochs), "--backend", backend, "--no-plots", "--stack",
-                   "--runs-dir", str(runs)], backend)[0]
+                   "--epochs", str(epochs), "--backend", backend, "--stack",
+                   *([] if plots else ["--no-plots"]), "--runs-dir", str(runs)], backend)[0]
 
 
 def main() -> None:
@@ -151,6 +153,8 @@ def main() -> None:
                     not args.skip_hand_cv)
                 values["kexp cv --stack"] = pima_stack(backend, Path(tmp) / f"s{backend}{i}",
                                                        args.folds, args.epochs)
+                values["--stack, plots"] = pima_stack(backend, Path(tmp) / f"p{backend}{i}",
+                                                      args.folds, args.epochs, plots=True)
                 for key, value in values.items():
                     runs.setdefault(key, []).append(value)
                 print(f"  {backend} repeat {i + 1}: " + ", ".join(

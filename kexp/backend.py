@@ -5,33 +5,24 @@ The backend is Keras's own ``KERAS_BACKEND``: :func:`select` sets it (from the s
 ``backend``, ``--backend``, or ``KERAS_BACKEND`` as the user set it) before the first
 import of Keras in this process, and worker processes inherit it. TensorFlow is imported
 with Keras on its own backend; on JAX and PyTorch only where something needs it
-(:func:`tensorflow`: a ``tf.data`` pipeline of image files or text, Keras's lookup and
-text layers, TensorBoard), which saves those processes its 1.5 s import: in-memory
-arrays are fed by :mod:`kexp.train.feed`'s NumPy batches there.
-
-TensorFlow prints start-up lines (CUDA probing, oneDNN notices) to the process's
-stderr from C++ before Python's logging exists; unless the user asked for
-``-v`` they are hidden by pointing fd 2 at /dev/null while it imports.
+(:mod:`kexp.lazytf`), which saves those processes its 1.5 s import: in-memory arrays
+are fed by :mod:`kexp.train.feed`'s NumPy batches there. Keras's start-up lines are
+hidden as TensorFlow's are, unless ``-v``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator
 from typing import Any
 
+from kexp import lazytf
 from kexp.errors import ConfigError
+from kexp.lazytf import needs_tensorflow as needs_tensorflow  # TensorFlow where needed
+from kexp.lazytf import tensorflow as tensorflow
 
 _verbose = False
-#: what :func:`tensorflow` applies to TensorFlow when it is imported after they were set:
-#: the seed, op determinism, the threads of its pools
-_tf_seed: int | None = None
-_tf_deterministic = False
-_tf_threads: int | None = None
-_tf_ready = False
 
 #: Keras 3's backends that kexp trains on, and the package each needs
 BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -162,31 +153,10 @@ def is_verbose() -> bool:
 def set_verbose(flag: bool) -> None:
     global _verbose
     _verbose = flag
+    lazytf.set_verbose(flag)
     if not flag:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-
-
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    if _verbose or "tensorflow" in sys.modules:
-        yield
-        return
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
 
 
 def keras() -> Any:
@@ -198,78 +168,13 @@ def keras() -> Any:
     if not _verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     first = "keras" not in sys.modules
-    with _stderr_silenced():
+    with lazytf.stderr_silenced():
         import keras as _keras
     if os.environ["KERAS_BACKEND"] == "tensorflow" or "tensorflow" in sys.modules:
         tensorflow()
     elif first:
-        _lazy_tensorflow()
+        lazytf.when_imported()
     return _keras
-
-
-def tensorflow() -> Any:
-    """Import and return TensorFlow, quietly, with the process's seed, op determinism and
-    threads applied if they were set before (:func:`seed_everything`, :func:`set_threads`)."""
-    global _tf_ready
-    if not _verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_silenced():
-        import tensorflow as tf
-    if _tf_ready:
-        return tf
-    _tf_ready = True
-    if not _verbose:
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-        tf.get_logger().setLevel("ERROR")
-    if _tf_threads is not None:
-        _tf_pools(tf, _tf_threads)
-    if _tf_seed is not None:
-        tf.random.set_seed(_tf_seed)
-    if _tf_deterministic:
-        tf.config.experimental.enable_op_determinism()
-    return tf
-
-
-def _lazy_tensorflow() -> None:
-    """Tell Keras (on JAX or PyTorch) that TensorFlow is there only once it is imported:
-    Keras's lazy ``tensorflow`` module answers ``available`` by importing it, which its
-    ``set_random_seed`` and its serializer ask for any object; before the import no
-    object can be one of TensorFlow's, and :func:`tensorflow` sets its seed after. The
-    layers that need TensorFlow on every backend (Keras's lookup and text layers) are
-    built after :func:`needs_tensorflow` imported it. Keras without that module as kexp
-    knows it: left as it is."""
-    try:
-        from keras.src.utils import module_utils
-    except ImportError:  # pragma: no cover - another Keras layout
-        return
-    lazy = getattr(module_utils, "tensorflow", None)
-    if type(lazy) is not getattr(module_utils, "LazyModule", None):
-        return
-    base: Any = type(lazy)
-
-    class WhenImported(base):
-        @property
-        def available(self) -> bool:
-            if "tensorflow" not in sys.modules:
-                return False
-            return bool(base.available.fget(self))
-
-        def initialize(self) -> None:  # Keras's own import of it: kexp's seed and threads
-            self.module = tensorflow()
-
-    lazy.__class__ = WhenImported
-
-
-def needs_tensorflow(cls: Any) -> None:
-    """Import TensorFlow (:func:`tensorflow`) before ``cls``, a Keras layer class, is made,
-    where Keras's layer needs it on every backend: its preprocessing layers (lookups,
-    hashing, text vectorization and the others written with ``tf.data``)."""
-    if "tensorflow" in sys.modules:
-        return
-    if str(getattr(cls, "__module__", "")).startswith("keras.src.layers.preprocessing"):
-        tensorflow()
 
 
 def _jax_cache() -> None:
@@ -287,13 +192,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     TensorFlow's when it is imported, now or later: :func:`tensorflow`); with
     ``deterministic``, what :func:`determinism` says (JAX's flag is set by :func:`select`,
     before JAX starts)."""
-    global _tf_seed, _tf_deterministic, _tf_ready
     k = keras()
-    _tf_seed, _tf_deterministic = seed, deterministic
     k.utils.set_random_seed(seed)
-    if "tensorflow" in sys.modules:
-        _tf_ready = False  # applied again: tensorflow() sets the seed and determinism
-        tensorflow()
+    lazytf.seed(seed, deterministic)
     if not deterministic:
         return
     if name() == "torch":
@@ -408,16 +309,5 @@ def set_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
-    global _tf_threads
-    _tf_threads = threads
-    if "tensorflow" in sys.modules:
-        _tf_pools(tensorflow(), threads)
+    lazytf.threads(threads)
     _threads_set = True
-
-
-def _tf_pools(tf: Any, threads: int) -> None:
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # TensorFlow already initialized in this process
-        pass

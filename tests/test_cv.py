@@ -445,9 +445,10 @@ def test_a_damaged_cv_folder_is_exit_2_naming_the_file(copy_of: Path, name: str,
     assert message in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("recorded", [None, 1])
+@pytest.mark.parametrize("recorded", [None, 1, 3])
 def test_a_cv_of_an_earlier_batch_generation_is_not_resumed(copy_of: Path, recorded: object) -> None:
-    """Folds trained on other batches (an earlier kexp's) are not mixed with new ones."""
+    """Folds trained on other batches (an earlier kexp's, or NumPy's orders of another
+    backend) are not mixed with new ones."""
     record = json.loads((copy_of / "cv.json").read_text())
     if recorded is None:
         del record["batches"]  # written before kexp recorded it
@@ -457,8 +458,11 @@ def test_a_cv_of_an_earlier_batch_generation_is_not_resumed(copy_of: Path, recor
     _delete(copy_of / "fold-02")
     result = resume(copy_of)
     assert result.exit_code == 2, result.output
-    assert "cv.json: its finished work trained on the batches of an earlier kexp (batch " \
-           "generation 1" in result.output and "Traceback" not in result.output
+    whose = "another backend (batch generation 3" if recorded == 3 else \
+        "an earlier kexp (batch generation 1"
+    assert f"cv.json: its finished work trained on the batches of {whose}; this kexp on " \
+           "tensorflow: 2, one tf.data stream" in result.output, result.output
+    assert "Traceback" not in result.output
     assert not (copy_of / "fold-02").exists()  # nothing trained
 
 

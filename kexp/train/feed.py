@@ -333,11 +333,14 @@ def check_generation(recorded: Any, path: Path, start_over: str) -> None:
     if recorded == now:
         return
     how = {GENERATION: "one tf.data stream reshuffled every epoch",
-           NUMPY_GENERATION: "NumPy's orders, on JAX and PyTorch"}
-    raise RunError(f"{path}: its finished work trained on other batches (batch generation "
-                   f"{recorded or 1}{_how(recorded, how)}; this kexp on this backend: {now}, "
+           NUMPY_GENERATION: "NumPy's orders of JAX and PyTorch"}
+    whose = ("another backend" if recorded in how else "an earlier kexp")
+    raise RunError(f"{path}: its finished work trained on the batches of {whose} (batch "
+                   f"generation {recorded or 1}; this kexp on {_backend_name()}: {now}, "
                    f"{how[now]}), so resuming would mix two ways of training; {start_over}")
 
 
-def _how(recorded: Any, how: dict[int, str]) -> str:
-    return f", {how[recorded]}" if recorded in how else ", an earlier kexp's"
+def _backend_name() -> str:
+    from kexp import backend
+
+    return backend.name()
