@@ -121,6 +121,34 @@ def test_jax_trains_and_stacks_arrays_in_memory_without_importing_tensorflow(tin
     assert env["backend"] == "jax" and env["tensorflow"]  # its version, read from its metadata
 
 
+@pytest.mark.slow  # two processes import Keras on JAX, then TensorFlow for the text layer
+def test_text_trains_and_predicts_on_jax_in_a_process_without_tensorflow(tmp_path: Path) -> None:
+    """The tokenize step's TextVectorization needs TensorFlow on every backend: a fresh
+    JAX process imports it for the step (for fitting in ``kexp run``, for the saved
+    vocabulary in ``kexp predict``), not only where something else imported it first."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+
+    def kexp(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "kexp", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-2000:]
+        return done
+
+    kexp("run", "configs/text_lstm.yaml", "--backend", "jax", "--epochs", "1",
+         "--runs-dir", str(tmp_path))
+    run = only_folder(tmp_path)
+    assert json.loads((run / "env.json").read_text())["backend"] == "jax"
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nThe computer crashed again\nBeam me up\n")
+    kexp("predict", str(run), str(texts), "--out", str(tmp_path / "out.csv"))
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
+
+
 def test_keras_backend_is_the_default_and_a_bad_one_is_named(
         tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kexp import backend

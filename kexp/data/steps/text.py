@@ -84,7 +84,10 @@ class Tokenize(RawStep):
         return "lower" if lower else "strip_punctuation" if strip else None
 
     def _make_layer(self, vocabulary: list[str] | None = None) -> Any:
+        from kexp import backend
+
         keras = import_keras()
+        backend.needs_tensorflow(keras.layers.TextVectorization)  # tf.data on every backend
 
         kwargs: dict[str, Any] = {
             "standardize": self._standardize(),
