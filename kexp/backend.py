@@ -29,9 +29,10 @@ BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 DEFAULT = "tensorflow"
 #: ``backend: auto``: JAX when it is installed, for a model without convolutions: on the
 #: 2-core CPU machine it trains them fastest (the README's benchmark table: the Pima CV in
-#: 0.61x TensorFlow's time, text_lstm 0.85x; stacked or swept as one program on the
-#: device); TensorFlow for convolutions (its oneDNN kernels train the shipped convnets 1.8x
-#: to 3.7x faster than XLA's on the CPU), and when JAX is not installed.
+#: 0.32x TensorFlow's time, text_lstm 0.46x, every shipped model without convolutions
+#: faster; stacked or swept as one program on the device); TensorFlow for convolutions
+#: (its oneDNN kernels train the shipped convnets 1.1x to 2.7x faster than XLA's on the
+#: CPU), and when JAX is not installed.
 AUTO = ("jax", "tensorflow")
 #: the layers that make ``auto`` choose TensorFlow (Conv1D/2D/3D, their Transpose,
 #: Separable and Depthwise kinds, ConvLSTM): class names as the spec writes them
