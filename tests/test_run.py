@@ -223,6 +223,18 @@ def test_epochs_seed_name_options(write_spec, runner, workdir):
     assert (cfg["fit"]["epochs"], cfg["seed"], cfg["name"]) == (1, 9, "other")
 
 
+def test_no_plots_leaves_the_pngs_to_kexp_plot(write_spec, runner, workdir):
+    spec = write_spec(PIMA_SPEC)
+    result = runner.invoke(cli, ["run", str(spec), "--epochs", "1", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    run = only_folder(workdir / "runs")
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    assert not list(run.glob("*.png"))
+    result = runner.invoke(cli, ["plot", str(run)])
+    assert result.exit_code == 0, result.output
+    assert {"loss.png", "accuracy.png"} <= {p.name for p in run.glob("*.png")}
+
+
 def test_missing_seed_is_drawn_and_recorded(write_spec, runner, workdir):
     spec = write_spec(PIMA_SPEC.replace("seed: 1\n", ""))
     assert runner.invoke(cli, ["run", str(spec)]).exit_code == 0

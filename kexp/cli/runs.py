@@ -35,11 +35,13 @@ from kexp.errors import UsageError
                    "kexp run SPEC --workers ... --worker I on each.")
 @click.option("--worker", type=click.IntRange(min=0),
               help="Which of --workers this process is (0 writes the run folder).")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="Draw the run's PNG plots (kexp plot draws them later).")
 @mlflow_option
 @user_errors
 def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
         seed: int | None, epochs: int | None, backend: str | None, runs_dir: str,
-        resume_dir: str | None, workers: str | None, worker: int | None,
+        resume_dir: str | None, workers: str | None, worker: int | None, plots: bool,
         mlflow: str | None) -> None:
     """Train and evaluate the experiment in SPEC; write a run folder.
 
@@ -63,7 +65,7 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
             raise UsageError(f"--resume continues the run with its own config.yaml; "
                              f"{', '.join(given)} cannot be given with it (start a new run "
                              "to change the experiment)")
-        result = experiment.resume_run(Path(resume_dir), experiment.Options(), log=log)
+        result = experiment.resume_run(Path(resume_dir), experiment.Options(plots=plots), log=log)
     elif spec is None:
         raise UsageError("missing SPEC: give a spec file (kexp run configs/mnist.yaml), or "
                          "--resume RUN_DIR to continue a run")
@@ -74,7 +76,7 @@ def run(spec: str | None, overrides: tuple[str, ...], name: str | None,
             cluster = multihost.parse(workers or "", worker)
         options = experiment.Options(overrides=spec_overrides(overrides, name, seed, epochs, backend)
                                      + mlflow_overrides(mlflow), runs_dir=Path(runs_dir),
-                                     cluster=cluster)
+                                     cluster=cluster, plots=plots)
         result = experiment.run_file(spec, options, log=log)
     click.echo(f"{result.evaluated_on} metrics: {fmt_metrics(result.metrics)}")
     if cluster is not None and not cluster.chief:
