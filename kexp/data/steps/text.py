@@ -18,6 +18,7 @@ import pandas as pd
 
 from kexp.backend import keras as import_keras
 from kexp.backend import name as backend_name
+from kexp.backend import needs_tensorflow
 from kexp.data.steps.base import RawStep, column_of
 from kexp.errors import ConfigError
 from kexp.spec import RESERVED_TOKENS, PadStep, TokenizeStep
@@ -84,10 +85,8 @@ class Tokenize(RawStep):
         return "lower" if lower else "strip_punctuation" if strip else None
 
     def _make_layer(self, vocabulary: list[str] | None = None) -> Any:
-        from kexp import backend
-
         keras = import_keras()
-        backend.needs_tensorflow(keras.layers.TextVectorization)  # tf.data on every backend
+        needs_tensorflow(keras.layers.TextVectorization)  # written with tf.data on every backend
 
         kwargs: dict[str, Any] = {
             "standardize": self._standardize(),
