@@ -96,7 +96,7 @@ def _a_part() -> bool:
 
 
 def pytest_collection_finish(session: Any) -> None:
-    if _a_part():
+    if _a_part() or session.config.option.collectonly:
         return
     if SIDE_IDS:
         start(SIDE)
