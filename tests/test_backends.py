@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY
-from tests.helpers import invoke, only_folder
+from tests.helpers import invoke, kexp_env, only_folder
 
 
 def test_the_backend_is_resolved_recorded_and_shown(tiny: Path) -> None:
@@ -131,10 +131,8 @@ def test_text_trains_and_predicts_on_jax_in_a_process_without_tensorflow(tmp_pat
 
     from tests.conftest import ROOT
 
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-
-    def kexp(*args: str) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "kexp", *args], cwd=ROOT, env=env,
+    def kexp(*args: str) -> subprocess.CompletedProcess:  # --backend jax beats KERAS_BACKEND
+        done = subprocess.run([sys.executable, "-m", "kexp", *args], cwd=ROOT, env=kexp_env(),
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-2000:]
         return done
